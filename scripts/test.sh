@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install voicelab with its test dependencies into .venv and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[test]"
+ruff check voicelab tests bench
+set +e
+python -m pytest -q "$@"
+code=$?
+set -e
+# pytest exits 5 when it collected no tests: that is not a failure of the suite.
+if [ "$code" -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi
+exit "$code"
