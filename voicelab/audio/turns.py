@@ -1,0 +1,245 @@
+"""Turn detection with the Realtime API ``server_vad`` semantics, streaming and offline.
+
+Frame ``i`` of a VAD track covers ``[i * frame_ms, (i + 1) * frame_ms)`` ms from the start of the stream.
+
+- Speech starts at the first frame whose probability is ``>= threshold``; its start is the onset
+  (``speech_start_ms``).
+- Speech goes on while frames are ``>= threshold``; the offset (``speech_end_ms``) is the end of the last
+  such frame. It stops once the frames after the offset have stayed below the threshold for
+  ``silence_duration_ms`` (gaps shorter than that do not split a turn).
+- The openai types define the event fields (``openai.types.realtime``):
+  ``InputAudioBufferSpeechStartedEvent.audio_start_ms``: "Milliseconds from the start of all audio written to
+  the buffer during the session when speech was first detected. This will correspond to the beginning of audio
+  sent to the model, and thus includes the `prefix_padding_ms` configured in the Session."
+  ``InputAudioBufferSpeechStoppedEvent.audio_end_ms``: "Milliseconds since the session started when speech
+  stopped. This will correspond to the end of audio sent to the model, and thus includes the
+  `min_silence_duration_ms` configured in the Session."
+  Hence ``audio_start_ms = max(0, onset - prefix_padding_ms)`` and
+  ``audio_end_ms = offset + silence_duration_ms``.
+  The prefix padding can only reach back to audio still in the input buffer: ``audio_start_ms`` is also never
+  earlier than the previous turn's ``audio_end_ms`` or the last ``clear()``.
+- At the end of the stream (``flush``) a turn still open stops there: ``speech_end_ms`` is the offset and
+  ``audio_end_ms`` is the end of the stream (there is no more audio to send), both clamped to the stream
+  length.
+
+All times are integer ms. ``TurnDetector`` (streaming) and ``detect_turns`` (offline) agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from voicelab.audio.vad import StreamingVad, VadEngine, VadTrack, frame_probabilities
+from voicelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from voicelab.audio.core import Audio
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """``server_vad`` settings: activation threshold, padding kept before speech, silence that ends a turn."""
+
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+
+    def __post_init__(self) -> None:
+        t = self.threshold
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, (int, float))
+            or not math.isfinite(t)
+            or not 0.0 <= t <= 1.0
+        ):
+            raise ConfigError(f"threshold must be a number from 0.0 to 1.0, got {t!r}")
+        for name in ("prefix_padding_ms", "silence_duration_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a whole number of ms >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """As ``input_audio_buffer.speech_started``; ``speech_start_ms`` is the onset without padding."""
+
+    audio_start_ms: int
+    speech_start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    """As ``input_audio_buffer.speech_stopped``; ``speech_end_ms`` is the offset without the silence."""
+
+    audio_end_ms: int
+    speech_end_ms: int
+
+
+TurnEvent = SpeechStarted | SpeechStopped
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user turn: ``start_ms``/``end_ms`` are ``audio_start_ms``/``audio_end_ms`` in server_vad terms."""
+
+    start_ms: int
+    end_ms: int
+    speech_start_ms: int
+    speech_end_ms: int
+
+
+@dataclass(frozen=True)
+class TurnAnalysis:
+    turns: list[Turn]
+    track: VadTrack
+    config: TurnDetection = field(default_factory=TurnDetection)
+
+
+class _TurnMachine:
+    """The server_vad state machine over frame probabilities (no audio, no engine)."""
+
+    def __init__(self, config: TurnDetection, frame_ms: int) -> None:
+        self.config = config
+        self.frame_ms = frame_ms
+        self.frames = 0
+        self.buffer_start_ms = 0
+        self.onset_ms: int | None = None
+        self.offset_ms = 0
+
+    @property
+    def speaking(self) -> bool:
+        return self.onset_ms is not None
+
+    def feed(self, probs: np.ndarray) -> list[TurnEvent]:
+        events: list[TurnEvent] = []
+        threshold = self.config.threshold
+        for p in np.asarray(probs, dtype=np.float64).tolist():
+            start = self.frames * self.frame_ms
+            end = start + self.frame_ms
+            self.frames += 1
+            if p >= threshold:
+                if self.onset_ms is None:
+                    self.onset_ms = start
+                    padded = min(start, max(0, start - self.config.prefix_padding_ms, self.buffer_start_ms))
+                    events.append(SpeechStarted(audio_start_ms=padded, speech_start_ms=start))
+                self.offset_ms = end
+            elif self.onset_ms is not None and end - self.offset_ms >= self.config.silence_duration_ms:
+                events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
+        return events
+
+    def _stop(self, audio_end_ms: int) -> SpeechStopped:
+        event = SpeechStopped(audio_end_ms=audio_end_ms, speech_end_ms=self.offset_ms)
+        self.onset_ms = None
+        self.buffer_start_ms = audio_end_ms
+        return event
+
+    def finish(self, stream_end_ms: int) -> list[TurnEvent]:
+        if self.onset_ms is None:
+            return []
+        self.offset_ms = min(self.offset_ms, stream_end_ms)
+        return [self._stop(max(stream_end_ms, self.offset_ms))]
+
+    def clear(self, now_ms: int) -> None:
+        self.onset_ms = None
+        self.buffer_start_ms = now_ms
+
+
+class TurnDetector:
+    """Streaming server_vad: ``push`` PCM chunks as they arrive, get speech started/stopped events.
+
+    ``samples`` are mono float in [-1, 1] or int16 at ``input_rate``. ``flush()`` ends the stream;
+    ``clear()`` drops an open turn without an event (after ``input_audio_buffer.clear``/``commit``) and keeps
+    the clock and the VAD state. ``config`` may be replaced between pushes (``session.update``).
+    """
+
+    def __init__(
+        self,
+        config: TurnDetection | None = None,
+        engine: str | VadEngine = "silero",
+        input_rate: int = 24000,
+    ) -> None:
+        self.vad = StreamingVad(engine, input_rate)
+        self._machine = _TurnMachine(config or TurnDetection(), self.vad.frame_ms)
+        self.last_probs = np.zeros(0, dtype=np.float32)
+
+    @property
+    def config(self) -> TurnDetection:
+        return self._machine.config
+
+    @config.setter
+    def config(self, value: TurnDetection) -> None:
+        self._machine.config = value
+
+    @property
+    def speaking(self) -> bool:
+        """True between a SpeechStarted and its SpeechStopped."""
+        return self._machine.speaking
+
+    @property
+    def now_ms(self) -> int:
+        """Milliseconds of audio pushed so far (the stream clock)."""
+        return self.vad.samples_in * 1000 // self.vad.input_rate
+
+    def push(self, samples: np.ndarray) -> list[TurnEvent]:
+        self.last_probs = self.vad.push(samples)
+        return self._machine.feed(self.last_probs)
+
+    def flush(self) -> list[TurnEvent]:
+        """End of stream: score the buffered tail and close a turn still open at the stream end."""
+        self.last_probs = self.vad.flush()
+        events = self._machine.feed(self.last_probs)
+        return events + self._machine.finish(self.now_ms)
+
+    def clear(self) -> None:
+        """Forget an open turn (no SpeechStopped); the next turn's padding starts no earlier than now."""
+        self._machine.clear(self.now_ms)
+
+
+def turns_from_events(events: list[TurnEvent]) -> list[Turn]:
+    """Pair SpeechStarted/SpeechStopped events into turns (an unpaired start is dropped)."""
+    turns: list[Turn] = []
+    started: SpeechStarted | None = None
+    for event in events:
+        if isinstance(event, SpeechStarted):
+            started = event
+        elif started is not None:
+            turns.append(
+                Turn(started.audio_start_ms, event.audio_end_ms, started.speech_start_ms, event.speech_end_ms)
+            )
+            started = None
+    return turns
+
+
+def detect_turns(
+    audio: Audio | VadTrack,
+    config: TurnDetection | None = None,
+    engine: str | VadEngine = "silero",
+) -> TurnAnalysis:
+    """Offline turns of ``audio`` (or of a precomputed ``VadTrack``, whose ``engine`` then wins)."""
+    config = config or TurnDetection()
+    if isinstance(audio, VadTrack):
+        track = audio
+        stream_end_ms = track.duration_ms
+    else:
+        track = frame_probabilities(audio, engine)
+        stream_end_ms = len(audio.samples) * 1000 // int(audio.rate)
+    machine = _TurnMachine(config, track.frame_ms)
+    events = machine.feed(track.probs) + machine.finish(stream_end_ms)
+    return TurnAnalysis(turns_from_events(events), track, config)
+
+
+__all__ = [
+    "SpeechStarted",
+    "SpeechStopped",
+    "Turn",
+    "TurnAnalysis",
+    "TurnDetection",
+    "TurnDetector",
+    "TurnEvent",
+    "detect_turns",
+    "turns_from_events",
+]
