@@ -1,0 +1,159 @@
+"""Parse server events and build client events (Realtime GA), with no I/O.
+
+Server events are validated with the `openai.types.realtime` discriminated union. Anything the union does
+not know (an unknown `type`, or a known type whose payload does not validate) comes back as a
+`RawEvent` holding the original dict, so a newer or quirkier server never crashes the client.
+Text that is not a JSON object raises `RemoteProtocolError` (the peer's fault); a client event that does
+not validate raises `LocalProtocolError` (the caller's fault).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+
+from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from voicelab.errors import LocalProtocolError, RemoteProtocolError
+from voicelab.protocol.ids import new_event_id
+
+ServerEvent = BaseModel  # one of the openai.types.realtime server event models
+
+SERVER_EVENT_TYPES: frozenset[str] = frozenset()  # filled below from the union
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """A server event voicelab could not type: kept verbatim. `problem` says why (None: unknown type)."""
+
+    type: str
+    data: dict[str, Any]
+    problem: str | None = None
+
+
+@lru_cache(maxsize=1)
+def _server_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Annotated[RealtimeServerEvent, Field(discriminator="type")])
+
+
+@lru_cache(maxsize=1)
+def _client_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Annotated[RealtimeClientEvent, Field(discriminator="type")])
+
+
+def _literal_types(union: Any) -> frozenset[str]:
+    from typing import get_args
+
+    members = get_args(get_args(union)[0]) if get_args(union) else ()
+    types: set[str] = set()
+    for model in members:
+        field = model.model_fields.get("type")
+        if field is not None:
+            types.update(get_args(field.annotation))
+    return frozenset(types)
+
+
+SERVER_EVENT_TYPES = _literal_types(RealtimeServerEvent)
+CLIENT_EVENT_TYPES: frozenset[str] = _literal_types(RealtimeClientEvent)
+
+
+def loads_event(text: str | bytes) -> dict[str, Any]:
+    """Decode one frame into an event dict; RemoteProtocolError if it is not a JSON object with a `type`."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        preview = text[:80] if isinstance(text, str) else repr(text[:80])
+        raise RemoteProtocolError(
+            f"the server sent a frame that is not JSON ({exc}): {preview!r}. Each Realtime frame must be one "
+            "JSON event; check that the URL points at a Realtime endpoint."
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise RemoteProtocolError(
+            f"the server sent JSON that is not an event object with a string 'type': {str(data)[:80]!r}. "
+            "Check that the URL points at a Realtime endpoint."
+        )
+    return data
+
+
+def parse_server_dict(data: dict[str, Any]) -> BaseModel | RawEvent:
+    """Type an event dict with the openai models; unknown or invalid payloads become a RawEvent."""
+    event_type = data["type"]
+    if event_type not in SERVER_EVENT_TYPES:
+        return RawEvent(event_type, data)
+    try:
+        return _server_adapter().validate_python(data)
+    except ValidationError as exc:
+        return RawEvent(event_type, data, problem=_short_validation_message(exc))
+
+
+def parse_server_event(text: str | bytes) -> BaseModel | RawEvent:
+    """Parse one server frame: a typed openai model, or a RawEvent. Raises RemoteProtocolError on bad JSON."""
+    return parse_server_dict(loads_event(text))
+
+
+def _short_validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def client_event(event_type: str, *, event_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """Build and validate a client event dict, e.g. `client_event("response.create", response={...})`.
+
+    Fields set to None are dropped. Raises LocalProtocolError naming the bad field if the GA client union
+    rejects the event.
+    """
+    event: dict[str, Any] = {"type": event_type, "event_id": event_id or new_event_id()}
+    event.update({k: v for k, v in fields.items() if v is not None})
+    validate_client_event(event)
+    return event
+
+
+def validate_client_event(event: dict[str, Any]) -> None:
+    """Raise LocalProtocolError unless `event` is a valid GA client event."""
+    if event.get("type") not in CLIENT_EVENT_TYPES:
+        raise LocalProtocolError(
+            f"{event.get('type')!r} is not a Realtime GA client event type; use one of "
+            f"{', '.join(sorted(CLIENT_EVENT_TYPES))}."
+        )
+    try:
+        _client_adapter().validate_python(event)
+    except ValidationError as exc:
+        raise LocalProtocolError(
+            f"invalid {event['type']} event: {_short_validation_message(exc)}. Fix the field named above "
+            "(see openai.types.realtime for the GA shape)."
+        ) from exc
+
+
+def dumps_event(event: dict[str, Any]) -> str:
+    """Encode a client event dict as compact JSON text."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_to_dict(event: BaseModel | RawEvent | dict[str, Any]) -> dict[str, Any]:
+    """The wire dict of a typed, raw or dict event."""
+    if isinstance(event, RawEvent):
+        return event.data
+    if isinstance(event, dict):
+        return event
+    return event.model_dump(mode="json", exclude_unset=True)
+
+
+__all__ = [
+    "CLIENT_EVENT_TYPES",
+    "SERVER_EVENT_TYPES",
+    "RawEvent",
+    "ServerEvent",
+    "client_event",
+    "dumps_event",
+    "event_to_dict",
+    "loads_event",
+    "parse_server_dict",
+    "parse_server_event",
+    "validate_client_event",
+]
