@@ -1,0 +1,189 @@
+"""server_vad turn detection: exact ms on synthetic probabilities, streaming == offline on real audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicelab.audio.core import Audio
+from voicelab.audio.turns import (
+    SpeechStarted,
+    SpeechStopped,
+    Turn,
+    TurnDetection,
+    TurnDetector,
+    detect_turns,
+    turns_from_events,
+)
+from voicelab.audio.vad import EnergyEngine, VadTrack
+from voicelab.errors import ConfigError
+
+
+def track(*runs: tuple[float, int], frame_ms: int = 32) -> VadTrack:
+    """A VadTrack from (probability, frame count) runs."""
+    probs = np.concatenate([np.full(n, p, dtype=np.float32) for p, n in runs])
+    return VadTrack("synthetic", frame_ms, probs)
+
+
+def turns(t: VadTrack, **config: float) -> list[Turn]:
+    return detect_turns(t, TurnDetection(**config)).turns  # type: ignore[arg-type]
+
+
+def test_one_turn_by_hand() -> None:
+    # 0 for 31 frames (992 ms), 1 for 63 frames (to 3008 ms), 0 after.
+    t = track((0, 31), (1, 63), (0, 40))
+    assert turns(t) == [Turn(start_ms=692, end_ms=3508, speech_start_ms=992, speech_end_ms=3008)]
+    assert turns(t, prefix_padding_ms=100, silence_duration_ms=200) == [Turn(892, 3208, 992, 3008)]
+    assert turns(t, prefix_padding_ms=0, silence_duration_ms=0) == [Turn(992, 3008, 992, 3008)]
+
+
+def test_prefix_padding_clamps_at_zero() -> None:
+    assert turns(track((0, 3), (1, 10), (0, 20))) == [Turn(0, 416 + 500, 96, 416)]
+
+
+def test_short_gap_does_not_split_a_turn() -> None:
+    # gap of 10 frames = 320 ms < 500 ms
+    t = track((0, 10), (1, 20), (0, 10), (1, 20), (0, 30))
+    assert turns(t) == [Turn(20, 2420, 320, 1920)]
+    # the same gap splits with silence_duration_ms=300
+    assert turns(t, silence_duration_ms=300) == [Turn(20, 1260, 320, 960), Turn(1260, 2220, 1280, 1920)]
+
+
+def test_gap_of_silence_duration_splits_and_padding_stays_after_the_previous_turn() -> None:
+    # gap of 16 frames = 512 ms >= 500 ms: stop is known at the end of frame 45 (1472 ms).
+    t = track((0, 10), (1, 20), (0, 16), (1, 20), (0, 30))
+    first, second = turns(t)
+    assert first == Turn(20, 1460, 320, 960)
+    # onset 1472 - 300 = 1172 would reach into the first turn: the padding starts at its end, 1460.
+    assert second == Turn(1460, 2612, 1472, 2112)
+
+
+def test_long_gap_gets_full_padding() -> None:
+    t = track((0, 10), (1, 20), (0, 40), (1, 20), (0, 30))
+    assert turns(t) == [Turn(20, 1460, 320, 960), Turn(1940, 3380, 2240, 2880)]
+
+
+def test_threshold_is_inclusive() -> None:
+    t = track((0.2, 10), (0.5, 10), (0.49, 40))
+    assert turns(t, threshold=0.5) == [Turn(20, 1140, 320, 640)]
+    assert turns(t, threshold=0.51) == []
+    assert turns(t, threshold=0.2) == [Turn(0, 1920, 0, 1920)]
+
+
+def test_turn_open_at_the_end_stops_at_the_stream_end() -> None:
+    assert turns(track((0, 10), (1, 20))) == [Turn(20, 960, 320, 960)]
+    # 5 trailing silent frames (160 ms < 500 ms): the audio ends at 1120 ms
+    assert turns(track((0, 10), (1, 20), (0, 5))) == [Turn(20, 1120, 320, 960)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"threshold": -0.1},
+        {"threshold": 1.5},
+        {"threshold": float("nan")},
+        {"threshold": "high"},
+        {"prefix_padding_ms": -1},
+        {"silence_duration_ms": -5},
+        {"silence_duration_ms": 2.5},
+    ],
+)
+def test_config_is_validated(kwargs: dict) -> None:
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        TurnDetection(**kwargs)
+
+
+def test_events_pair_into_turns() -> None:
+    events = [SpeechStarted(0, 100), SpeechStopped(900, 400), SpeechStarted(1000, 1300)]
+    assert turns_from_events(events) == [Turn(0, 900, 100, 400)]
+
+
+# --- streaming detector on audio -------------------------------------------------------------------
+
+
+def tone_bursts(rate: int = 16000) -> np.ndarray:
+    """silence 1 s, tone 1 s, silence 1 s, tone 0.5 s, silence 1 s."""
+    t = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    zeros = np.zeros(rate, dtype=np.float32)
+    return np.concatenate([zeros, tone, zeros, tone[: rate // 2], zeros])
+
+
+def test_streaming_events_on_tone_bursts_with_exact_ms() -> None:
+    engine = EnergyEngine(noise_floor_db=-60.0)
+    detector = TurnDetector(TurnDetection(), engine=engine, input_rate=16000)
+    samples = tone_bursts()
+    events_at: list[tuple[int, object]] = []
+    for i in range(0, len(samples), 160):  # 10 ms chunks
+        for event in detector.push(samples[i : i + 160]):
+            events_at.append((detector.now_ms, event))
+    events_at += [(detector.now_ms, e) for e in detector.flush()]
+    assert events_at == [
+        (1020, SpeechStarted(audio_start_ms=700, speech_start_ms=1000)),
+        (2500, SpeechStopped(audio_end_ms=2500, speech_end_ms=2000)),
+        (3020, SpeechStarted(audio_start_ms=2700, speech_start_ms=3000)),
+        (4000, SpeechStopped(audio_end_ms=4000, speech_end_ms=3500)),
+    ]
+    offline = detect_turns(Audio.from_array(samples, 16000), TurnDetection(), engine)
+    assert offline.turns == [Turn(700, 2500, 1000, 2000), Turn(2700, 4000, 3000, 3500)]
+
+
+@pytest.fixture(scope="module")
+def conversation() -> Audio:
+    from voicelab.speech import synthesize
+
+    rng = np.random.default_rng(11)
+    parts = [np.zeros(12000, dtype=np.float32)]
+    for text in ("I need a taxi to the airport.", "Yes, at seven in the morning please."):
+        parts += [synthesize(text).samples, np.zeros(36000, dtype=np.float32)]
+    samples = np.concatenate(parts)
+    return Audio.from_array(samples + rng.normal(0, 0.003, len(samples)).astype(np.float32), 24000)
+
+
+@pytest.mark.parametrize("engine", ["silero", "webrtc", "energy"])
+def test_streaming_turns_equal_offline_turns(conversation: Audio, engine: str) -> None:
+    config = TurnDetection(silence_duration_ms=700)
+    offline = detect_turns(conversation, config, engine)
+    detector = TurnDetector(config, engine=engine, input_rate=24000)
+    rng = np.random.default_rng(2)
+    events = []
+    i = 0
+    while i < len(conversation.samples):
+        size = int(rng.integers(1, 4801))
+        events += detector.push(conversation.samples[i : i + size])
+        i += size
+    events += detector.flush()
+    assert turns_from_events(events) == offline.turns
+    assert offline.track.engine == engine
+    assert offline.config == config
+
+
+def test_silero_finds_both_sentences(conversation: Audio) -> None:
+    analysis = detect_turns(conversation, TurnDetection(silence_duration_ms=700), "silero")
+    assert len(analysis.turns) == 2
+    first = analysis.turns[0]
+    assert 400 <= first.speech_start_ms <= 700  # speech audio starts at 500 ms
+    assert first.start_ms == first.speech_start_ms - 300
+
+
+def test_clear_drops_the_open_turn_and_keeps_the_clock() -> None:
+    engine = EnergyEngine(noise_floor_db=-60.0)
+    detector = TurnDetector(engine=engine, input_rate=16000)
+    samples = tone_bursts()
+    events = detector.push(samples[:24000])  # into the first tone
+    assert events == [SpeechStarted(700, 1000)]
+    assert detector.speaking
+    detector.clear()
+    assert not detector.speaking
+    assert detector.now_ms == 1500
+    # the tone goes on: speech starts again at once, padded no earlier than the clear
+    events = detector.push(samples[24000:])
+    assert events[0] == SpeechStarted(audio_start_ms=1500, speech_start_ms=1500)
+
+
+def test_config_can_change_between_pushes() -> None:
+    detector = TurnDetector(engine=EnergyEngine(noise_floor_db=-60.0), input_rate=16000)
+    detector.config = TurnDetection(prefix_padding_ms=0, silence_duration_ms=200)
+    samples = tone_bursts()
+    events = detector.push(samples) + detector.flush()
+    assert turns_from_events(events) == [Turn(1000, 2200, 1000, 2000), Turn(3000, 3700, 3000, 3500)]
