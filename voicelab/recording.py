@@ -1,0 +1,250 @@
+"""A session on disk: `meta.json`, append-only `events.jsonl`, `input.wav` and `output.wav` on one clock.
+
+Crash safety: every events line is flushed as written; each WAV gets its header up front (sizes patched on
+close) and its samples flushed as written, and `load_recording` derives the sizes from the file length, so a
+killed process leaves a readable recording.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from voicelab.audio.core import Audio
+from voicelab.errors import ConfigError
+from voicelab.events import AppEvent
+
+RATE = 24000
+_BYTES_PER_MS = RATE * 2 / 1000.0
+_HEADER_SIZE = 44
+AUDIO_FIELDS = {
+    "input_audio_buffer.append": ("audio", "input"),
+    "response.output_audio.delta": ("delta", "output"),
+}
+
+
+def _wav_header(data_bytes: int) -> bytes:
+    return (
+        b"RIFF"
+        + struct.pack("<I", min(36 + data_bytes, 0xFFFFFFFF))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, RATE, RATE * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", min(data_bytes, 0xFFFFFFFF))
+    )
+
+
+class _Track:
+    """A mono PCM16 24 kHz WAV written on the session clock; gaps are silence."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] = open(path, "w+b")  # noqa: SIM115 - kept open for the session
+        self._file.write(_wav_header(0))
+        self._file.flush()
+        self.bytes = 0  # PCM bytes after the header
+
+    def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
+        """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
+        target = round(t_ms * RATE / 1000.0) * 2
+        if target > self.bytes:
+            self._file.seek(_HEADER_SIZE + self.bytes)
+            self._file.write(bytes(target - self.bytes))
+            self.bytes = target
+        start = self.bytes
+        if len(pcm) % 2:
+            pcm = pcm[:-1]
+        self._file.seek(_HEADER_SIZE + start)
+        self._file.write(pcm)
+        self._file.flush()
+        self.bytes += len(pcm)
+        return start / _BYTES_PER_MS, len(pcm) / _BYTES_PER_MS
+
+    def cut(self, at_ms: float) -> None:
+        """Drop everything after `at_ms` (audio received but never played)."""
+        at = max(0, round(at_ms * RATE / 1000.0) * 2)
+        if at < self.bytes:
+            self._file.truncate(_HEADER_SIZE + at)
+            self._file.flush()
+            self.bytes = at
+
+    @property
+    def end_ms(self) -> float:
+        return self.bytes / _BYTES_PER_MS
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.seek(0)
+        self._file.write(_wav_header(self.bytes))
+        self._file.close()
+
+
+class RecordingWriter:
+    """Writes one session folder. Not thread-safe; the Session calls it from its event loop."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        if (self.path / "events.jsonl").exists():
+            raise ConfigError(
+                f"{self.path} already holds a recording; pass a new record_dir (or delete the old folder)."
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._t0 = clock()
+        self._events: IO[str] = open(self.path / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.input = _Track(self.path / "input.wav")
+        self.output = _Track(self.path / "output.wav")
+        self.closed = False
+
+    def t_ms(self) -> float:
+        """Milliseconds since the recording started (the session clock)."""
+        return (self._clock() - self._t0) * 1000.0
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Write (or replace) meta.json atomically."""
+        tmp = self.path / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, self.path / "meta.json")
+
+    def _line(self, t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
+        self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        self._events.flush()
+
+    def record_wire(
+        self, direction: str, event: dict[str, Any], pcm: bytes | None = None, t_ms: float | None = None
+    ) -> dict[str, Any]:
+        """Record a client or server event; audio payloads go to their track and become `$audio` refs.
+
+        `pcm` is the PCM16 24 kHz audio of an append/delta (decoded from base64 when not given). Returns the
+        event as recorded.
+        """
+        t = self.t_ms() if t_ms is None else t_ms
+        event_type = str(event.get("type"))
+        spec = AUDIO_FIELDS.get(event_type)
+        if spec is not None and isinstance(event.get(spec[0]), str):
+            key, track_name = spec
+            if pcm is None:
+                pcm = base64.b64decode(event[key])
+            track = self.input if track_name == "input" else self.output
+            start, duration = track.write_at(t, pcm) if not self.closed else (t, len(pcm) / _BYTES_PER_MS)
+            event = {
+                **event,
+                key: {"$audio": {"track": track_name, "start_ms": round(start, 3), "duration_ms": duration}},
+            }
+        self._line(t, direction, event_type, event)
+        return event
+
+    def record_app(self, event: AppEvent, t_ms: float | None = None) -> None:
+        """Record an app event (skipped for types that only repeat wire events, e.g. audio)."""
+        if event.recorded:
+            self._line(self.t_ms() if t_ms is None else t_ms, "app", event.type, event.to_record())
+
+    def cut_output(self, at_ms: float) -> None:
+        """Drop output audio after `at_ms` on the session clock (an interruption: it was never played)."""
+        if not self.closed:
+            self.output.cut(at_ms)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._events.close()
+        self.input.close()
+        self.output.close()
+
+
+@dataclass
+class Recording:
+    """A loaded session folder."""
+
+    path: Path
+    meta: dict[str, Any]
+    events: list[dict[str, Any]]
+    input: Audio
+    output: Audio
+
+    def __repr__(self) -> str:
+        return (
+            f"Recording(path={str(self.path)!r}, events={len(self.events)}, "
+            f"input_ms={self.input.duration_ms:.0f}, output_ms={self.output.duration_ms:.0f})"
+        )
+
+
+def read_wav_tolerant(path: Path) -> Audio:
+    """Read a mono PCM16 24 kHz WAV, trusting the file length over header sizes (crash-safe)."""
+    raw = path.read_bytes() if path.exists() else b""
+    if not raw:
+        return Audio.from_pcm16(b"", RATE, allow_empty=True)
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ConfigError(
+            f"{path} is not a WAV file; the recording is damaged (expected a RIFF/WAVE header)."
+        )
+    offset, rate, data = 12, RATE, b""
+    while offset + 8 <= len(raw):
+        chunk_id, size = raw[offset : offset + 4], struct.unpack("<I", raw[offset + 4 : offset + 8])[0]
+        body = offset + 8
+        if chunk_id == b"fmt ":
+            fmt, channels, rate = struct.unpack("<HHI", raw[body : body + 8])
+            bits = struct.unpack("<H", raw[body + 14 : body + 16])[0]
+            if (fmt, channels, bits) != (1, 1, 16):
+                raise ConfigError(f"{path} is not mono PCM16; voicelab recordings always are.")
+        elif chunk_id == b"data":
+            end = len(raw) if size == 0 or body + size > len(raw) else body + size
+            data = raw[body:end]
+            break
+        offset = body + size + (size & 1)
+    if len(data) % 2:
+        data = data[:-1]
+    return Audio.from_pcm16(data, rate, allow_empty=True)
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except ValueError as exc:
+            if number == len(lines):  # a line cut short by a crash
+                break
+            raise ConfigError(f"{path} line {number} is not JSON ({exc}); the recording is damaged.") from exc
+    return events
+
+
+def load_recording(path: str | os.PathLike[str]) -> Recording:
+    """Load a session folder written by RecordingWriter (also one left by a killed process)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise ConfigError(
+            f"recording folder {folder} does not exist; pass the folder a session recorded into."
+        )
+    if not folder.is_dir() or not (folder / "events.jsonl").exists():
+        raise ConfigError(
+            f"{folder} is not a voicelab recording (no events.jsonl); pass a folder from "
+            "session.recording_path or ./recordings/<timestamp>."
+        )
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    return Recording(
+        path=folder,
+        meta=meta,
+        events=_read_events(folder / "events.jsonl"),
+        input=read_wav_tolerant(folder / "input.wav"),
+        output=read_wav_tolerant(folder / "output.wav"),
+    )
+
+
+__all__ = ["Recording", "RecordingWriter", "load_recording", "read_wav_tolerant"]
