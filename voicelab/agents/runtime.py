@@ -1,0 +1,409 @@
+"""AgentRuntime: the session listener that runs an Agent's tools, stubs, approvals, guardrails and handoffs.
+
+It reacts to the session's app events (`on_event(session, event)`):
+- FunctionCall -> a background task: handoff, or arguments check -> approval -> stub or implementation ->
+  `send_function_output(call_id, output, respond=True)` -> a ToolCall event. Unknown tools, bad arguments,
+  failing tools and stubs give the model an error text and the app a ToolCall event with `error`.
+- assistant TranscriptDelta -> guardrails every `debounce_text_length` characters and at the end of the item;
+  a trip cancels the response, interrupts playback (truncating to what was played), emits GuardrailTripped
+  and sends the follow-up message. At most one trip per response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from voicelab.agents.approvals import Approvals, Decision
+from voicelab.agents.events import AgentHandoff, GuardrailTripped, ToolApprovalRequired, ToolCall, ToolStart
+from voicelab.agents.guardrails import TranscriptWatch
+from voicelab.agents.handoffs import transfer_message
+from voicelab.agents.stubs import StubError, Stubs
+from voicelab.agents.tools import ToolArgumentsError, ToolContext
+from voicelab.errors import ConfigError
+from voicelab.events import (
+    AudioChunk,
+    Error,
+    FunctionCall,
+    ResponseDone,
+    ResponseStarted,
+    TranscriptDelta,
+    TranscriptDone,
+)
+
+if TYPE_CHECKING:
+    from voicelab.agents.agent import Agent
+
+logger = logging.getLogger(__name__)
+
+
+def tool_error_output(name: str, message: str) -> str:
+    """What the model reads when a tool call fails."""
+    return f"An error occurred while running the tool {name}. Error: {message}"
+
+
+class AgentRuntime:
+    """Runs an Agent (and the agents it hands off to) on a session; made by `agent.create_listener()`."""
+
+    def __init__(self, agent: Agent, *, stubs: Stubs | None = None, context: Any = None) -> None:
+        self.starting_agent = agent
+        self.agent = agent
+        self.stubs = stubs if stubs is not None else agent.stubs if agent.stubs is not None else Stubs()
+        self.context = context if context is not None else agent.context
+        self.approvals = Approvals()
+        self.watch = TranscriptWatch(agent.debounce_text_length)
+        self.session: Any = None
+        self.audio_started = False
+        self.tool_calls: list[ToolCall] = []
+        self._started = False
+        self._t0 = time.monotonic()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._guardrail_lock = asyncio.Lock()
+        self._active_response: str | None = None
+        self._done_responses: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"AgentRuntime(agent={self.agent.name!r}, stubs={self.stubs!r})"
+
+    # -- public controls ----------------------------------------------------------------------------------
+    def approve(self, call_id: str, *, always: bool = False) -> None:
+        """Approve a pending call; `always=True` approves the tool for the rest of the session."""
+        self.approvals.approve(call_id, always=always)
+
+    def reject(self, call_id: str, message: str | None = None, *, always: bool = False) -> None:
+        """Reject a pending call: the model gets `message` (default: the SDK's rejection text) as output."""
+        self.approvals.reject(call_id, message, always=always)
+
+    def pending_approvals(self) -> dict[str, str]:
+        return self.approvals.pending()
+
+    def now_ms(self) -> float:
+        """Milliseconds since the runtime started (the clock of ToolCall.started_ms)."""
+        return (time.monotonic() - self._t0) * 1000.0
+
+    async def wait_idle(self, timeout: float | None = 10.0) -> None:
+        """Wait until every tool call and guardrail check started so far has finished."""
+        while self._tasks:
+            await asyncio.wait_for(asyncio.gather(*list(self._tasks), return_exceptions=True), timeout)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- the listener -------------------------------------------------------------------------------------
+    async def on_event(self, session: Any, event: Any) -> None:
+        self.session = session
+        if not self._started:
+            self._started = True
+            if self.agent.has_async_instructions:
+                self._spawn(self._apply_agent(session, self.agent))
+        if isinstance(event, FunctionCall):
+            self._spawn(self._on_function_call(session, event))
+        elif isinstance(event, AudioChunk):
+            self.audio_started = True
+        elif isinstance(event, ResponseStarted):
+            self._active_response = event.response_id
+        elif isinstance(event, ResponseDone):
+            self._done_responses.add(event.response_id)
+            if self._active_response == event.response_id:
+                self._active_response = None
+        elif isinstance(event, TranscriptDelta) and event.role == "assistant":
+            if not self.agent.output_guardrails:
+                return
+            response_id = self._response_of(session, event.item_id)
+            if response_id in self.watch.tripped_responses:
+                return
+            text = self.watch.add(event.item_id, event.delta, response_id)
+            if text is not None:
+                self._spawn(self._check_guardrails(session, event.item_id, text))
+        elif isinstance(event, TranscriptDone) and event.role == "assistant":
+            if not self.agent.output_guardrails:
+                return
+            if not self.watch.text(event.item_id) and event.transcript:
+                self.watch.add(event.item_id, "", self._response_of(session, event.item_id))
+                self.watch._items[event.item_id].text = event.transcript
+            text = self.watch.finish(event.item_id)
+            if text is not None:
+                self._spawn(self._check_guardrails(session, event.item_id, text))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("agent runtime task failed", exc_info=task.exception())
+
+    def _response_of(self, session: Any, item_id: str) -> str | None:
+        conversation = getattr(session, "conversation", None)
+        item = (
+            conversation.get(item_id) if conversation is not None and hasattr(conversation, "get") else None
+        )
+        response_id = getattr(item, "response_id", None)
+        return response_id or self._active_response
+
+    # -- session helpers ----------------------------------------------------------------------------------
+    async def _emit(self, session: Any, event: Any) -> None:
+        result = session.emit(event)
+        if inspect.isawaitable(result):
+            await result
+
+    def _history(self, session: Any) -> tuple[Any, ...]:
+        history = getattr(session, "history", ())
+        if callable(history):
+            history = history()
+        return tuple(history or ())
+
+    async def _apply_agent(self, session: Any, agent: Agent) -> None:
+        await session.update(await agent.session_config_async(self.context))
+
+    # -- tools --------------------------------------------------------------------------------------------
+    async def _on_function_call(self, session: Any, call: FunctionCall) -> None:
+        started = self.now_ms()
+        agent = self.agent
+        handoff = agent.handoff_tools.get(call.name)
+        if handoff is not None:
+            await self._handoff(session, call, handoff, started)
+            return
+        tool = agent.function_tools.get(call.name)
+        stub_kind = self.stubs.kind(call.name)
+        await self._emit(session, ToolStart(call.call_id, call.name, call.arguments, agent.name))
+        approval: str | None = None
+        error: str | None = None
+        output: str
+        try:
+            if tool is None and stub_kind is None:
+                known = ", ".join([*agent.function_tools, *agent.handoff_tools]) or "none"
+                raise _CallFailed(
+                    f"Tool {call.name} not found",
+                    f"unknown tool {call.name!r} (agent {agent.name!r} has: {known})",
+                )
+            arguments = self._parse_arguments(tool, call)
+            if tool is not None and tool.needs_approval:
+                decision = await self._approval(session, call)
+                approval = decision.status
+                if not decision.approved:
+                    output = decision.message or ""
+                    raise _Rejected(output)
+            if stub_kind is not None:
+                try:
+                    output = await self.stubs.resolve(call.call_id, call.name, arguments)
+                except StubError as exc:
+                    raise _CallFailed(tool_error_output(call.name, str(exc)), str(exc)) from None
+            elif tool is not None and tool.implemented:
+                context = ToolContext(self._history(session), agent, call.call_id, call.name, self.context)
+                output = await tool.invoke(context, arguments)
+            else:
+                message = (
+                    f"tool {call.name!r} has no implementation and no stub; "
+                    f"set one with stubs.fixed({call.name!r}, ...)"
+                )
+                raise _CallFailed(tool_error_output(call.name, message), message)
+        except _Rejected as rejected:
+            output = rejected.output
+        except _CallFailed as failed:
+            output, error = failed.output, failed.message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the tool itself raised
+            error = f"{type(exc).__name__}: {exc}"
+            output = tool_error_output(call.name, error)
+        await session.send_function_output(call.call_id, output, respond=True)
+        record = ToolCall(
+            call_id=call.call_id,
+            name=call.name,
+            arguments=call.arguments,
+            output=output,
+            stub_kind=stub_kind,
+            approval=approval,
+            started_ms=round(started, 3),
+            duration_ms=round(self.now_ms() - started, 3),
+            error=error,
+            agent=agent.name,
+        )
+        self.tool_calls.append(record)
+        await self._emit(session, record)
+        if error is not None:
+            await self._emit(
+                session, Error(message=f"tool call {call.name} failed: {error}", code="tool_error")
+            )
+
+    def _parse_arguments(self, tool: Any, call: FunctionCall) -> dict[str, Any]:
+        try:
+            if tool is not None:
+                return tool.parse_arguments(call.arguments)
+            decoded = json.loads(call.arguments) if call.arguments.strip() else {}
+            if not isinstance(decoded, dict):
+                raise ToolArgumentsError(f"arguments for {call.name} must be a JSON object")
+            return decoded
+        except json.JSONDecodeError as exc:
+            message = f"arguments for {call.name} are not valid JSON ({exc.msg})"
+        except ToolArgumentsError as exc:
+            message = str(exc)
+        raise _CallFailed(
+            f"Invalid arguments: {message}. Call the tool again with arguments that fit its schema.", message
+        )
+
+    async def _approval(self, session: Any, call: FunctionCall) -> Decision:
+        standing = self.approvals.standing(call.name)
+        if standing is not None:
+            return standing
+        future = self.approvals.register(call.call_id, call.name)
+        await self._emit(session, ToolApprovalRequired(call.call_id, call.name, call.arguments, runtime=self))
+        try:
+            return await future
+        finally:
+            self.approvals._pending.pop(call.call_id, None)
+
+    # -- handoffs -----------------------------------------------------------------------------------------
+    async def _handoff(self, session: Any, call: FunctionCall, handoff: Any, started: float) -> None:
+        source = self.agent
+        error: str | None = None
+        try:
+            arguments = handoff.parse_arguments(call.arguments)
+            target = await handoff.resolve(self.context, arguments)
+            self.check_voice_change(source, target)
+            config = await target.session_config_async(self.context)
+        except (ToolArgumentsError, ConfigError) as exc:
+            error = str(exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            output = tool_error_output(call.name, error)
+            await session.send_function_output(call.call_id, output, respond=True)
+            await self._emit(
+                session, Error(message=f"handoff {call.name} failed: {error}", code="handoff_error")
+            )
+        else:
+            self.agent = target
+            await self._emit(session, AgentHandoff(source.name, target.name, call.call_id, call.arguments))
+            await session.update(config)
+            output = transfer_message(target.name)
+            await session.send_function_output(call.call_id, output, respond=True)
+        record = ToolCall(
+            call_id=call.call_id,
+            name=call.name,
+            arguments=call.arguments,
+            output=output,
+            started_ms=round(started, 3),
+            duration_ms=round(self.now_ms() - started, 3),
+            error=error,
+            agent=source.name,
+        )
+        self.tool_calls.append(record)
+        await self._emit(session, record)
+
+    def check_voice_change(self, source: Agent, target: Agent) -> None:
+        """Raise ConfigError when a handoff would change the voice after the session produced audio."""
+        from voicelab.agents.agent import UNSET
+
+        if not self.audio_started or target.voice is UNSET or target.voice == source.voice:
+            return
+        current = source.voice if source.voice is not UNSET else "the session default"
+        raise ConfigError(
+            f"handoff {source.name!r} -> {target.name!r} would change the voice from {current} to "
+            f"{target.voice!r} after the session produced audio; the Realtime API cannot change voice then. "
+            f"Give {target.name!r} the same voice (or leave its voice unset)"
+        )
+
+    async def update_agent(self, agent: Agent) -> None:
+        """Switch to another agent without a tool call (session.update with its configuration)."""
+        if self.session is None:
+            raise ConfigError("the runtime is not attached to a session yet; connect first")
+        self.check_voice_change(self.agent, agent)
+        source, self.agent = self.agent, agent
+        await self._emit(self.session, AgentHandoff(source.name, agent.name))
+        await self._apply_agent(self.session, agent)
+
+    # -- guardrails ---------------------------------------------------------------------------------------
+    async def _check_guardrails(self, session: Any, item_id: str, text: str) -> None:
+        async with self._guardrail_lock:
+            response_id = self.watch.response_of(item_id) or item_id
+            if response_id in self.watch.tripped_responses:
+                return
+            agent = self.agent
+            tripped: list[tuple[str, Any]] = []
+            for guardrail in agent.output_guardrails:
+                try:
+                    result = await guardrail.run(self.context, agent, text)
+                except Exception as exc:
+                    await self._emit(
+                        session,
+                        Error(
+                            message=f"output guardrail {guardrail.name!r} raised "
+                            f"{type(exc).__name__}: {exc}; "
+                            "it was skipped",
+                            code="guardrail_error",
+                        ),
+                    )
+                    continue
+                if result.tripwire_triggered:
+                    tripped.append((guardrail.name, result.info))
+            if not tripped or response_id in self.watch.tripped_responses:
+                return
+            self.watch.tripped_responses.add(response_id)
+            await self._cut(session, response_id, item_id, text, tripped)
+
+    async def _cut(
+        self, session: Any, response_id: str, item_id: str, text: str, tripped: list[tuple[str, Any]]
+    ) -> None:
+        names = [name for name, _ in tripped]
+        if response_id not in self._done_responses and self._active_response == response_id:
+            try:
+                await session.cancel_response()
+            except Exception as exc:  # the response may end between the check and the cancel
+                logger.debug("guardrail cancel: %s", exc)
+        played = await session.interrupt()
+        played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
+        follow_up = self._follow_up(names)
+        await self._emit(
+            session,
+            GuardrailTripped(
+                guardrail=", ".join(names),
+                item_id=item_id,
+                text=text,
+                played_ms=played_ms,
+                follow_up=follow_up,
+                response_id=response_id,
+                info=tripped[0][1] if len(tripped) == 1 else [info for _, info in tripped],
+            ),
+        )
+        if follow_up:
+            await session.send_text(follow_up, respond=True)
+
+    def _follow_up(self, names: list[str]) -> str | None:
+        follow_up: str | Callable[[list[str]], str] | None = self.agent.guardrail_follow_up
+        if follow_up is None or isinstance(follow_up, str):
+            return follow_up
+        return follow_up(names)
+
+
+def _played_ms(session: Any, item_id: str) -> float | None:
+    conversation = getattr(session, "conversation", None)
+    item = conversation.get(item_id) if conversation is not None and hasattr(conversation, "get") else None
+    truncated = getattr(item, "truncated_ms", None)
+    return float(truncated) if truncated is not None else None
+
+
+class _CallFailed(Exception):
+    def __init__(self, output: str, message: str) -> None:
+        super().__init__(message)
+        self.output = output
+        self.message = message
+
+
+class _Rejected(Exception):
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+
+__all__ = ["AgentRuntime", "tool_error_output"]

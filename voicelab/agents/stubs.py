@@ -1,0 +1,340 @@
+"""Tool stubs, as in the Realtime Playground: answer tool calls without (or instead of) running the tool.
+
+Kinds: `fixed` output, `template` filled from the arguments, a Python `callable`, a `sequence` (one output per
+call, then repeat the last or fail), `recorded` outputs from a recording's tool_call events, and `manual`:
+the call waits until code (or the notebook) answers it through `stubs.answer(call_id, output)`.
+
+Saving: `stubs.save(path)` writes JSON. Answers typed for manual stubs during a session are remembered, so a
+saved file turns each answered manual stub into a fixture: one answer becomes a `fixed` stub, several become a
+`sequence` (in the order given). A manual stub never answered stays `manual`. Callable stubs cannot be saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import string
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from voicelab.agents.tools import output_to_string
+from voicelab.errors import ConfigError
+
+StubKind = Literal["fixed", "template", "callable", "sequence", "recorded", "manual"]
+STUB_KINDS: tuple[str, ...] = ("fixed", "template", "callable", "sequence", "recorded", "manual")
+
+
+class StubError(Exception):
+    """A stub could not produce an output for a call (sequence exhausted, template field missing, timeout)."""
+
+
+@dataclass
+class Stub:
+    """One tool's stub. `outputs` holds the fixed output, the template, or the sequence."""
+
+    kind: StubKind
+    outputs: list[str] = field(default_factory=list)
+    func: Callable[..., Any] | None = None
+    then: Literal["last", "error"] = "last"
+    timeout: float | None = None
+    default: str | None = None
+    calls: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "callable":
+            raise ConfigError(
+                "a callable stub cannot be saved to JSON; replace it with a fixed or template stub first"
+            )
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.kind in ("fixed", "template"):
+            data["output"] = self.outputs[0]
+        elif self.kind in ("sequence", "recorded"):
+            data["outputs"] = list(self.outputs)
+            data["then"] = self.then
+        else:
+            data["timeout"] = self.timeout
+            data["default"] = self.default
+        return data
+
+
+@dataclass
+class PendingCall:
+    """A tool call waiting for a manual answer."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    created: float
+    _stubs: Stubs = field(repr=False, compare=False)
+
+    def answer(self, output: Any) -> None:
+        self._stubs.answer(self.call_id, output)
+
+
+class Stubs:
+    """Stubbed answers per tool name. Stubs override real implementations while set."""
+
+    def __init__(self) -> None:
+        self._stubs: dict[str, Stub] = {}
+        self._pending: dict[str, tuple[PendingCall, asyncio.Future[str]]] = {}
+        self._manual_answers: dict[str, list[str]] = {}
+
+    # -- defining -----------------------------------------------------------------------------------------
+    def fixed(self, name: str, output: Any) -> Stubs:
+        self._stubs[name] = Stub("fixed", [output_to_string(output)])
+        return self
+
+    def template(self, name: str, template: str) -> Stubs:
+        """Output `template` with `{argument}` fields filled from the call's arguments."""
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise ConfigError(
+                f"stub template for {name!r} is malformed ({exc}); "
+                "double the braces {{{{ }}}} for a literal brace"
+            ) from None
+        if any(f == "" or f.isdigit() for f in fields):
+            raise ConfigError(
+                f"stub template for {name!r} has a positional field; name the argument, e.g. {{order_number}}"
+            )
+        self._stubs[name] = Stub("template", [template])
+        return self
+
+    def callable(self, name: str, func: Callable[..., Any]) -> Stubs:
+        """Output func(**arguments) (sync or async), turned into a string like a tool's output."""
+        if not callable(func):
+            raise ConfigError(f"stub for {name!r} needs a callable, got {type(func).__name__}")
+        self._stubs[name] = Stub("callable", func=func)
+        return self
+
+    def sequence(
+        self, name: str, outputs: Sequence[Any], *, then: Literal["last", "error"] = "last"
+    ) -> Stubs:
+        """One output per call in order; then repeat the last one (then="last") or fail (then="error")."""
+        if not outputs:
+            raise ConfigError(f"stub sequence for {name!r} is empty; give at least one output")
+        if then not in ("last", "error"):
+            raise ConfigError(f"stub sequence then={then!r} is invalid; use 'last' or 'error'")
+        self._stubs[name] = Stub("sequence", [output_to_string(o) for o in outputs], then=then)
+        return self
+
+    def manual(self, name: str, *, timeout: float | None = None, default: Any = None) -> Stubs:
+        """Calls wait for `answer(call_id, output)`; after `timeout` s, `default` answers (or it fails)."""
+        self._stubs[name] = Stub(
+            "manual", timeout=timeout, default=None if default is None else output_to_string(default)
+        )
+        return self
+
+    def recorded(
+        self, recording: Any, names: Iterable[str] | None = None, *, then: Literal["last", "error"] = "last"
+    ) -> Stubs:
+        """Replay the outputs of a recording's tool_call events (a folder, or an object with `.events`)."""
+        wanted = set(names) if names is not None else None
+        outputs: dict[str, list[str]] = {}
+        for event in _recording_events(recording):
+            if event.get("dir") != "app" or event.get("type") != "tool_call":
+                continue
+            body = event.get("event", {})
+            name, output = body.get("name"), body.get("output")
+            if not name or output is None or body.get("error") or (wanted is not None and name not in wanted):
+                continue
+            outputs.setdefault(name, []).append(output)
+        missing = sorted((wanted or set()) - set(outputs))
+        if missing:
+            raise ConfigError(
+                f"the recording has no answered tool_call for {missing}; record a session that calls them"
+            )
+        for name, values in outputs.items():
+            self._stubs[name] = Stub("recorded", values, then=then)
+        return self
+
+    def remove(self, name: str) -> None:
+        self._stubs.pop(name, None)
+
+    def clear(self) -> None:
+        self._stubs.clear()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._stubs
+
+    def __len__(self) -> int:
+        return len(self._stubs)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{name}={stub.kind}" for name, stub in self._stubs.items())
+        return f"Stubs({kinds})"
+
+    def kind(self, name: str) -> StubKind | None:
+        stub = self._stubs.get(name)
+        return stub.kind if stub else None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._stubs)
+
+    # -- answering ----------------------------------------------------------------------------------------
+    async def resolve(self, call_id: str, name: str, arguments: Mapping[str, Any]) -> str:
+        """The stub's output for one call. Raise StubError when the stub cannot answer it."""
+        stub = self._stubs.get(name)
+        if stub is None:
+            raise StubError(f"no stub is set for {name!r}")
+        index = stub.calls
+        stub.calls += 1
+        if stub.kind == "fixed":
+            return stub.outputs[0]
+        if stub.kind == "template":
+            try:
+                return stub.outputs[0].format_map(dict(arguments))
+            except (KeyError, IndexError, AttributeError) as exc:
+                raise StubError(
+                    f"stub template for {name!r} needs argument {exc} which the call did not give"
+                ) from None
+        if stub.kind == "callable":
+            assert stub.func is not None
+            result = stub.func(**arguments)
+            if inspect.isawaitable(result):
+                result = await result
+            return output_to_string(result)
+        if stub.kind in ("sequence", "recorded"):
+            if index < len(stub.outputs):
+                return stub.outputs[index]
+            if stub.then == "error":
+                raise StubError(
+                    f"stub sequence for {name!r} has only {len(stub.outputs)} outputs (call {index + 1})"
+                )
+            return stub.outputs[-1]
+        return await self._wait_manual(call_id, name, dict(arguments), stub)
+
+    async def _wait_manual(self, call_id: str, name: str, arguments: dict[str, Any], stub: Stub) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        pending = PendingCall(call_id, name, arguments, time.time(), self)
+        self._pending[call_id] = (pending, future)
+        try:
+            if stub.timeout is None:
+                return await future
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), stub.timeout)
+            except TimeoutError:
+                if stub.default is not None:
+                    return stub.default
+                raise StubError(f"no manual answer for {name!r} within {stub.timeout} s") from None
+        finally:
+            self._pending.pop(call_id, None)
+
+    def pending(self) -> list[PendingCall]:
+        """Calls waiting for a manual answer, oldest first."""
+        return [pending for pending, _ in self._pending.values()]
+
+    def answer(self, call_id: str, output: Any) -> None:
+        """Answer a waiting manual call. The answer is remembered for `save()`."""
+        entry = self._pending.get(call_id)
+        if entry is None:
+            waiting = ", ".join(self._pending) or "none"
+            raise ConfigError(f"no tool call {call_id!r} is waiting for an answer (waiting: {waiting})")
+        pending, future = entry
+        text = output_to_string(output)
+        if not future.done():
+            future.get_loop().call_soon_threadsafe(_set_result, future, text)
+        self._manual_answers.setdefault(pending.name, []).append(text)
+
+    async def wait_pending(self, name: str | None = None, timeout: float = 10.0) -> PendingCall:
+        """Wait until a manual call (of tool `name`, if given) is pending; for code that answers calls."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for pending in self.pending():
+                if name is None or pending.name == name:
+                    return pending
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"no manual call{f' of {name!r}' if name else ''} was pending within {timeout} s"
+                )
+            await asyncio.sleep(0.005)
+
+    # -- files --------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, stub in self._stubs.items():
+            answers = self._manual_answers.get(name)
+            if stub.kind == "manual" and answers:
+                data[name] = (
+                    {"kind": "fixed", "output": answers[0]}
+                    if len(answers) == 1
+                    else {"kind": "sequence", "outputs": list(answers), "then": "last"}
+                )
+            else:
+                data[name] = stub.to_json()
+        return {"voicelab_stubs": 1, "stubs": data}
+
+    def save(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return target
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Stubs:
+        if not isinstance(data, Mapping) or not isinstance(data.get("stubs"), Mapping):
+            raise ConfigError(
+                'a stubs file must be a JSON object {"voicelab_stubs": 1, "stubs": {name: {...}}}'
+            )
+        stubs = cls()
+        for name, spec in data["stubs"].items():
+            kind = spec.get("kind") if isinstance(spec, Mapping) else None
+            try:
+                if kind in ("fixed", "template"):
+                    getattr(stubs, kind)(name, spec["output"])
+                elif kind in ("sequence", "recorded"):
+                    stubs.sequence(name, spec["outputs"], then=spec.get("then", "last"))
+                    stubs._stubs[name].kind = kind
+                elif kind == "manual":
+                    stubs.manual(name, timeout=spec.get("timeout"), default=spec.get("default"))
+                else:
+                    raise ConfigError(
+                        f"stub {name!r} has kind {kind!r}; use one of {', '.join(STUB_KINDS)} "
+                        "(callable stubs are not saved)"
+                    )
+            except KeyError as exc:
+                raise ConfigError(
+                    f"stub {name!r} ({kind}) is missing field {exc}; see Stubs.save() output"
+                ) from None
+        return stubs
+
+    @classmethod
+    def load(cls, path: str | Path) -> Stubs:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"stubs file {path} is not valid JSON ({exc}); write it with Stubs.save()"
+            ) from None
+        return cls.from_json(data)
+
+
+def _set_result(future: asyncio.Future[str], value: str) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _recording_events(recording: Any) -> list[dict[str, Any]]:
+    events = getattr(recording, "events", None)
+    if events is not None:
+        return list(events)
+    path = Path(recording)
+    file = path / "events.jsonl" if path.is_dir() else path
+    if not file.exists():
+        raise ConfigError(f"no events.jsonl at {path}; pass a recording folder or a loaded Recording")
+    rows = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a half-written last line of a killed process
+    return rows
+
+
+__all__ = ["STUB_KINDS", "PendingCall", "Stub", "StubError", "StubKind", "Stubs"]
