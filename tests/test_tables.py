@@ -245,15 +245,23 @@ def support_call(b: Builder) -> None:
         usage={"type": "duration", "seconds": 1.6},
     )
     b.app(
+        2722,
+        "tool_start",
+        call_id="call_1",
+        name="lookup_order",
+        arguments='{"order_id": "A17"}',
+        agent="triage",
+    )
+    b.app(
         2900,
         "tool_call",
         call_id="call_1",
         name="lookup_order",
-        arguments={"order_id": "A17"},
+        arguments='{"order_id": "A17"}',
         output='{"status": "shipped"}',
-        stub_kind="static",
+        stub_kind="fixed",
         approval=None,
-        started_ms=2720.0,
+        started_ms=12.0,  # the agent runtime's own clock
         duration_ms=150.0,
         error=None,
     )
@@ -486,11 +494,18 @@ def test_tool_calls_from_app_events(support: Path) -> None:
     assert row["name"] == "lookup_order"
     assert row["arguments"] == {"order_id": "A17"}
     assert row["output"] == '{"status": "shipped"}'
-    assert row["stub_kind"] == "static"
+    assert row["stub_kind"] == "fixed"
     assert row["approval"] is pd.NA
-    assert row["started_ms"] == 2720.0
+    assert row["started_ms"] == 2722.0  # the tool_start app event, on the session clock
     assert row["duration_ms"] == 150.0
     assert row["error"] is pd.NA
+
+
+def test_tool_call_start_without_a_tool_start_event(support: Path) -> None:
+    lines = (support / "events.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["type"] != "tool_start"]
+    (support / "events.jsonl").write_text("\n".join(kept) + "\n")
+    assert tables.tool_calls(support)["started_ms"].tolist() == [2750.0]  # t_ms 2900 - duration 150
 
 
 def test_tool_calls_from_items_when_there_are_no_app_events(support: Path) -> None:

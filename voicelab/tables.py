@@ -39,7 +39,8 @@ tool_calls(rec): one row per tool call, from the `tool_call` app events (or, whe
     function_call items and the client's function_call_output items).
     call_id (string), name (string), arguments (object: a dict; {"$raw": text} when not a JSON object),
     output (string; JSON text when the output was not a string), stub_kind (string), approval (string),
-    started_ms (float64), duration_ms (float64), error (string).
+    started_ms (float64: session clock; the `tool_start` app event's t_ms, else the `tool_call` event's t_ms
+    minus its duration, since the agent runtime reports its own clock), duration_ms (float64), error (string).
 
 guardrail_trips(rec): one row per `guardrail_tripped` app event.
     guardrail (string), item_id (string), text (string), played_ms (float64), follow_up (string),
@@ -359,6 +360,7 @@ class _Conversation:
         self.transcript_deltas: dict[str, dict[int, list[str]]] = {}
         self.usage_rows: list[dict[str, Any]] = []
         self.tool_events: list[tuple[float, dict[str, Any]]] = []
+        self.tool_starts: dict[str, float] = {}
         self.guardrail_events: list[tuple[float, dict[str, Any]]] = []
         self.function_outputs: dict[str, tuple[float, Any]] = {}
         self.client_audio_ms: dict[str, float] = {}
@@ -578,6 +580,8 @@ class _Conversation:
                 self.interrupted_items[item_id] = _num(ev.get("played_ms"))
         elif kind == "tool_call":
             self.tool_events.append((t, ev))
+        elif kind == "tool_start" and isinstance(ev.get("call_id"), str):
+            self.tool_starts.setdefault(ev["call_id"], t)
         elif kind == "guardrail_tripped":
             self.guardrail_events.append((t, ev))
 
@@ -823,9 +827,9 @@ def _tool_rows(conv: _Conversation) -> list[dict[str, Any]]:
         rows = []
         for t, ev in conv.tool_events:
             duration = _num(ev.get("duration_ms"))
-            started = _num(ev.get("started_ms"))
-            if math.isnan(started) and not math.isnan(duration):
-                started = t - duration
+            started = conv.tool_starts.get(ev.get("call_id"), NAN)  # type: ignore[arg-type]
+            if math.isnan(started):
+                started = t - duration if not math.isnan(duration) else t
             rows.append(
                 {
                     "call_id": ev.get("call_id"),
