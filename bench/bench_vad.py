@@ -4,7 +4,8 @@ accuracy per engine and SNR against labelled conversations.
 Prints one JSON line per figure: {"bench": "vad", "metric", "value", "unit", ...}.
 
 Accuracy data: ``voicelab.speech.corpus.make_corpus`` (the fixtures generator) into a temporary folder when it
-is available, else the committed ``fixtures/manifest.json``. A conversation's turn count is exact when
+is available, else conversations made here the same way (``local_conversations``). A conversation's turn
+count is exact when
 ``detect_turns`` with the default ``TurnDetection()`` finds as many turns as it has labelled segments;
 boundary errors are ``speech_start_ms - label start`` and ``speech_end_ms - label end``
 of the detected turn that overlaps each labelled segment most.
@@ -138,20 +139,68 @@ def bench_silero_candidates(audio: Audio) -> None:
 # --- accuracy ---------------------------------------------------------------------------------------
 
 
-def load_conversations(n: int) -> tuple[str, list[dict[str, Any]], Path]:
+CALLS = [
+    ["Hi, I would like to return an order.", "The order number is four five six seven.",
+     "Yes, please send me the return label.", "No, that is all. Thank you, goodbye."],
+    ["Hello, I need to update the name on my account.", "My last name is Smith. S M I T H.",
+     "Yes, that is correct."],
+    ["I want to speak to a human.", "Yes, please transfer me to a person.", "Thank you."],
+]  # fmt: skip
+
+
+def trimmed(samples: np.ndarray, floor: float = 10 ** (-50 / 20)) -> np.ndarray:
+    """An utterance without its leading/trailing samples below -50 dBFS (so labels are the true speech)."""
+    loud = np.flatnonzero(np.abs(samples) > floor)
+    return samples[loud[0] : loud[-1] + 1]
+
+
+def local_conversations(
+    n: int, snrs: tuple[float | None, ...], first: int = 0
+) -> list[tuple[Audio, dict[str, Any]]]:
+    """Labelled conversations made here with ``synthesize`` (used when the fixtures corpus is missing):
+    caller lines trimmed at -50 dBFS, gaps 1.2-2.5 s, white noise at ``snr_db`` over the speech segments."""
+    from voicelab.speech import VOICES, synthesize
+
+    voices = list(VOICES)
+    out = []
+    for i in range(first, first + n):
+        rng = np.random.default_rng(1000 + i)
+        lines = CALLS[i % len(CALLS)]
+        voice, speed = voices[i % len(voices)], (0.9, 1.0, 1.15)[i % 3]
+        parts, segments, at = [np.zeros(int(rng.integers(12000, 36000)), np.float32)], [], 0
+        at = len(parts[0])
+        for line in lines:
+            speech = trimmed(synthesize(line, voice=voice, speed=speed).samples)
+            segments.append({"start_ms": at * 1000 // 24000, "end_ms": (at + len(speech)) * 1000 // 24000})
+            gap = np.zeros(int(rng.integers(28800, 60000)), np.float32)
+            parts += [speech, gap]
+            at += len(speech) + len(gap)
+        clean = np.concatenate(parts)
+        speech_power = np.mean(np.concatenate([p for p in parts[1::2]]) ** 2)
+        for snr in snrs:
+            samples = clean
+            if snr is not None:
+                noise_rng = np.random.default_rng(5000 + i)
+                sigma = np.sqrt(speech_power / 10 ** (snr / 10))
+                samples = clean + noise_rng.normal(0, sigma, len(clean)).astype(np.float32)
+            entry = {"snr_db": snr, "segments": segments, "voice": voice, "speed": speed}
+            out.append((Audio.from_array(np.clip(samples, -1, 1), 24000), entry))
+    return out
+
+
+def load_conversations(n: int) -> tuple[str, list[tuple[Audio, dict[str, Any]]]]:
+    """Labelled conversations: the fixtures corpus when it exists, else ones made here."""
+    snrs = (None, 20, 10, 5)
     try:
         from voicelab.speech.corpus import make_corpus
     except ImportError:
         make_corpus = None
     if make_corpus is not None:
         folder = Path(tempfile.mkdtemp(prefix="voicelab-vad-bench-"))
-        manifest = make_corpus(folder, snrs=(None, 20, 10, 5), n=n)
-        return "make_corpus", [f for f in manifest["files"] if f["kind"] == "conversation"], folder
-    manifest_path = ROOT / "fixtures" / "manifest.json"
-    if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        return "fixtures", [f for f in manifest["files"] if f["kind"] == "conversation"], ROOT / "fixtures"
-    return "none", [], ROOT
+        manifest = make_corpus(folder, snrs=snrs, n=n)
+        files = [f for f in manifest["files"] if f["kind"] == "conversation"]
+        return "make_corpus", [(read_audio(folder / f["path"]), f) for f in files]
+    return "bench-local", local_conversations(n, snrs)
 
 
 def boundary_errors(turns: list, segments: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
@@ -169,20 +218,10 @@ def boundary_errors(turns: list, segments: list[dict[str, Any]]) -> tuple[list[i
 
 
 def bench_accuracy(n: int) -> None:
-    source, files, folder = load_conversations(n)
-    if not files:
-        emit(
-            "turn_accuracy",
-            float("nan"),
-            "skipped",
-            reason="no labelled conversations: neither "
-            "voicelab.speech.corpus nor fixtures/manifest.json is available",
-        )
-        return
+    source, conversations = load_conversations(n)
     config = TurnDetection()
     results: dict[tuple[str, Any], dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for entry in files:
-        audio = read_audio(folder / entry["path"])
+    for audio, entry in conversations:
         segments = entry["segments"]
         for engine in ENGINES:
             turns = detect_turns(audio, config, engine).turns

