@@ -37,6 +37,8 @@ class Handoff:
     on_handoff: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.agent is None and not (self.tool_name and self.tool_description):
+            raise ConfigError("handoff() needs the target Agent")
         if not self.tool_name:
             self.tool_name = normalize_tool_name(f"transfer_to_{self.agent.name}")
         if not self.tool_description:

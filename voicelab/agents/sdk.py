@@ -2,8 +2,8 @@
 `OutputGuardrail`) into voicelab ones. The SDK is imported lazily, only when
 you pass its objects.
 
-Notes: a callable `needs_approval` becomes "always ask"; a Handoff must still reference its agent (the SDK's
-`realtime_handoff(agent)` keeps a reference); `on_invoke_handoff` callbacks run when the handoff happens.
+Notes: a callable `needs_approval` becomes "always ask"; an SDK `Handoff` is invoked (running its callback)
+when the model calls it, and the agent it returns is converted then.
 """
 
 from __future__ import annotations
@@ -63,29 +63,53 @@ def from_sdk_guardrail(sdk_guardrail: Any, sdk_agent: Any = None) -> OutputGuard
     return OutputGuardrail(run_sdk_guardrail, sdk_guardrail.get_name())
 
 
+class SdkHandoff(Handoff):
+    """An SDK `Handoff` (e.g. from `realtime_handoff`): its target is known only by invoking it, which also
+    runs its `on_handoff` callback; the RealtimeAgent it returns is converted then (once per agent)."""
+
+    def __init__(self, sdk_handoff: Any, memo: dict[int, Agent]) -> None:
+        self.sdk_handoff = sdk_handoff
+        self._memo = memo
+        schema = dict(sdk_handoff.input_json_schema or {})
+        self._parameters = schema if schema.get("type") == "object" else _EMPTY_OBJECT
+        super().__init__(
+            agent=None,  # type: ignore[arg-type]
+            tool_name=sdk_handoff.tool_name,
+            tool_description=sdk_handoff.tool_description,
+        )
+
+    @property
+    def targets(self) -> list[Agent]:
+        return []
+
+    def to_session_tool(self) -> dict[str, Any]:
+        return {**super().to_session_tool(), "parameters": self._parameters}
+
+    async def resolve(self, context: Any, arguments: Any) -> Agent:
+        text = json.dumps(dict(arguments)) if self._parameters is not _EMPTY_OBJECT else None
+        sdk_agent = await self.sdk_handoff.on_invoke_handoff(_run_context(context), text)
+        return _convert(sdk_agent, self._memo, {})
+
+
+_EMPTY_OBJECT: dict[str, Any] = {
+    "type": "object",
+    "properties": {},
+    "required": [],
+    "additionalProperties": False,
+}
+
+
 def from_sdk_handoff(entry: Any, memo: dict[int, Agent] | None = None) -> Handoff:
     """A RealtimeAgent or an SDK Handoff -> voicelab Handoff (agents converted once, cycles allowed)."""
     memo = {} if memo is None else memo
     if type(entry).__name__ == "RealtimeAgent":
         return Handoff(_convert(entry, memo, {}))
-    ref = getattr(entry, "_agent_ref", None)
-    target = ref() if callable(ref) else None
-    if target is None:
+    if not callable(getattr(entry, "on_invoke_handoff", None)):
         raise ConfigError(
-            f"SDK handoff {getattr(entry, 'tool_name', entry)!r} does not reference its agent; "
-            "build it with agents.realtime.realtime_handoff(agent, ...)"
+            f"cannot convert handoff {entry!r}; "
+            "use a RealtimeAgent or agents.realtime.realtime_handoff(agent)"
         )
-    sdk_invoke = entry.on_invoke_handoff
-
-    async def on_handoff(context: Any, arguments: dict[str, Any]) -> None:
-        await sdk_invoke(_run_context(context), json.dumps(arguments))
-
-    return Handoff(
-        _convert(target, memo, {}),
-        tool_name=entry.tool_name,
-        tool_description=entry.tool_description,
-        on_handoff=on_handoff,
-    )
+    return SdkHandoff(entry, memo)
 
 
 def from_realtime_agent(sdk_agent: Any, **settings: Any) -> Agent:
@@ -124,4 +148,4 @@ def _convert(sdk_agent: Any, memo: dict[int, Agent], settings: dict[str, Any]) -
     return agent
 
 
-__all__ = ["from_realtime_agent", "from_sdk_guardrail", "from_sdk_handoff", "from_sdk_tool"]
+__all__ = ["SdkHandoff", "from_realtime_agent", "from_sdk_guardrail", "from_sdk_handoff", "from_sdk_tool"]
