@@ -1,0 +1,259 @@
+"""Generate notebooks/walkthrough.ipynb (run: python notebooks/make_walkthrough.py).
+
+Cells are written here so the notebook stays reviewable as code; tests/test_notebooks.py executes it headless
+and checks that the generator and the committed notebook agree. A code cell's `expect` list names outputs it
+must produce (a MIME type, or "text:" and a substring).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+TARGET = HERE / "walkthrough.ipynb"
+
+CELLS: list[tuple[str, str, list[str]]] = [
+    (
+        "markdown",
+        """# voicelab walkthrough: a returns-desk voice agent, offline
+
+This notebook runs a whole voice conversation **without an API key or network**: voicelab's embedded
+Realtime-compatible server plays the model (its replies come from a script, it never pretends to be a
+language model), a recorded caller speaks four turns into the session through server VAD, and everything
+is recorded to disk. Then we look at the transcript, the pandas tables (turns and latency, tool calls, token
+usage) and one figure of the whole session.""",
+        [],
+    ),
+    (
+        "code",
+        """import json
+from pathlib import Path
+
+import voicelab
+from voicelab import tables
+from voicelab.caller import play_turns
+from voicelab.plots import Mark, Span, plot_session
+
+ROOT = Path(voicelab.__file__).resolve().parents[1]  # the voicelab checkout (fixtures/ lives there)
+print("voicelab", voicelab.__version__)""",
+        ["text:voicelab"],
+    ),
+    (
+        "markdown",
+        """## 1. Start the embedded server
+
+`voicelab.serve()` starts a Realtime GA server on 127.0.0.1 with a bundled script for a returns desk.
+`pace="fast"` sends the scripted replies as fast as possible (use `pace="realtime"` to hear them at speaking
+speed).""",
+        [],
+    ),
+    (
+        "code",
+        """script = Path(voicelab.__file__).parent / "data" / "scripts" / "returns_desk.yaml"
+server = voicelab.serve(script=str(script), pace="fast")
+print(server.url)""",
+        ["text:ws://127.0.0.1"],
+    ),
+    (
+        "markdown",
+        """## 2. Define the agent, with a stubbed tool
+
+The tool has no backend yet, so a stub answers it (as in the Realtime Playground). Stubs override the
+implementation while they are set; `stubs.manual(...)` would instead wait for an answer typed in the
+notebook.""",
+        [],
+    ),
+    (
+        "code",
+        """@voicelab.tool
+def lookup_order(order_number: str) -> dict:
+    \"\"\"Look up an order by its number.\"\"\"
+    raise NotImplementedError("no order backend yet: the stub answers")
+
+
+order = {"order_number": "4567", "item": "blue kettle", "returnable": True}
+stubs = voicelab.Stubs().fixed("lookup_order", order)
+agent = voicelab.Agent(
+    name="returns_desk",
+    instructions="You are the returns desk of a small shop. Be brief and friendly.",
+    tools=[lookup_order],
+    stubs=stubs,
+    turn_detection={"type": "server_vad", "silence_duration_ms": 500},
+    transcription={"model": "gpt-4o-mini-transcribe"},
+)
+print(json.dumps(agent.session_config().to_session(), indent=1)[:600])""",
+        ["text:server_vad"],
+    ),
+    (
+        "markdown",
+        """## 3. Run the caller through the session
+
+The caller is the bundled labelled fixture `fixtures/` (synthesised speech with exact turn boundaries). The
+microphone never stops: between turns it sends silence, so the server's VAD ends each turn exactly as on a
+call. `realtime=False` streams the audio as fast as the server takes it.""",
+        [],
+    ),
+    (
+        "code",
+        """manifest = json.loads((ROOT / "fixtures" / "manifest.json").read_text())
+entry = next(
+    f
+    for f in manifest["files"]
+    if f["kind"] == "conversation" and f["name"] == "returns" and f["snr_db"] is None
+)
+conversation = voicelab.read_audio(ROOT / "fixtures" / entry["path"]).to_realtime()
+caller_turns = [
+    conversation.slice_ms(max(0, s["start_ms"] - 200), s["end_ms"] + 200) for s in entry["segments"]
+]
+for segment in entry["segments"]:
+    print(f'{segment["start_ms"]:>8.0f} {segment["end_ms"]:>8.0f}  {segment["text"]}')""",
+        ["text:order number"],
+    ),
+    (
+        "code",
+        """async with voicelab.connect(agent, url=server.url, record_dir="recordings/walkthrough") as session:
+    report = await play_turns(session, caller_turns, realtime=False)
+rec = voicelab.load_recording(session.recording_path)
+print(rec)
+print("responses:", report.responses)""",
+        ["text:Recording("],
+    ),
+    (
+        "markdown",
+        """## 4. The transcript
+
+`tables.history` has a row per conversation item, in order, with the active agent, the text (the input
+transcription for the caller's audio), the audio length, and whether it was interrupted.""",
+        [],
+    ),
+    (
+        "code",
+        """history = tables.history(rec)
+history[["role_or_type", "agent", "text", "audio_ms", "interrupted"]]""",
+        ["text/html", "text:assistant"],
+    ),
+    (
+        "markdown",
+        """## 5. Turns, latency, tool calls, usage
+
+`eos_to_first_audio_ms` is the time from the end of the caller's speech (the server's `speech_stopped`) to
+the first assistant audio: the number to watch while tuning a prompt.""",
+        [],
+    ),
+    (
+        "code",
+        """turn_table = tables.turns(rec)
+turn_table[
+    ["turn", "kind", "speech_stop_ms", "first_audio_ms", "eos_to_first_audio_ms", "tool_ms", "status"]
+]""",
+        ["text/html", "text:eos_to_first_audio_ms"],
+    ),
+    (
+        "code",
+        """tables.tool_calls(rec)""",
+        ["text/html", "text:lookup_order"],
+    ),
+    (
+        "code",
+        """tables.usage(rec)""",
+        ["text/html", "text:response_id"],
+    ),
+    (
+        "markdown",
+        """`tables.compare({"v1": rec1, "v2": rec2})` puts the summary of several runs side by side (turns,
+median latency, tool calls, guardrail trips, interruptions, tokens) for prompt iteration. Here is the one
+run:""",
+        [],
+    ),
+    (
+        "code",
+        """tables.compare({"walkthrough": rec})""",
+        ["text/html", "text:median_eos_to_first_audio_ms"],
+    ),
+    (
+        "markdown",
+        """## 6. The session on one clock
+
+The caller's waveform with the VAD probability and turns, the response spans (from created to done) and
+tool calls below, interruptions as marks.""",
+        [],
+    ),
+    (
+        "code",
+        """spans = [
+    Span(row.response_created_ms, row.response_done_ms, f"turn {row.turn}", kind="response")
+    for row in turn_table.itertuples()
+    if row.response_created_ms == row.response_created_ms and row.response_done_ms == row.response_done_ms
+]
+spans += [
+    Span(row.started_ms, row.started_ms + row.duration_ms, row.name, kind="tool")
+    for row in tables.tool_calls(rec).itertuples()
+]
+marks = [
+    Mark(row.end_ms, "interrupted", kind="interruption") for row in history.itertuples() if row.interrupted
+]
+figure = plot_session(
+    rec.input,
+    turns=voicelab.detect_turns(rec.input, voicelab.TurnDetection(silence_duration_ms=500)),
+    spans=spans,
+    marks=marks,
+    title="walkthrough: caller input, VAD turns, responses",
+)
+figure""",
+        ["image/png"],
+    ),
+    (
+        "code",
+        """server.close()""",
+        [],
+    ),
+    (
+        "markdown",
+        """## 7. Against the real OpenAI Realtime API
+
+Nothing above depends on the embedded server. To run the same agent against the real API, set the
+`OPENAI_API_KEY` environment variable (never paste the key into a notebook) and leave `url` out
+(`url=None`, the default):
+
+```python
+async with voicelab.connect(agent, record_dir="recordings/real") as session:
+    report = await play_turns(session, caller_turns)
+```
+
+The recording never contains the key, and the tables and figures work the same way.""",
+        [],
+    ),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    """The walkthrough notebook, without outputs (stable cell ids, so regenerating gives the same file)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    for index, (kind, source, expect) in enumerate(CELLS):
+        if kind == "markdown":
+            cell = nbformat.v4.new_markdown_cell(source)
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            if expect:
+                cell.metadata["voicelab"] = {"expect": expect}
+        cell.id = f"cell-{index:02d}"
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+def main() -> None:
+    TARGET.write_text(nbformat.writes(build()), encoding="utf-8")
+    print(f"wrote {TARGET}")
+
+
+if __name__ == "__main__":
+    main()
