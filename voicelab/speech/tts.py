@@ -3,7 +3,7 @@
 The library is driven through ctypes in synchronous mode: a synth callback collects int16 samples at
 espeak's native rate (22050 Hz) and word events, then soxr resamples to 24 kHz. libespeak-ng keeps global
 state, so every call holds one module lock; it is safe to call from several threads (e.g. via
-``asyncio.to_thread``). Output is deterministic: the random seed is reset before every utterance.
+``asyncio.to_thread``). Output is deterministic: each utterance runs in a freshly loaded library.
 """
 
 from __future__ import annotations
