@@ -657,7 +657,7 @@ class FakeRecording:
 
 
 class FakeSession:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None) -> None:
         self.recording_path = folder
 
 
@@ -666,6 +666,11 @@ def test_accepts_recording_objects_sessions_and_event_files(support: Path) -> No
     pd.testing.assert_frame_equal(tables.turns(FakeRecording(support)), expected)
     pd.testing.assert_frame_equal(tables.turns(FakeSession(support)), expected)
     pd.testing.assert_frame_equal(tables.turns(str(support / "events.jsonl")), expected)
+
+
+def test_a_session_that_records_nothing_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="record_dir=False"):
+        tables.turns(FakeSession(None))
 
 
 def test_a_partly_written_last_line_is_skipped(support: Path) -> None:

@@ -196,8 +196,13 @@ def _load(rec: Any) -> _Source:
     if isinstance(events, list):
         meta = getattr(rec, "meta", None)
         return _Source(dict(meta) if isinstance(meta, Mapping) else {}, events)
-    path = getattr(rec, "recording_path", None)
-    if path is not None:
+    if hasattr(rec, "recording_path"):
+        path = rec.recording_path
+        if path is None:
+            raise ConfigError(
+                "this session has no recording (it was connected with record_dir=False, or is not open yet): "
+                "connect with record_dir=None (the default, ./recordings/<timestamp>) or a folder"
+            )
         return _read_folder(Path(path))
     recording = getattr(rec, "recording", None)
     if recording is not None and recording is not rec:
