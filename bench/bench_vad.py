@@ -239,7 +239,7 @@ def bench_accuracy(n: int) -> None:
                 continue
             signed = float(np.median(bucket[edge]))
             emit(f"{edge}_error_median", float(np.median(errors)), "ms", signed_median=signed, **tags)
-            emit(f"{edge}_error_p95", float(np.percentile(errors, 95)), "ms", **tags)
+            emit(f"{edge}_error_p95", round(float(np.percentile(errors, 95)), 1), "ms", **tags)
 
 
 def main() -> None:
