@@ -1,0 +1,59 @@
+"""voicelab's embedded Realtime-compatible server: a sans-I/O engine, pluggable brains, scripts, websockets.
+
+    with voicelab.serve("returns_desk", pace="fast") as server:
+        client = AsyncOpenAI(api_key="sk-local", websocket_base_url=server.base_url)
+        ...
+
+It is not a language model: replies come from a script, a recording or an echo (see `brains`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from voicelab.server.app import AsyncServer, BrainSource, Server, bundled_scripts, serve_async
+from voicelab.server.brains import Brain, BrainInput, Call, EchoBrain, ReplayBrain, Say, ScriptedBrain
+from voicelab.server.engine import Engine
+from voicelab.server.responses import Pace
+from voicelab.server.script import Script, load_script
+from voicelab.server.services import EngineServices
+
+
+def serve(
+    script: str | Path | dict[str, Any] | None = None,
+    *,
+    brain: BrainSource | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    pace: Pace = "realtime",
+) -> Server:
+    """Start the embedded server in a background thread; returns once it listens.
+
+    `script`: a script file, a bundled script name ("returns_desk", the default) or a dict.
+    `brain`: a Brain, or a
+    zero-argument factory called per connection (for stateful brains like ReplayBrain). `token`: require
+    `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time rate, "fast" at once.
+    """
+    return Server(script, brain=brain, host=host, port=port, token=token, pace=pace)
+
+
+__all__ = [
+    "AsyncServer",
+    "Brain",
+    "BrainInput",
+    "Call",
+    "EchoBrain",
+    "Engine",
+    "EngineServices",
+    "ReplayBrain",
+    "Say",
+    "Script",
+    "ScriptedBrain",
+    "Server",
+    "bundled_scripts",
+    "load_script",
+    "serve",
+    "serve_async",
+]
