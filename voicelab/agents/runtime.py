@@ -65,7 +65,6 @@ class AgentRuntime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._guardrail_lock = asyncio.Lock()
         self._active_response: str | None = None
-        self._done_responses: set[str] = set()
 
     def __repr__(self) -> str:
         return f"AgentRuntime(agent={self.agent.name!r}, stubs={self.stubs!r})"
@@ -83,7 +82,15 @@ class AgentRuntime:
         return self.approvals.pending()
 
     def now_ms(self) -> float:
-        """Milliseconds since the runtime started (the clock of ToolCall.started_ms)."""
+        """The session clock in ms (the recording's t_ms) when the session has one, else ms since the
+        runtime started. ToolCall.started_ms uses it."""
+        session = self.session
+        clock = getattr(session, "now_ms", None)
+        if callable(clock):
+            return float(clock())
+        writer = getattr(session, "_writer", None)  # the recording clock, until Session exposes now_ms()
+        if writer is not None and callable(getattr(writer, "t_ms", None)):
+            return float(writer.t_ms())
         return (time.monotonic() - self._t0) * 1000.0
 
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
@@ -110,7 +117,6 @@ class AgentRuntime:
         elif isinstance(event, ResponseStarted):
             self._active_response = event.response_id
         elif isinstance(event, ResponseDone):
-            self._done_responses.add(event.response_id)
             if self._active_response == event.response_id:
                 self._active_response = None
         elif isinstance(event, TranscriptDelta) and event.role == "assistant":
@@ -356,11 +362,7 @@ class AgentRuntime:
         self, session: Any, response_id: str, item_id: str, text: str, tripped: list[tuple[str, Any]]
     ) -> None:
         names = [name for name, _ in tripped]
-        if response_id not in self._done_responses and self._active_response == response_id:
-            try:
-                await session.cancel_response()
-            except Exception as exc:  # the response may end between the check and the cancel
-                logger.debug("guardrail cancel: %s", exc)
+        # interrupt(): audio_interrupted + truncate to what was played, and response.cancel when one is active
         played = await session.interrupt()
         played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
         follow_up = self._follow_up(names)
