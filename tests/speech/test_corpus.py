@@ -9,6 +9,7 @@ from voicelab.errors import ConfigError
 from voicelab.speech.corpus import (
     CONVERSATIONS,
     TRIM_RATIO,
+    Segment,
     make_conversation,
     make_corpus,
     measure_snr_db,
@@ -155,3 +156,45 @@ def test_bad_arguments_are_config_errors(kwargs, match):
 def test_empty_lines_are_an_error():
     with pytest.raises(ConfigError, match="non-empty list"):
         make_conversation([])
+
+
+def _committed_fixtures():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "fixtures"
+    spec = importlib.util.spec_from_file_location("fixtures_generate", root / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return root, module
+
+
+def test_committed_fixtures_match_a_fresh_generation():
+    root, generate = _committed_fixtures()
+    assert generate.check(root) == []
+
+
+def test_committed_fixture_labels_match_the_audio():
+    root, _ = _committed_fixtures()
+    manifest = json.loads((root / "manifest.json").read_text())
+    kinds = [(f["kind"], f["snr_db"]) for f in manifest["files"]]
+    assert kinds.count(("conversation", None)) == 3 and kinds.count(("conversation", 10)) == 3
+    assert kinds.count(("utterance", None)) == 3
+    clean = {}
+    for entry in manifest["files"]:
+        data, rate = sf.read(root / entry["path"], dtype="float32")
+        assert rate == RATE
+        if entry["kind"] == "conversation":
+            assert [s["text"] for s in entry["segments"]] == list(CONVERSATIONS[entry["name"]])
+        if entry["snr_db"] is None:
+            mask = np.zeros(data.size, bool)
+            for seg in entry["segments"]:
+                start, end = _index(seg["start_ms"]), _index(seg["end_ms"])
+                mask[start:end] = True
+                assert data[start] != 0 and data[end - 1] != 0
+            assert not np.any(data[~mask])
+            clean[entry["name"]] = data
+        else:
+            segments = [Segment(**s) for s in entry["segments"]]
+            measured = measure_snr_db(clean[entry["name"]], data, segments)
+            assert measured == pytest.approx(entry["snr_db"], abs=0.5)
