@@ -120,8 +120,8 @@ def _list_item(annotation: Any) -> Any | None:
     return None
 
 
-def _type_matches(model: type[BaseModel], tag: Any) -> bool:
-    field = model.model_fields.get("type")
+def _literal_matches(model: type[BaseModel], key: str, tag: Any) -> bool:
+    field = model.model_fields.get(key)
     if field is None:
         return True
     literals: list[Any] = []
@@ -141,8 +141,9 @@ def find_unknown_parameter(value: Any, annotation: Any, path: str) -> str | None
         models = _model_classes(annotation)
         if not models:
             return None  # free-form (metadata, JSON schema, prompt variables)
-        if "type" in value:
-            models = [m for m in models if _type_matches(m, value["type"])] or models
+        for key in ("type", "role"):  # the tags that tell union members apart
+            if key in value:
+                models = [m for m in models if _literal_matches(m, key, value[key])] or models
         for key, inner in value.items():
             holder = next((m for m in models if key in m.model_fields), None)
             if holder is None:
