@@ -1,0 +1,152 @@
+"""The websockets app: handshake errors and close codes, frames, concurrency, serve() and the CLI command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+from typing import Any
+
+import pytest
+from server_helpers import FAKE_SERVICES, SCRIPT, validate
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+import voicelab
+from voicelab.commands import serve as serve_command
+from voicelab.errors import ConfigError
+from voicelab.server import ScriptedBrain, Server, serve_async
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with Server(
+        brain=ScriptedBrain(SCRIPT), pace="fast", token="secret-token", services=FAKE_SERVICES
+    ) as srv:
+        yield srv
+
+
+async def recv(ws: ClientConnection) -> dict[str, Any]:
+    event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    validate([event])
+    return event
+
+
+async def refused(url: str, headers: dict[str, str]) -> tuple[dict[str, Any], int, str]:
+    async with connect(url, additional_headers=headers) as ws:
+        event = await recv(ws)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code is not None
+        return event["error"], ws.close_code, ws.close_reason or ""
+
+
+AUTH = {"Authorization": "Bearer secret-token"}
+
+
+async def test_handshake_errors_close_like_the_real_api(server: Server) -> None:
+    error, code, reason = await refused(server.url + "?model=gpt-realtime", {"Authorization": "Bearer wrong"})
+    assert (error["code"], code, reason) == ("invalid_api_key", 3000, "invalid_request_error.invalid_api_key")
+    assert "wrong" not in error["message"] and "secret-token" not in error["message"]
+    error, code, _ = await refused(server.url + "?model=gpt-realtime", {})
+    assert (error["code"], code) == (None, 3000)
+    error, code, reason = await refused(
+        server.url + "?model=gpt-realtime", {**AUTH, "OpenAI-Beta": "realtime=v1"}
+    )
+    assert (error["code"], code, reason) == (
+        "beta_api_shape_disabled",
+        4000,
+        "invalid_request_error.beta_api_shape_disabled",
+    )
+    error, code, reason = await refused(server.url, AUTH)
+    assert (error["code"], code, reason) == ("missing_model", 4000, "invalid_request_error.missing_model")
+
+
+async def test_other_paths_are_404(server: Server) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(f"ws://127.0.0.1:{server.port}/v1/other?model=x", additional_headers=AUTH):
+            pass
+    assert info.value.response.status_code == 404
+
+
+async def test_text_turn_and_frame_errors_over_the_socket(server: Server) -> None:
+    async with connect(server.url + "?model=gpt-realtime", additional_headers=AUTH) as ws:
+        created = await recv(ws)
+        assert created["type"] == "session.created" and created["session"]["model"] == "gpt-realtime"
+        await ws.send(b"\x00binary")
+        assert (await recv(ws))["error"]["code"] == "invalid_event"
+        await ws.send("not json")
+        assert (await recv(ws))["error"]["code"] == "invalid_json"
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create", "response": {"output_modalities": ["text"]}}))
+        seen = []
+        while not seen or seen[-1]["type"] != "rate_limits.updated":
+            seen.append(await recv(ws))
+        done = next(e for e in seen if e["type"] == "response.done")
+        assert done["response"]["output"][0]["content"][0]["text"] == "Hi, how can I help?"
+
+
+async def test_many_concurrent_connections(server: Server) -> None:
+    async def one(n: int) -> str:
+        async with connect(server.url + "?model=gpt-realtime", additional_headers=AUTH) as ws:
+            await recv(ws)
+            item = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": f"echo {n}"}],
+            }
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            while True:
+                event = await recv(ws)
+                if event["type"] == "response.done":
+                    return str(event["response"]["output"][0]["content"][0]["transcript"])
+
+    replies = await asyncio.gather(*(one(n) for n in range(20)))
+    assert replies == ["No rule for that."] * 20
+
+
+async def test_async_server_inside_a_running_loop() -> None:
+    async with await serve_async(brain=ScriptedBrain(SCRIPT), pace="fast", services=FAKE_SERVICES) as srv:
+        assert srv.url == f"ws://127.0.0.1:{srv.port}/v1/realtime"
+        assert srv.base_url == f"ws://127.0.0.1:{srv.port}/v1"
+        async with connect(srv.url + "?model=m") as ws:
+            assert (await recv(ws))["type"] == "session.created"
+            assert srv.connections == 1
+
+
+def test_serve_arguments_are_checked() -> None:
+    with pytest.raises(ConfigError, match="pace must be"):
+        voicelab.serve(pace="slow")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="either script= or brain="):
+        voicelab.serve("returns_desk", brain=ScriptedBrain(SCRIPT))
+    with Server(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES) as first:
+        with pytest.raises(ConfigError, match="could not listen"):
+            Server(brain=ScriptedBrain(SCRIPT), port=first.port, services=FAKE_SERVICES)
+        assert repr(first).startswith(f"<voicelab Server {first.url} pace=realtime running")
+    assert first.closed
+
+
+def test_cli_serve_prints_the_url_and_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    serve_command.add_parser(sub)
+    args = parser.parse_args(["serve", "--pace", "fast", "--token", "t0k"])
+    assert (args.host, args.port, args.script, args.pace) == ("127.0.0.1", 0, None, "fast")
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(serve_command.run(args, stop)))
+    thread.start()
+    printed = ""
+    for _ in range(200):
+        printed += capsys.readouterr().out
+        if "Press Ctrl-C" in printed:
+            break
+        threading.Event().wait(0.05)
+    stop.set()
+    thread.join(10)
+    assert result == [0]
+    assert "voicelab embedded Realtime server: ws://127.0.0.1:" in printed
+    assert "/v1/realtime" in printed and "t0k" not in printed

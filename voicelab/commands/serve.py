@@ -1,0 +1,55 @@
+"""`voicelab serve`: run the embedded Realtime-compatible server until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the embedded Realtime-compatible server (offline, scripted replies)",
+        description=(
+            "Run voicelab's embedded Realtime server. Point the openai client at the printed base URL "
+            "(AsyncOpenAI(websocket_base_url=...)) or the Agents SDK at the printed URL. Replies come from a "
+            "script, not a language model."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
+    parser.add_argument(
+        "--script",
+        default=None,
+        help="script file (.yaml/.json) or bundled script name (default: returns_desk)",
+    )
+    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' from clients")
+    parser.add_argument(
+        "--pace",
+        choices=("realtime", "fast"),
+        default="realtime",
+        help="stream audio at its real-time rate (default) or as fast as possible",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until `stop` is set, for tests)."""
+    from voicelab.server import serve
+
+    server = serve(args.script, host=args.host, port=args.port, token=args.token, pace=args.pace)
+    try:
+        print(f"voicelab embedded Realtime server: {server.url}", flush=True)
+        print(
+            f"  openai client: AsyncOpenAI(api_key=..., websocket_base_url={server.base_url!r})", flush=True
+        )
+        print(
+            f"  Agents SDK:    model_config={{'url': '{server.url}?model=gpt-realtime', 'api_key': ...}}",
+            flush=True,
+        )
+        print("Press Ctrl-C to stop.", flush=True)
+        (stop or threading.Event()).wait()
+    finally:
+        server.close()
+    return 0
