@@ -1,8 +1,9 @@
 """Shared pieces of the agents tests: the demo agents, an event collector, and the acceptance recording.
 
-`agents_demo_recording` (session-scoped fixture) returns the folder of ONE recorded conversation through
-a real embedded server (voicelab/data/scripts/agents_demo.yaml) that calls a stubbed tool, a manual stub
-answered by code, a tool needing approval (approved), trips an output guardrail and hands off.
+`agents_demo_recording` (a session-scoped fixture in conftest.py) returns the folder of ONE recorded
+conversation through a real embedded server (voicelab/data/scripts/agents_demo.yaml) that calls a stubbed
+tool, a manual stub answered by code, a tool needing approval (approved), trips an output guardrail and hands
+off.
 `record_agents_demo(folder)` makes the same recording from anywhere (e.g. the tables tests).
 """
 
@@ -13,8 +14,6 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 import voicelab
 from voicelab.agents import (
@@ -202,9 +201,3 @@ async def record_agents_demo_async(folder: Path) -> Path:
 def record_agents_demo(folder: str | Path) -> Path:
     """`record_agents_demo_async` from synchronous code (no running event loop)."""
     return asyncio.run(record_agents_demo_async(Path(folder)))
-
-
-@pytest.fixture(scope="session")
-def agents_demo_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The acceptance conversation's recording folder (made once per test session)."""
-    return record_agents_demo(tmp_path_factory.mktemp("agents_demo") / "recording")
