@@ -14,7 +14,9 @@ COMMANDS = ("demo", "serve", "vad", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voicelab", description="Prototype Realtime voice agents, online or offline.")
+    parser = argparse.ArgumentParser(
+        prog="voicelab", description="Prototype Realtime voice agents, online or offline."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

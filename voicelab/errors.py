@@ -4,7 +4,7 @@ VoicelabError
  ├── AudioError (also ValueError)        bad audio input: empty, NaN, wrong dtype, corrupt file, ...
  ├── ConfigError (also ValueError)       a session/agent/tool definition that makes no sense
  ├── ScriptError (also ValueError)       a bad embedded-server script file (names the line)
- ├── LocalProtocolError                  voicelab was asked to do something the protocol forbids (caller's fault)
+ ├── LocalProtocolError                  the caller asked for something the protocol forbids
  ├── RemoteProtocolError                 the peer sent something malformed or unexpected (peer's fault)
  └── SessionError                        the connection failed, closed or stopped answering
 

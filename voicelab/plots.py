@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -390,3 +391,117 @@ __all__ = [
     "plot_file",
     "plot_session",
 ]
+
+
+ASSISTANT_COLOR = "#d95f02"
+
+
+def recording_timeline(recording: Any) -> tuple[list[Turn], list[Span], list[Mark]]:
+    """Server VAD turns, response and tool spans, interruptions and guardrail trips of a recording, all on
+    the session clock (ms). `recording` is a `voicelab.recording.Recording` (anything with `.events`)."""
+    events: list[dict[str, Any]] = list(recording.events)
+    audio_origin = _first_input_ms(events)
+    turns: list[Turn] = []
+    spans: list[Span] = []
+    marks: list[Mark] = []
+    started: dict[str, float] = {}
+    speech_start: dict[str, dict[str, Any]] = {}
+    for line in events:
+        kind, body, t_ms = line.get("type"), line.get("event") or {}, float(line.get("t_ms", 0.0))
+        if line.get("dir") == "server":
+            if kind == "input_audio_buffer.speech_started":
+                speech_start[str(body.get("item_id"))] = body
+            elif kind == "input_audio_buffer.speech_stopped":
+                begin = speech_start.pop(str(body.get("item_id")), None)
+                if begin is not None:
+                    start = audio_origin + float(begin.get("audio_start_ms", 0))
+                    end = audio_origin + float(body.get("audio_end_ms", 0))
+                    turns.append(Turn(start_ms=start, end_ms=end, speech_start_ms=start, speech_end_ms=end))
+            elif kind == "response.created":
+                started[str(body.get("response", {}).get("id"))] = t_ms
+            elif kind == "response.done":
+                response = body.get("response", {})
+                begin_ms = started.pop(str(response.get("id")), None)
+                if begin_ms is not None:
+                    status = str(response.get("status", ""))
+                    label = "response" if status == "completed" else f"response ({status})"
+                    spans.append(Span(begin_ms, max(t_ms, begin_ms + 1.0), label, kind="response"))
+        elif line.get("dir") == "app":
+            if kind == "tool_call":
+                begin_ms = float(body.get("started_ms", t_ms))
+                spans.append(
+                    Span(
+                        begin_ms,
+                        begin_ms + max(1.0, float(body.get("duration_ms") or 0)),
+                        str(body.get("name")),
+                        kind="tool",
+                    )
+                )
+            elif kind == "audio_interrupted":
+                marks.append(
+                    Mark(
+                        t_ms,
+                        f"interrupted at {float(body.get('played_ms') or 0):.0f} ms",
+                        kind="interruption",
+                    )
+                )
+            elif kind == "guardrail_tripped":
+                marks.append(Mark(t_ms, f"guardrail {body.get('guardrail')}", kind="guardrail"))
+            elif kind == "handoff":
+                marks.append(Mark(t_ms, f"handoff to {body.get('to_agent')}", kind="handoff"))
+    return turns, spans, marks
+
+
+def _first_input_ms(events: Sequence[dict[str, Any]]) -> float:
+    """Where the first appended input audio sits on the session clock: server VAD ms count from there."""
+    for line in events:
+        if line.get("dir") == "client" and line.get("type") == "input_audio_buffer.append":
+            ref = (line.get("event") or {}).get("audio")
+            if isinstance(ref, dict) and "$audio" in ref:
+                return float(ref["$audio"].get("start_ms", line.get("t_ms", 0.0)))
+            return float(line.get("t_ms", 0.0))
+    return 0.0
+
+
+def plot_recording(
+    recording: Any, *, width_px: int = 1600, height_px: int = 600, dpi: int = 100, title: str | None = None
+) -> Figure:
+    """The session figure of a recording: the caller's audio (input track) and the assistant's (output track)
+    as two envelopes, server VAD turns, response and tool spans, interruptions and guardrail trips, all on
+    the session clock."""
+    turns, spans, marks = recording_timeline(recording)
+    caller = recording.input if recording.input is not None and recording.input.samples.size else None
+    figure = plot_session(
+        caller,
+        turns=turns,
+        spans=spans,
+        marks=marks,
+        width_px=width_px,
+        height_px=height_px,
+        dpi=dpi,
+        title=title,
+    )
+    output = recording.output
+    if output is not None and output.samples.size:
+        ax = figure.axes[0]
+        t, values = envelope(output.samples, output.rate, width_px)
+        ax.plot(t, values, color=ASSISTANT_COLOR, linewidth=0.6, label="assistant")
+        ax.lines[0].set_label("caller")
+        ax.legend(loc="lower right", fontsize=8)
+        end_s = max(ax.get_xlim()[1], output.duration_ms / 1000.0)
+        for axis in figure.axes:
+            axis.set_xlim(0.0, end_s)
+    return figure
+
+
+def _mix(first: Audio | None, second: Audio | None) -> Audio | None:
+    tracks = [a for a in (first, second) if a is not None and a.samples.size]
+    if not tracks:
+        return None
+    rate = tracks[0].rate
+    length = max(len(a.samples) for a in tracks)
+    total = np.zeros(length, dtype=np.float32)
+    for track in tracks:
+        samples = track.samples if track.rate == rate else track.resample(rate).samples
+        total[: len(samples)] += samples
+    return Audio(np.clip(total, -1.0, 1.0), rate)

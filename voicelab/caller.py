@@ -1,0 +1,156 @@
+"""A scripted caller: feeds recorded user turns into a live session the way a microphone would.
+
+The microphone never stops: between turns it sends silence, so the server's VAD sees the end of each turn
+exactly as it would on a call. The caller speaks its next turn only once the assistant has finished speaking
+(its last response is done and its audio has been played out), after a short pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voicelab.audio.core import REALTIME_RATE, Audio
+from voicelab.errors import ConfigError, SessionError
+
+
+@dataclass
+class CallerReport:
+    """What happened while the caller spoke: one entry per turn, times on the session clock (ms)."""
+
+    turn_started_ms: list[float] = field(default_factory=list)
+    responses: int = 0
+    events: list[Any] = field(default_factory=list)
+
+
+class _Listener:
+    """Tracks when the assistant is speaking, from the session's app events."""
+
+    def __init__(self) -> None:
+        self.active_responses = 0
+        self.responses_done = 0
+        self.spoken_responses = 0  # responses done that produced audio: an answer the caller heard
+        self._audio_in: set[str] = set()
+        self.audio_ms = 0.0
+        self.first_audio_at: float | None = None
+        self.changed = asyncio.Event()
+        self.events: list[Any] = []
+
+    async def on_event(self, session: Any, event: Any) -> None:
+        kind = getattr(event, "type", "")
+        self.events.append(event)
+        if kind == "response_started":
+            self.active_responses += 1
+        elif kind == "response_done":
+            self.active_responses = max(0, self.active_responses - 1)
+            self.responses_done += 1
+            if event.response_id in self._audio_in:
+                self.spoken_responses += 1
+        elif kind == "audio":
+            self._audio_in.add(event.response_id)
+            if self.first_audio_at is None:
+                self.first_audio_at = time.monotonic()
+            self.audio_ms += len(event.data) / (2 * REALTIME_RATE / 1000)
+        elif kind == "audio_interrupted":
+            self.first_audio_at = None
+            self.audio_ms = 0.0
+        self.changed.set()
+
+    def playback_left_s(self) -> float:
+        if self.first_audio_at is None:
+            return 0.0
+        return max(0.0, self.first_audio_at + self.audio_ms / 1000 - time.monotonic())
+
+    def reset_playback(self) -> None:
+        self.first_audio_at = None
+        self.audio_ms = 0.0
+
+
+async def play_turns(
+    session: Any,
+    turns: Sequence[Audio],
+    *,
+    chunk_ms: int = 100,
+    pause_ms: int = 600,
+    tail_ms: int = 1500,
+    turn_timeout_s: float = 60.0,
+    realtime: bool = True,
+) -> CallerReport:
+    """Speak `turns` into `session` (which should use server VAD), one after another.
+
+    Each turn is streamed in `chunk_ms` chunks at real time (or as fast as possible with `realtime=False`),
+    followed by silence until the assistant's answer has been played out and `pause_ms` more have passed.
+    After the last turn, `tail_ms` of silence lets the last answer finish.
+    """
+    if not turns:
+        raise ConfigError(
+            "play_turns needs at least one turn: pass a list of Audio values (one per user turn)."
+        )
+    if chunk_ms <= 0:
+        raise ConfigError(f"chunk_ms must be positive, got {chunk_ms}.")
+    listener = _Listener()
+    session.add_listener(listener)
+    report = CallerReport()
+    chunk = int(REALTIME_RATE * chunk_ms / 1000)
+    silence = Audio.from_array(np.zeros(chunk, dtype=np.float32), REALTIME_RATE)
+    clock = _Pacer(chunk_ms, realtime=realtime)
+
+    for index, turn in enumerate(turns):
+        samples = turn.to_realtime().samples
+        report.turn_started_ms.append(clock.sent_ms)
+        heard_before = listener.spoken_responses
+        for start in range(0, len(samples), chunk):
+            piece = samples[start : start + chunk]
+            await session.send_audio(Audio.from_array(piece, REALTIME_RATE))
+            await clock.tick()
+        # Keep the microphone open (silence) until the answer to this turn has been heard.
+        deadline = time.monotonic() + turn_timeout_s
+        last = index == len(turns) - 1
+        while True:
+            # A response that only called a tool is not an answer: wait for the one that speaks.
+            answered = listener.spoken_responses > heard_before and listener.active_responses == 0
+            if answered and listener.playback_left_s() <= 0:
+                break
+            if time.monotonic() > deadline:
+                raise SessionError(
+                    f"The assistant did not answer turn {index + 1} within {turn_timeout_s:.0f} s: "
+                    "check that the session uses server VAD with create_response, or raise turn_timeout_s."
+                )
+            await session.send_audio(silence)
+            await clock.tick()
+        listener.reset_playback()
+        trailing = tail_ms if last else pause_ms
+        for _ in range(max(1, trailing // chunk_ms)):
+            await session.send_audio(silence)
+            await clock.tick()
+    report.responses = listener.responses_done
+    report.events = listener.events
+    return report
+
+
+class _Pacer:
+    """Sleeps so that audio leaves at real time, measured against a start instant (no drift)."""
+
+    def __init__(self, chunk_ms: int, *, realtime: bool) -> None:
+        self.period_s = chunk_ms / 1000
+        self.realtime = realtime
+        self.count = 0
+        self.start = time.monotonic()
+
+    @property
+    def sent_ms(self) -> float:
+        """Audio sent so far, in ms: the position on the input track."""
+        return self.count * self.period_s * 1000
+
+    async def tick(self) -> None:
+        self.count += 1
+        if not self.realtime:
+            await asyncio.sleep(0)
+            return
+        delay = self.start + self.count * self.period_s - time.monotonic()
+        await asyncio.sleep(max(0.0, delay))

@@ -1,0 +1,189 @@
+"""The offline demo: a returns-desk agent with tools, a scripted caller and the embedded server.
+
+No key and no network are needed.
+
+`run_demo(out_dir)` starts the embedded server with the bundled `returns_desk` script, connects a session
+with server VAD and input transcription, speaks a synthetic caller's turns into it in real time, and writes
+the recording, the tables (CSV) and the session figure to `out_dir`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voicelab.agents import Agent, tool
+from voicelab.audio.core import Audio
+from voicelab.caller import play_turns
+from voicelab.errors import ConfigError
+from voicelab.speech.corpus import CONVERSATIONS, make_conversation
+
+RETURNS_INSTRUCTIONS = """\
+# Personality and Tone
+You are the returns desk of an online shop: warm, brief, and precise. Speak in short sentences.
+
+# Task
+Help the caller return an order: ask for the order number, look the order up with `lookup_order`, offer a
+return label and create it with `create_return_label`. If the caller asks for a person, use
+`transfer_to_human`.
+"""
+
+
+@tool
+def lookup_order(order_number: str) -> str:
+    """Look up an order by its number.
+
+    Args:
+        order_number: The order number as the caller said it, digits or words.
+    """
+    return f"It was delivered on March third and is within the thirty day return window ({order_number})."
+
+
+@tool
+def create_return_label(delivery: str = "email") -> str:
+    """Create a prepaid return label for the order being returned.
+
+    Args:
+        delivery: How to send the label: email or post.
+    """
+    return f"The return label is on its way by {delivery}."
+
+
+def returns_desk_agent() -> Agent:
+    """The demo agent: the bundled `returns_desk` script plays its part on the embedded server."""
+    human = Agent(
+        name="human",
+        instructions="You are a person at the returns desk who takes over calls from the assistant.",
+        handoff_description="A person who takes over the call.",
+    )
+    return Agent(
+        name="returns_desk",
+        instructions=RETURNS_INSTRUCTIONS,
+        tools=[lookup_order, create_return_label],
+        handoffs=[human],
+        voice="marin",
+        turn_detection={
+            "type": "server_vad",
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 500,
+        },
+        transcription={"model": "gpt-4o-mini-transcribe"},
+    )
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    recording: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def caller_turns(conversation: str = "returns", voice: str = "echo", seed: int = 7) -> list[Audio]:
+    """The bundled caller conversation as one Audio per turn (speech only; the caller adds the silences)."""
+    if conversation not in CONVERSATIONS:
+        raise ConfigError(
+            f"unknown conversation {conversation!r}; choose one of {', '.join(sorted(CONVERSATIONS))}."
+        )
+    labelled = make_conversation(CONVERSATIONS[conversation], voice=voice, seed=seed)
+    return [labelled.audio.slice_ms(seg.start_ms, seg.end_ms) for seg in labelled.segments]
+
+
+async def run_demo_async(
+    out_dir: str | Path = "voicelab-demo",
+    *,
+    conversation: str = "returns",
+    url: str | None = None,
+    pace: str = "realtime",
+    realtime: bool = True,
+    quiet: bool = False,
+) -> DemoResult:
+    """Run the demo; with `url=None` against a fresh embedded server (the default), else against `url`."""
+    from voicelab import tables
+    from voicelab.plots import plot_recording
+    from voicelab.recording import load_recording
+    from voicelab.server import serve
+    from voicelab.session import connect
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    turns = caller_turns(conversation)
+    say = (lambda *a: None) if quiet else print
+    server = serve("returns_desk", pace=pace) if url is None else None  # type: ignore[arg-type]
+    try:
+        target = server.url if server is not None else url
+        say(f"voicelab demo: embedded Realtime server at {target}" if server else f"voicelab demo: {target}")
+        agent = returns_desk_agent()
+        session = connect(
+            agent, url=target, api_key="sk-local" if server else None, record_dir=out / "recording"
+        )
+        async with session:
+            printer = asyncio.create_task(_print_transcript(session, say))
+            try:
+                await play_turns(session, turns, realtime=realtime)
+            finally:
+                printer.cancel()
+            recording_path = session.recording_path
+    finally:
+        if server is not None:
+            server.close()
+    assert recording_path is not None
+    rec = load_recording(recording_path)
+    result = DemoResult(out_dir=out, recording=recording_path)
+    frames = {
+        "turns": tables.turns(rec),
+        "history": tables.history(rec),
+        "tool_calls": tables.tool_calls(rec),
+        "usage": tables.usage(rec),
+    }
+    for name, frame in frames.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        result.files[name] = path
+    figure = plot_recording(
+        rec, title=f"voicelab demo: {conversation} caller vs returns desk (embedded server)"
+    )
+    figure.savefig(out / "session.png")
+    result.files["figure"] = out / "session.png"
+    latency = frames["turns"]["eos_to_first_audio_ms"].dropna()
+    result.summary = {
+        "user_turns": len(frames["turns"]),
+        "responses": len(frames["usage"]),
+        "tool_calls": len(frames["tool_calls"]),
+        "median_eos_to_first_audio_ms": float(latency.median()) if len(latency) else None,
+    }
+    say(
+        f"\n{result.summary['user_turns']} user turns, {result.summary['responses']} responses, "
+        f"{result.summary['tool_calls']} tool calls; median end of speech -> first audio: "
+        f"{_fmt_ms(result.summary['median_eos_to_first_audio_ms'])}"
+    )
+    say(f"recording: {recording_path}")
+    for name, path in result.files.items():
+        say(f"{name}: {path}")
+    return result
+
+
+def run_demo(out_dir: str | Path = "voicelab-demo", **kwargs: Any) -> DemoResult:
+    """Blocking wrapper of `run_demo_async` for scripts and the CLI."""
+    return asyncio.run(run_demo_async(out_dir, **kwargs))
+
+
+async def _print_transcript(session: Any, say: Any) -> None:
+    async for event in session:
+        kind = getattr(event, "type", "")
+        if kind == "transcript_done":
+            who = "caller" if event.role == "user" else "agent "
+            say(f"  {who}: {event.transcript}")
+        elif kind == "tool_call":
+            say(f"  tool  : {event.name}({event.arguments}) -> {event.output}")
+        elif kind == "handoff":
+            say(f"  handoff: {event.from_agent} -> {event.to_agent}")
+        elif kind == "error":
+            say(f"  error : {event.message}")
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
