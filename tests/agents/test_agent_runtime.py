@@ -277,6 +277,21 @@ async def test_guardrail_end_only_without_follow_up(server_url: str, tmp_path: P
     assert len(_client_events(tmp_path / "rec", "conversation.item.truncate")) <= 1
 
 
+async def test_guardrail_on_text_output(server_url: str) -> None:
+    front, _ = demo_agents(output_modalities=["text"])
+    session, events = await _run(front, server_url)
+    await session.send_text("Is there anything cheaper?")
+    trip = await events.wait_for(lambda e: isinstance(e, GuardrailTripped))
+    assert trip.played_ms is None  # no audio was playing: nothing to truncate
+    assert trip.follow_up == "guardrail triggered: no_competitor"
+    assert "Globex" in trip.text
+    follow = await events.wait_for(lambda e: isinstance(e, TranscriptDone) and "own shop" in e.transcript)
+    assert follow.transcript == "Sorry, I can only talk about our own shop. What else can I do for you?"
+    await events.settle()
+    assert len(events.of_type(GuardrailTripped)) == 1
+    await _close(session, events)
+
+
 async def test_guardrail_that_raises_is_reported_and_skipped(server_url: str) -> None:
     @output_guardrail
     def broken(context: Any, agent: Any, text: str) -> bool:

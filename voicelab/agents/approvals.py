@@ -38,12 +38,16 @@ class Approvals:
         try:
             return await future
         finally:
-            self._pending.pop(call_id, None)
+            self.discard(call_id)
 
     def register(self, call_id: str, name: str) -> asyncio.Future[Decision]:
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = (name, future)
         return future
+
+    def discard(self, call_id: str) -> None:
+        """Forget a call's pending entry (its decision arrived, or the call was abandoned)."""
+        self._pending.pop(call_id, None)
 
     def pending(self) -> dict[str, str]:
         """call_id -> tool name of calls waiting for a decision."""

@@ -267,7 +267,7 @@ class AgentRuntime:
         try:
             return await future
         finally:
-            self.approvals._pending.pop(call.call_id, None)
+            self.approvals.discard(call.call_id)
 
     # -- handoffs -----------------------------------------------------------------------------------------
     async def _handoff(self, session: Any, call: FunctionCall, handoff: Any, started: float) -> None:
