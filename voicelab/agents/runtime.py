@@ -12,6 +12,7 @@ It reacts to the session's app events (`on_event(session, event)`):
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import json
 import logging
@@ -163,10 +164,11 @@ class AgentRuntime:
             await result
 
     def _history(self, session: Any) -> tuple[Any, ...]:
+        """A copy of the conversation items, so a tool may keep it while the session goes on."""
         history = getattr(session, "history", ())
         if callable(history):
             history = history()
-        return tuple(history or ())
+        return tuple(copy.deepcopy(list(history or ())))
 
     async def _apply_agent(self, session: Any, agent: Agent) -> None:
         await session.update(await agent.session_config_async(self.context))
