@@ -8,6 +8,7 @@ exactly as it would on a call. The caller speaks its next turn only once the ass
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ class CallerReport:
 class _Listener:
     """Tracks when the assistant is speaking, from the session's app events."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, instant_playback: bool = False) -> None:
+        self.instant_playback = instant_playback  # no real-time player: audio counts as heard on arrival
+        self._item_ms: dict[str, float] = {}
         self.active_responses = 0
         self.responses_done = 0
         self.spoken_responses = 0  # responses done that produced audio: an answer the caller heard
@@ -53,6 +56,11 @@ class _Listener:
                 self.spoken_responses += 1
         elif kind == "audio":
             self._audio_in.add(event.response_id)
+            if self.instant_playback:
+                played = self._item_ms.get(event.item_id, 0.0) + event.duration_ms
+                self._item_ms[event.item_id] = played
+                session.playback.on_played(event.item_id, played)
+                return
             if self.first_audio_at is None:
                 self.first_audio_at = time.monotonic()
             self.audio_ms += len(event.data) / (2 * REALTIME_RATE / 1000)
@@ -80,12 +88,17 @@ async def play_turns(
     tail_ms: int = 1500,
     turn_timeout_s: float = 60.0,
     realtime: bool = True,
+    settle_ms: int = 1500,
 ) -> CallerReport:
     """Speak `turns` into `session` (which should use server VAD), one after another.
 
-    Each turn is streamed in `chunk_ms` chunks at real time (or as fast as possible with `realtime=False`),
-    followed by silence until the assistant's answer has been played out and `pause_ms` more have passed.
+    Each turn is streamed in `chunk_ms` chunks at real time, followed by silence until the assistant's
+    answer has been played out and `pause_ms` more have passed.
     After the last turn, `tail_ms` of silence lets the last answer finish.
+
+    `realtime=False` sends audio as fast as the session takes it and counts the assistant's audio as heard
+    the moment it arrives (it reports it to `session.playback`), for tests and batch runs; after a turn it
+    sends `settle_ms` of silence (enough for the VAD to end the turn) and then waits without sending.
     """
     if not turns:
         raise ConfigError(
@@ -93,7 +106,7 @@ async def play_turns(
         )
     if chunk_ms <= 0:
         raise ConfigError(f"chunk_ms must be positive, got {chunk_ms}.")
-    listener = _Listener()
+    listener = _Listener(instant_playback=not realtime)
     session.add_listener(listener)
     report = CallerReport()
     chunk = int(REALTIME_RATE * chunk_ms / 1000)
@@ -110,6 +123,7 @@ async def play_turns(
             await clock.tick()
         # Keep the microphone open (silence) until the answer to this turn has been heard.
         deadline = time.monotonic() + turn_timeout_s
+        silence_sent_ms = 0
         last = index == len(turns) - 1
         while True:
             # A response that only called a tool is not an answer: wait for the one that speaks.
@@ -121,8 +135,14 @@ async def play_turns(
                     f"The assistant did not answer turn {index + 1} within {turn_timeout_s:.0f} s: "
                     "check that the session uses server VAD with create_response, or raise turn_timeout_s."
                 )
-            await session.send_audio(silence)
-            await clock.tick()
+            if realtime or silence_sent_ms < settle_ms:
+                await session.send_audio(silence)
+                await clock.tick()
+                silence_sent_ms += chunk_ms
+            else:  # fast mode: the VAD has had its silence; wait for the answer without flooding
+                listener.changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(listener.changed.wait(), 0.05)
         listener.reset_playback()
         trailing = tail_ms if last else pause_ms
         for _ in range(max(1, trailing // chunk_ms)):

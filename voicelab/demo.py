@@ -10,6 +10,7 @@ the recording, the tables (CSV) and the session figure to `out_dir`.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ async def run_demo_async(
         say(f"voicelab demo: embedded Realtime server at {target}" if server else f"voicelab demo: {target}")
         agent = returns_desk_agent()
         session = connect(
-            agent, url=target, api_key="sk-local" if server else None, record_dir=out / "recording"
+            agent, url=target, api_key="sk-local" if server else None, record_dir=_new_recording_dir(out)
         )
         async with session:
             printer = asyncio.create_task(_print_transcript(session, say))
@@ -183,6 +184,16 @@ async def _print_transcript(session: Any, say: Any) -> None:
             say(f"  handoff: {event.from_agent} -> {event.to_agent}")
         elif kind == "error":
             say(f"  error : {event.message}")
+
+
+def _new_recording_dir(out: Path) -> Path:
+    """A fresh folder per run under `out/recordings/`, so the demo can be run again into the same folder."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = out / "recordings" / stamp, 1
+    while candidate.exists():
+        n += 1
+        candidate = out / "recordings" / f"{stamp}-{n}"
+    return candidate
 
 
 def _fmt_ms(value: float | None) -> str:
