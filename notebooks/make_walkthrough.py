@@ -35,6 +35,7 @@ import voicelab
 from voicelab import tables
 from voicelab.caller import play_turns
 from voicelab.plots import Mark, Span, plot_session
+from IPython.display import Image
 
 ROOT = Path(voicelab.__file__).resolve().parents[1]  # the voicelab checkout (fixtures/ lives there)
 print("voicelab", voicelab.__version__)""",
@@ -45,14 +46,13 @@ print("voicelab", voicelab.__version__)""",
         """## 1. Start the embedded server
 
 `voicelab.serve()` starts a Realtime GA server on 127.0.0.1 with a bundled script for a returns desk.
-`pace="fast"` sends the scripted replies as fast as possible (use `pace="realtime"` to hear them at speaking
-speed).""",
+`pace="realtime"` streams the scripted replies at speaking speed, as the real API does (`pace="fast"` sends
+them at once).""",
         [],
     ),
     (
         "code",
-        """script = Path(voicelab.__file__).parent / "data" / "scripts" / "returns_desk.yaml"
-server = voicelab.serve(script=str(script), pace="fast")
+        """server = voicelab.serve("returns_desk", pace="realtime")  # a bundled script, or a path to your own
 print(server.url)""",
         ["text:ws://127.0.0.1"],
     ),
@@ -68,17 +68,26 @@ notebook.""",
     (
         "code",
         """@voicelab.tool
-def lookup_order(order_number: str) -> dict:
+def lookup_order(order_number: str) -> str:
     \"\"\"Look up an order by its number.\"\"\"
     raise NotImplementedError("no order backend yet: the stub answers")
 
 
-order = {"order_number": "4567", "item": "blue kettle", "returnable": True}
-stubs = voicelab.Stubs().fixed("lookup_order", order)
+@voicelab.tool
+def create_return_label(delivery: str = "email") -> str:
+    \"\"\"Create a prepaid return label for the order being returned.\"\"\"
+    raise NotImplementedError("no label service yet: the stub answers")
+
+
+stubs = (
+    voicelab.Stubs()
+    .template("lookup_order", "Order {order_number} was delivered last week and can be returned.")
+    .template("create_return_label", "The return label is on its way by {delivery}.")
+)
 agent = voicelab.Agent(
     name="returns_desk",
     instructions="You are the returns desk of a small shop. Be brief and friendly.",
-    tools=[lookup_order],
+    tools=[lookup_order, create_return_label],
     stubs=stubs,
     turn_detection={"type": "server_vad", "silence_duration_ms": 500},
     transcription={"model": "gpt-4o-mini-transcribe"},
@@ -92,7 +101,9 @@ print(json.dumps(agent.session_config().to_session(), indent=1)[:600])""",
 
 The caller is the bundled labelled fixture `fixtures/` (synthesised speech with exact turn boundaries). The
 microphone never stops: between turns it sends silence, so the server's VAD ends each turn exactly as on a
-call. `realtime=False` streams the audio as fast as the server takes it.""",
+call. The audio is sent in real time, so this cell takes about as long as the call (under a minute).
+`play_turns(..., realtime=False)` with `serve(pace="fast")` runs it in about a second, but then the audio
+tracks run ahead of the event clock and the figure below no longer lines up.""",
         [],
     ),
     (
@@ -114,10 +125,11 @@ for segment in entry["segments"]:
     (
         "code",
         """async with voicelab.connect(agent, url=server.url, record_dir="recordings/walkthrough") as session:
-    report = await play_turns(session, caller_turns, realtime=False)
+    report = await play_turns(session, caller_turns)
 rec = voicelab.load_recording(session.recording_path)
 print(rec)
-print("responses:", report.responses)""",
+print("responses:", report.responses)
+print("recorded in", rec.path)""",
         ["text:Recording("],
     ),
     (
@@ -201,7 +213,8 @@ figure = plot_session(
     marks=marks,
     title="walkthrough: caller input, VAD turns, responses",
 )
-figure""",
+figure.savefig(rec.path / "session.png")
+Image(filename=rec.path / "session.png")""",
         ["image/png"],
     ),
     (
