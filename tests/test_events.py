@@ -38,7 +38,7 @@ def test_type_strings() -> None:
 
 
 def test_frozen_and_no_audio_bytes_in_record() -> None:
-    chunk = ev.AudioChunk(item_id="i", content_index=0, response_id="r", data=b"\x00" * 480)
+    chunk = ev.AudioChunk(item_id="i", content_index=0, response_id="r", payload=b"\x00" * 480)
     with pytest.raises(dataclasses.FrozenInstanceError):
         chunk.item_id = "x"  # type: ignore[misc]
     assert chunk.duration_ms == 10.0
@@ -49,6 +49,14 @@ def test_frozen_and_no_audio_bytes_in_record() -> None:
         "data": {"$bytes": 480},
     }
     assert "\\x00" not in repr(chunk)
+
+
+def test_audio_chunk_decodes_base64_lazily() -> None:
+    chunk = ev.AudioChunk("i", 0, "r", "AAECAwQF")  # base64 of 6 bytes, as received
+    assert chunk.nbytes == 6 and chunk.duration_ms == 6 / 48
+    assert chunk.to_record()["data"] == {"$bytes": 6}
+    assert chunk.data == bytes([0, 1, 2, 3, 4, 5])
+    assert chunk.payload == bytes([0, 1, 2, 3, 4, 5])  # decoded once, then kept
 
 
 def test_records_are_json() -> None:

@@ -13,11 +13,12 @@ classes the same way:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from voicelab.protocol.conversation import Item
+from voicelab.protocol.conversation import Item, b64_decoded_len
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,18 +53,40 @@ class AppEvent:
 
 @dataclass(frozen=True)
 class AudioChunk(AppEvent):
-    """Assistant audio to play: PCM16 24 kHz mono bytes (G.711 sessions are decoded for you)."""
+    """Assistant audio to play: `data` is PCM16 24 kHz mono bytes (G.711 sessions are decoded for you).
+
+    `payload` holds the bytes, or the base64 text as received: it is decoded on the first `data` access,
+    so consumers that ignore audio never pay for decoding.
+    """
 
     type: ClassVar[str] = "audio"
     recorded: ClassVar[bool] = False  # the bytes live in output.wav; the wire event is recorded
     item_id: str
     content_index: int
     response_id: str
-    data: bytes = field(repr=False)
+    payload: bytes | str = field(repr=False)
+
+    @property
+    def data(self) -> bytes:
+        if isinstance(self.payload, str):
+            object.__setattr__(self, "payload", base64.b64decode(self.payload))
+        return self.payload  # type: ignore[return-value]
+
+    @property
+    def nbytes(self) -> int:
+        return b64_decoded_len(self.payload) if isinstance(self.payload, str) else len(self.payload)
 
     @property
     def duration_ms(self) -> float:
-        return len(self.data) / 48.0
+        return self.nbytes / 48.0
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "content_index": self.content_index,
+            "response_id": self.response_id,
+            "data": {"$bytes": self.nbytes},
+        }
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import datetime as _dt
 import json
 import logging
 import platform
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -52,7 +53,7 @@ from voicelab.events import (
     TranscriptDone,
 )
 from voicelab.playback import PlaybackTracker
-from voicelab.protocol.conversation import Conversation, Item, bytes_per_ms
+from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len, bytes_per_ms
 from voicelab.protocol.events import (
     RawEvent,
     client_event,
@@ -87,6 +88,8 @@ class Listener(Protocol):
 class Session:
     """A Realtime session: `async with voicelab.connect(...) as session`; or `await voicelab.connect(...)`."""
 
+    _output_format_name = "pcm16"
+
     def __init__(
         self,
         config: SessionConfig,
@@ -101,6 +104,7 @@ class Session:
         playback: PlaybackTracker | None = None,
     ) -> None:
         self._config = config
+        self._output_format_name = format_name(config.output_format)
         self._url = realtime_url(url, config.model)
         self._api_key = api_key
         self._headers = auth_headers(self._url, api_key, headers)
@@ -122,6 +126,7 @@ class Session:
         self._out_q: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatching = False
         self._opened = False
         self._closing = False
         self._finished = False
@@ -131,6 +136,9 @@ class Session:
         self._interrupted_items: set[str] = set()
         self._track_start_ms: dict[str, float] = {}
         self._last_error: dict[str, Any] | None = None
+        self._last_frame_at = 0.0
+        self._last_request_at = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
 
     # -- properties ----------------------------------------------------------------------------------
     @property
@@ -184,6 +192,8 @@ class Session:
             await self._finish(None, "connect failed")
             raise
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        if self.response_timeout:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_responses())
         with contextlib.suppress(SessionError):  # closed already: the reader reports it as events
             await self._send(self._config.session_update_event())
         return self
@@ -223,6 +233,8 @@ class Session:
             except (asyncio.TimeoutError, TimeoutError):
                 self._reader.cancel()
         await self._finish(self._transport.close_code if self._transport else None, "closed by client")
+        if self._watchdog is not None and self._watchdog is not asyncio.current_task():
+            self._watchdog.cancel()
         if self._dispatcher is not None:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._dispatcher), timeout=5.0)
@@ -282,7 +294,10 @@ class Session:
     def _publish(self, event: AppEvent, to_listeners: bool = True) -> None:
         if self._writer is not None:
             self._writer.record_app(event)
-        self._dispatch_q.put_nowait((event, to_listeners))
+        if not self._listeners and self._dispatch_q.empty() and not self._dispatching:
+            self._out_q.put_nowait(event)  # nothing to run first: straight to the iterator
+        else:
+            self._dispatch_q.put_nowait((event, to_listeners))
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -291,6 +306,7 @@ class Session:
                 self._out_q.put_nowait(_END)
                 return
             event, to_listeners = entry
+            self._dispatching = True
             if to_listeners:
                 for listener in list(self._listeners):
                     try:
@@ -310,6 +326,7 @@ class Session:
                             self._writer.record_app(error)
                         self._out_q.put_nowait(error)
             self._out_q.put_nowait(event)
+            self._dispatching = False
 
     # -- sending -------------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], pcm: bytes | None = None, validate: bool = True) -> None:
@@ -406,12 +423,14 @@ class Session:
             return
         if not out_of_band:
             self._awaiting_created = True
+            self._last_request_at = time.monotonic()
         await self._send(event)
 
     async def _release_queued_create(self) -> None:
         if self._create_queue and not self._response_busy() and not self._finished:
             event = self._create_queue.popleft()
             self._awaiting_created = True
+            self._last_request_at = time.monotonic()
             await self._send(event)
 
     async def cancel_response(self, response_id: str | None = None) -> None:
@@ -433,6 +452,7 @@ class Session:
         else:
             raise ConfigError(f"update() takes a SessionConfig or a dict, got {type(config).__name__}.")
         self._config = new
+        self._output_format_name = format_name(new.output_format)
         await self._send(new.session_update_event())
 
     async def interrupt(self) -> float | None:
@@ -478,26 +498,10 @@ class Session:
         code: int | None = None
         reason = ""
         try:
+            recv = self._transport.recv
             while True:
-                if self._response_busy() and self.response_timeout:
-                    try:
-                        text = await asyncio.wait_for(self._transport.recv(), self.response_timeout)
-                    except (asyncio.TimeoutError, TimeoutError):
-                        self._publish(
-                            Error(
-                                f"the server sent nothing for {self.response_timeout:g} s while a response "
-                                "was pending (no response.done); it stopped answering. Reconnect, or raise "
-                                "response_timeout for slow servers.",
-                                code="response_timeout",
-                                fatal=True,
-                            )
-                        )
-                        code, reason = None, "response timeout"
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(self._transport.close(1000, "response timeout"), 2.0)
-                        break
-                else:
-                    text = await self._transport.recv()
+                text = await recv()
+                self._last_frame_at = time.monotonic()
                 await self._handle_frame(text)
         except ConnectionClosed as exc:
             frame = exc.rcvd or exc.sent
@@ -533,6 +537,35 @@ class Session:
         finally:
             await self._finish(code, reason or ("closed by client" if self._closing else "closed"))
 
+    async def _watch_responses(self) -> None:
+        """Fail the session when a response is pending and the server sends nothing for response_timeout."""
+        timeout = self.response_timeout
+        while not self._finished:
+            await asyncio.sleep(min(timeout / 4, 1.0))
+            if self._finished or not self._response_busy():
+                continue
+            silent = time.monotonic() - max(self._last_frame_at, self._last_request_at)
+            if silent < timeout:
+                continue
+            self._publish(
+                Error(
+                    f"the server sent nothing for {timeout:g} s while a response was pending (no "
+                    "response.done); it stopped answering. Reconnect, or raise response_timeout for slow "
+                    "servers.",
+                    code="response_timeout",
+                    fatal=True,
+                )
+            )
+            self._closing = True  # the reader ends quietly; this error says why
+            if self._transport is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._transport.close(1000, "response timeout"), 2.0)
+            if self._reader is not None:
+                with contextlib.suppress(asyncio.TimeoutError, TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
+            await self._finish(None, "response timeout")
+            return
+
     async def _handle_frame(self, text: str) -> None:
         writer = self._writer
         t_ms = writer.t_ms() if writer is not None else 0.0
@@ -544,26 +577,11 @@ class Session:
             self._publish(Error(str(exc), code="invalid_json", raw={"text": text[:2000]}))
             return
         event_type = data["type"]
-        pcm: bytes | None = None
         if event_type == "response.output_audio.delta" and isinstance(data.get("delta"), str):
-            pcm = self._decode_output(data["delta"])
-            item_id = data.get("item_id", "")
-            if item_id in self._interrupted_items:
-                if writer is not None:  # recorded as received, but never played: not on the output track
-                    ref = {"track": "dropped", "start_ms": round(t_ms, 3), "duration_ms": len(pcm) / 48.0}
-                    writer.record_wire("server", {**data, "delta": {"$audio": ref}}, t_ms=t_ms)
-                self.conversation.apply(data)
-                return
-        if writer is not None:
-            recorded = writer.record_wire("server", data, pcm=pcm, t_ms=t_ms)
-            if pcm is not None and data.get("item_id") not in self._track_start_ms:
-                self._track_start_ms[data["item_id"]] = recorded["delta"]["$audio"]["start_ms"]
-        if pcm is not None:  # the hot path: no pydantic model for audio deltas beyond the counter
-            self.conversation.apply(data)
-            item_id, content_index = data.get("item_id", ""), data.get("content_index", 0)
-            self.playback.on_audio(item_id, content_index, len(pcm) / 48.0)
-            self._publish(AudioChunk(item_id, content_index, data.get("response_id", ""), pcm))
+            self._on_audio_delta(data, t_ms)  # the hot path: no pydantic model, no per-event dispatch table
             return
+        if writer is not None:
+            writer.record_wire("server", data, t_ms=t_ms)
         parsed = parse_server_dict(data)
         if isinstance(parsed, RawEvent) and parsed.problem is not None:
             self._publish(
@@ -581,15 +599,41 @@ class Session:
             self.conversation.output_bytes_per_ms = bytes_per_ms(audio_format(self._config.output_format))
         await self._translate(event_type, data, item_key, was_known)
 
-    def _decode_output(self, b64: str) -> bytes:
-        raw = base64.b64decode(b64)
-        fmt = format_name(self._config.output_format)
-        if fmt == "pcm16":
-            return raw
-        samples = ulaw_decode(raw) if fmt == "g711_ulaw" else alaw_decode(raw)
+    def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> None:
+        b64: str = data["delta"]
+        writer = self._writer
+        item_id = data.get("item_id", "")
+        nbytes = b64_decoded_len(b64)
+        self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
+        payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
+        if self._output_format != "pcm16":
+            payload = self._g711_to_pcm(base64.b64decode(b64))
+        elif writer is not None:
+            payload = base64.b64decode(b64)
+        pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
+        if item_id in self._interrupted_items:  # received after the barge-in: recorded, never played
+            if writer is not None:
+                ref = {"track": "dropped", "start_ms": round(t_ms, 3), "duration_ms": pcm_ms}
+                writer.record_wire("server", {**data, "delta": {"$audio": ref}}, t_ms=t_ms)
+            return
+        if writer is not None:
+            assert isinstance(payload, bytes)
+            recorded = writer.record_wire("server", data, pcm=payload, t_ms=t_ms)
+            if item_id not in self._track_start_ms:
+                self._track_start_ms[item_id] = recorded["delta"]["$audio"]["start_ms"]
+        content_index = data.get("content_index", 0)
+        self.playback.on_audio(item_id, content_index, pcm_ms)
+        self._publish(AudioChunk(item_id, content_index, data.get("response_id", ""), payload))
+
+    def _g711_to_pcm(self, raw: bytes) -> bytes:
+        samples = ulaw_decode(raw) if self._output_format == "g711_ulaw" else alaw_decode(raw)
         if samples.size == 0:
             return b""
         return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
+
+    @property
+    def _output_format(self) -> str:
+        return self._output_format_name
 
     async def _translate(
         self, event_type: str, data: dict[str, Any], item_key: str | None, was_known: bool

@@ -163,6 +163,14 @@ class Conversation:
     def __len__(self) -> int:
         return len(self._order)
 
+    def add_output_audio(self, item_id: str, response_id: str | None, nbytes: int) -> Item:
+        """Count `nbytes` of assistant audio (wire format) for an item: the audio-delta fast path."""
+        item = self._items.get(item_id) or self._ensure(item_id, role="assistant")
+        if item.response_id is None:
+            item.response_id = response_id
+        item.audio_bytes += nbytes
+        return item
+
     # -- the one entry point -------------------------------------------------------------------------
     def apply(self, event: BaseModel | RawEvent | dict[str, Any]) -> Item | Response | None:
         """Update state from one server event; returns the item or response it touched (or None)."""
