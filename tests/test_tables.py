@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ import pytest
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import Field, TypeAdapter
 
+import voicelab
 from voicelab import tables
 from voicelab.errors import ConfigError
 
@@ -728,3 +730,172 @@ def test_unknown_event_types_and_raw_base64_audio(tmp_path: Path) -> None:
     assert h["audio_ms"].tolist() == [100.0]
     assert h["previous_item_id"].tolist() == ["root"]
     assert len(tables.turns(folder)) == 0  # a response with no user turn before it belongs to no turn
+
+
+# ----------------------------------------------------------------------------------------------------
+# real recordings from the embedded server
+
+
+def _check_turn_order(t: pd.DataFrame) -> None:
+    """Times of every answered turn follow the protocol's order on the session clock."""
+    eos = t["speech_stop_ms"].fillna(t["committed_ms"])
+    assert (eos <= t["committed_ms"]).all()
+    assert (t["committed_ms"] <= t["response_created_ms"]).all()
+    assert (t["response_created_ms"] < t["first_audio_ms"]).all()
+    assert (t["first_audio_ms"] <= t["response_done_ms"]).all()
+    assert (t["eos_to_first_audio_ms"] > 0).all()
+    assert (t["eos_to_first_transcript_ms"] > 0).all()
+    assert (t["eos_to_first_audio_ms"] == t["first_audio_ms"] - eos).all()
+
+
+@pytest.fixture(scope="module")
+def agents_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The agents engineer's acceptance conversation (tests/agents/agents_helpers.py), recorded once."""
+    sys.path.insert(0, str(Path(__file__).parent / "agents"))
+    try:
+        from agents_helpers import record_agents_demo
+    finally:
+        sys.path.pop(0)
+    return record_agents_demo(tmp_path_factory.mktemp("tables_agents") / "recording")
+
+
+def test_agents_acceptance_conversation(agents_demo: Path) -> None:
+    rec = voicelab.load_recording(agents_demo)
+    server_done = [e for e in rec.events if e["dir"] == "server" and e["type"] == "response.done"]
+
+    calls = tables.tool_calls(rec)
+    assert calls["name"].tolist() == [
+        "lookup_order",
+        "check_stock",
+        "issue_refund",
+        "transfer_to_returns_desk",
+    ]
+    assert calls["stub_kind"].tolist() == ["template", "manual", pd.NA, pd.NA]
+    assert calls["approval"].tolist() == [pd.NA, pd.NA, "approved", pd.NA]
+    assert calls["arguments"].tolist() == [
+        {"order_number": "A12"},
+        {"product": "blue mugs"},
+        {"order_number": "A12"},
+        {},
+    ]
+    assert calls["output"].tolist()[:3] == ["Order A12 ships Friday.", "3 left", "Refund for A12 issued."]
+    assert calls["error"].isna().all()
+    assert (calls["duration_ms"] >= 0).all()
+
+    h = tables.history(rec)
+    assert h["item_id"].is_unique
+    assert h["previous_item_id"].iloc[1:].tolist() == h["item_id"].iloc[:-1].tolist()
+    handoff_at = h.index[h["role_or_type"].eq("function_call") & h["text"].str.startswith("transfer_to")][0]
+    assert set(h["agent"].iloc[: handoff_at + 1]) == {"Front Desk"}
+    assert set(h["agent"].iloc[handoff_at + 1 :]) == {"Returns Desk"}
+    assert h["text"].iloc[-1].startswith("Returns desk here")
+    assistant = h[h["role_or_type"] == "assistant"]
+    assert (assistant["audio_ms"] > 0).all()
+    assert (h["end_ms"] >= h["start_ms"]).all()
+
+    trips = tables.guardrail_trips(rec)
+    assert trips["guardrail"].tolist() == ["no_competitor"]
+    tripped = h.set_index("item_id").loc[trips["item_id"].iloc[0]]
+    assert tripped["role_or_type"] == "assistant"
+    assert bool(tripped["interrupted"])
+    assert trips["follow_up"].iloc[0] in h["text"].tolist()  # the follow-up was sent as a user message
+
+    t = tables.turns(rec)
+    user_texts = h[h["role_or_type"] == "user"]
+    assert t["item_id"].tolist() == user_texts["item_id"].tolist()
+    assert set(t["kind"]) == {"text"}
+    _check_turn_order(t)
+    assert (t["tool_ms"] > 0).tolist() == [True, True, True, False, False, True, False]
+    assert t["interrupted"].tolist() == [False, False, False, True, False, False, False]
+    assert t.loc[t["tool_ms"] > 0, "tool_ms"].sum() == pytest.approx(calls["duration_ms"].sum())
+
+    u = tables.usage(rec)
+    assert u["response_id"].tolist() == [e["event"]["response"]["id"] for e in server_done]
+    assert (u["total_tokens"] == u["input_tokens"] + u["output_tokens"]).all()
+
+    summary = tables.compare({"acceptance": rec}).loc["acceptance"]
+    assert summary["turns"] == len(t)
+    assert summary["responses"] == len(server_done)
+    assert summary["tool_calls"] == 4
+    assert summary["guardrail_trips"] == 1
+    assert summary["interruptions"] == 1
+    assert summary["total_tokens"] == u["total_tokens"].sum()
+    assert summary["median_eos_to_first_audio_ms"] == t["eos_to_first_audio_ms"].median()
+
+
+RETURNS_LINES = [
+    "Hi, I would like to return an order.",
+    "The order number is four five six seven.",
+    "Yes, please send me the return label.",
+    "No, that is all. Thank you, goodbye.",
+]
+
+
+async def test_voice_session_through_server_vad(tmp_path: Path) -> None:
+    from voicelab.caller import play_turns
+    from voicelab.server import serve_async
+    from voicelab.speech import synthesize
+
+    @voicelab.tool
+    def lookup_order(order_number: str) -> str:
+        """Look up an order by its number."""
+        raise NotImplementedError
+
+    @voicelab.tool
+    def create_return_label(delivery: str = "email") -> str:
+        """Create a prepaid return label."""
+        raise NotImplementedError
+
+    stubs = (
+        voicelab.Stubs()
+        .template("lookup_order", "Order {order_number} can be returned.")
+        .template("create_return_label", "Label sent by {delivery}.")
+    )
+    agent = voicelab.Agent(
+        name="returns_desk",
+        tools=[lookup_order, create_return_label],
+        stubs=stubs,
+        turn_detection={"type": "server_vad", "silence_duration_ms": 500},
+        transcription={"model": "gpt-4o-mini-transcribe"},
+    )
+    server = await serve_async("returns_desk", pace="fast")
+    try:
+        async with voicelab.connect(agent, url=server.url, record_dir=tmp_path / "rec") as session:
+            await play_turns(session, [synthesize(line) for line in RETURNS_LINES], realtime=False)
+    finally:
+        await server.aclose()
+    rec = voicelab.load_recording(tmp_path / "rec")
+
+    h = tables.history(rec)
+    assert h["role_or_type"].tolist() == [
+        "user", "assistant",
+        "user", "function_call", "function_call_output", "assistant",
+        "user", "function_call", "function_call_output", "assistant",
+        "user", "assistant",
+    ]  # fmt: skip
+    users = h[h["role_or_type"] == "user"]
+    assert users["text"].tolist() == RETURNS_LINES  # input transcription (grammar ASR, exact on these lines)
+    assert set(h["agent"]) == {"returns_desk"}
+    assert not h["interrupted"].any()
+
+    t = tables.turns(rec)
+    assert len(t) == 4
+    assert set(t["kind"]) == {"vad"}
+    assert t["item_id"].tolist() == users["item_id"].tolist()
+    assert (t["speech_start_ms"] < t["speech_stop_ms"]).all()
+    _check_turn_order(t)
+    # user audio in history is the server VAD span of its turn
+    assert users["audio_ms"].tolist() == (t["audio_end_ms"] - t["audio_start_ms"]).tolist()
+    assert ((users["audio_ms"] > 1000) & (users["audio_ms"] < 5000)).all()
+    assert (t["tool_ms"] > 0).tolist() == [False, True, True, False]
+    assert t["status"].tolist() == ["completed"] * 4
+    assert not t["interrupted"].any()
+
+    calls = tables.tool_calls(rec)
+    assert calls["name"].tolist() == ["lookup_order", "create_return_label"]
+    assert calls["output"].tolist() == ["Order four five six seven can be returned.", "Label sent by email."]
+    assert calls["stub_kind"].tolist() == ["template", "template"]
+
+    u = tables.usage(rec)
+    assert len(u) == 6  # one per answer, plus one per function call
+    assert u["status"].tolist() == ["completed"] * 6
