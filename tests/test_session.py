@@ -624,3 +624,10 @@ def test_plain_asyncio_run(tmp_path: Path) -> None:
             return types(got)
 
     assert "response_done" in asyncio.run(main())
+
+
+def test_session_clock_and_responding_before_open() -> None:
+    session = voicelab.connect(None, url="ws://127.0.0.1:9/v1/realtime", api_key="sk-x", record_dir=False)
+    first = session.now_ms()
+    assert first >= 0 and session.now_ms() >= first
+    assert session.responding is False

@@ -115,6 +115,7 @@ class Session:
         self.agent = agent
         self.playback = playback or PlaybackTracker()
         self.conversation = Conversation()
+        self._created_at = time.monotonic()
         self._listeners: list[Any] = []
         self._runtime: Any = None
         if agent is not None:
@@ -162,6 +163,17 @@ class Session:
     @property
     def url(self) -> str:
         return redact_url(self._url) or ""
+
+    @property
+    def responding(self) -> bool:
+        """True while a response is active, requested, or queued behind the active one."""
+        return self._response_busy() or bool(self._create_queue)
+
+    def now_ms(self) -> float:
+        """The session clock in ms: the recording's `t_ms` (or, with recording off, ms since creation)."""
+        if self._writer is not None:
+            return self._writer.t_ms()
+        return (time.monotonic() - self._created_at) * 1000.0
 
     @property
     def closed(self) -> bool:

@@ -139,7 +139,7 @@ class Collector:
         runtime = self.session.runtime
         for _ in range(200):
             await runtime.wait_idle()
-            if self.session.conversation.active_response_id is None and not self.session._create_queue:
+            if not self.session.responding:
                 return
             await asyncio.sleep(0.02)
 

@@ -85,13 +85,9 @@ class AgentRuntime:
     def now_ms(self) -> float:
         """The session clock in ms (the recording's t_ms) when the session has one, else ms since the
         runtime started. ToolCall.started_ms uses it."""
-        session = self.session
-        clock = getattr(session, "now_ms", None)
+        clock = getattr(self.session, "now_ms", None)
         if callable(clock):
             return float(clock())
-        writer = getattr(session, "_writer", None)  # the recording clock, until Session exposes now_ms()
-        if writer is not None and callable(getattr(writer, "t_ms", None)):
-            return float(writer.t_ms())
         return (time.monotonic() - self._t0) * 1000.0
 
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
