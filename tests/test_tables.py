@@ -899,3 +899,24 @@ async def test_voice_session_through_server_vad(tmp_path: Path) -> None:
     u = tables.usage(rec)
     assert len(u) == 6  # one per answer, plus one per function call
     assert u["status"].tolist() == ["completed"] * 6
+
+
+def test_inserted_and_deleted_items(tmp_path: Path) -> None:
+    b = Builder()
+    for t, item_id, previous in ((10, "item_a", None), (20, "item_b", "item_a"), (30, "item_c", "item_a")):
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "system",
+            "object": "realtime.item",
+            "status": "completed",
+            "content": [{"type": "input_text", "text": item_id[-1]}],
+        }
+        b.server(t, "conversation.item.added", item=item, previous_item_id=previous)
+    b.server(40, "conversation.item.deleted", item_id="item_b")
+    h = tables.history(b.write(tmp_path / "insert"))
+    assert h["item_id"].tolist() == ["item_a", "item_c", "item_b"]  # item_c was inserted after item_a
+    assert h["previous_item_id"].tolist() == [pd.NA, "item_a", "item_a"]
+    assert h["status"].tolist() == ["completed", "completed", "deleted"]
+    assert h["text"].tolist() == ["a", "c", "b"]
+    assert h["role_or_type"].tolist() == ["system"] * 3
