@@ -209,42 +209,79 @@ def read_wav_tolerant(path: Path) -> Audio:
     return Audio.from_pcm16(data, rate, allow_empty=True)
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
+def recording_folder(path: str | os.PathLike[str]) -> Path:
+    """The recording folder at `path` (a folder, or its events.jsonl), checked to hold a recording."""
+    folder = Path(path)
+    if folder.is_file() and folder.name == "events.jsonl":
+        folder = folder.parent
+    if not folder.exists():
+        raise ConfigError(
+            f"recording folder {folder} does not exist; pass the folder a session recorded into "
+            "(session.recording_path)."
+        )
+    if not folder.is_dir() or not (folder / "events.jsonl").is_file():
+        raise ConfigError(
+            f"{folder} is not a voicelab recording (no events.jsonl); pass a folder from "
+            "session.recording_path or ./recordings/<timestamp>."
+        )
+    return folder
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A recording's meta.json ({} when a killed session never wrote it)."""
+    meta_path = recording_folder(path) / "meta.json"
+    if not meta_path.is_file():
+        return {}
+    try:
+        loaded = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{meta_path} is not valid JSON ({exc}): restore or delete the file") from exc
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """A recording's events.jsonl, without touching its audio tracks. A last line cut short by a killed
+    process is skipped; a damaged line elsewhere is an error naming it."""
+    events_path = recording_folder(path) / "events.jsonl"
+    with events_path.open("rb") as fh:
+        lines = fh.read().split(b"\n")
     events: list[dict[str, Any]] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
+    last = len(lines) - 1
+    for number, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
-        except ValueError as exc:
-            if number == len(lines):  # a line cut short by a crash
-                break
-            raise ConfigError(f"{path} line {number} is not JSON ({exc}); the recording is damaged.") from exc
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number >= last - 1 and not line.rstrip().endswith(b"}"):
+                break  # the last line of a killed or still running session, not written completely
+            raise ConfigError(
+                f"{events_path} line {number + 1} is not valid JSON ({exc}): the recording is damaged; "
+                "remove that line"
+            ) from exc
+        if isinstance(record, dict):
+            events.append(record)
     return events
 
 
 def load_recording(path: str | os.PathLike[str]) -> Recording:
     """Load a session folder written by RecordingWriter (also one left by a killed process)."""
-    folder = Path(path)
-    if not folder.exists():
-        raise ConfigError(
-            f"recording folder {folder} does not exist; pass the folder a session recorded into."
-        )
-    if not folder.is_dir() or not (folder / "events.jsonl").exists():
-        raise ConfigError(
-            f"{folder} is not a voicelab recording (no events.jsonl); pass a folder from "
-            "session.recording_path or ./recordings/<timestamp>."
-        )
-    meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    folder = recording_folder(path)
     return Recording(
         path=folder,
-        meta=meta,
-        events=_read_events(folder / "events.jsonl"),
+        meta=read_meta(folder),
+        events=read_events(folder),
         input=read_wav_tolerant(folder / "input.wav"),
         output=read_wav_tolerant(folder / "output.wav"),
     )
 
 
-__all__ = ["Recording", "RecordingWriter", "load_recording", "read_wav_tolerant"]
+__all__ = [
+    "Recording",
+    "RecordingWriter",
+    "load_recording",
+    "read_events",
+    "read_meta",
+    "read_wav_tolerant",
+    "recording_folder",
+]

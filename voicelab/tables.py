@@ -71,6 +71,7 @@ from typing import Any
 import pandas as pd
 
 from voicelab.errors import ConfigError
+from voicelab.recording import read_events, read_meta
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -214,49 +215,7 @@ def _load(rec: Any) -> _Source:
 
 
 def _read_folder(path: Path) -> _Source:
-    if path.is_file() and path.name == "events.jsonl":
-        path = path.parent
-    if not path.exists():
-        raise ConfigError(f"recording folder {path} does not exist: check the path (a session's record_dir)")
-    events_path = path / "events.jsonl"
-    if not path.is_dir() or not events_path.is_file():
-        raise ConfigError(
-            f"{path} is not a voicelab recording: it has no events.jsonl. Pass the folder a session recorded "
-            "into (record_dir=...)"
-        )
-    meta: dict[str, Any] = {}
-    meta_path = path / "meta.json"
-    if meta_path.is_file():
-        try:
-            loaded = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{meta_path} is not valid JSON ({exc}): restore or delete the file") from exc
-        if isinstance(loaded, dict):
-            meta = loaded
-    return _Source(meta, _read_events(events_path))
-
-
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    with path.open("rb") as fh:
-        lines = fh.read().split(b"\n")
-    events: list[dict[str, Any]] = []
-    loads = json.loads
-    last = len(lines) - 1
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = loads(line)
-        except json.JSONDecodeError as exc:
-            if number >= last - 1 and not line.endswith(b"}"):
-                break  # the last line of a killed or still running session, not written completely
-            raise ConfigError(
-                f"{path} line {number + 1} is not valid JSON ({exc}): the recording is corrupt; "
-                "remove that line"
-            ) from exc
-        if isinstance(record, dict):
-            events.append(record)
-    return events
+    return _Source(read_meta(path), read_events(path))
 
 
 # ----------------------------------------------------------------------------------------------------
