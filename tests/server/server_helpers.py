@@ -29,10 +29,8 @@ def validate(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 class EnergyDetector:
     """A deterministic server_vad stand-in: 20 ms frames, speech when RMS > 0.05."""
 
-    frame = 480
-
     def __init__(self, threshold: float, prefix_ms: int, silence_ms: int, rate: int) -> None:
-        assert rate == 24000
+        self.frame = rate // 50
         self.prefix_ms, self.silence_ms = prefix_ms, silence_ms
         self.pending = np.zeros(0, dtype=np.float32)
         self.frames = 0

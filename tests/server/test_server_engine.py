@@ -46,6 +46,7 @@ def append(engine: Engine, pcm: bytes, now_ms: float = 0.0, chunk_ms: int = 100)
     for offset in range(0, len(pcm), step):
         audio = base64.b64encode(pcm[offset : offset + step]).decode()
         out += send(engine, {"type": "input_audio_buffer.append", "audio": audio}, now_ms)
+        out += validate(engine.advance(now_ms))  # deferred turn work: transcription and the response
     return out
 
 
@@ -676,3 +677,50 @@ def test_failing_brain_gives_a_failed_response() -> None:
     assert (
         json.dumps(events[1]["response"]["status_details"]["error"]["message"]) == '"RuntimeError: no idea"'
     )
+
+
+def test_vad_turn_work_is_deferred_to_the_next_advance() -> None:
+    engine = started()
+    events: list[dict[str, Any]] = []
+    pcm = tone(300) + silence(300)
+    for offset in range(0, len(pcm), 4800):
+        audio = base64.b64encode(pcm[offset : offset + 4800]).decode()
+        events += send(engine, {"type": "input_audio_buffer.append", "audio": audio}, 50.0)
+        if "input_audio_buffer.speech_stopped" in types_of(events):
+            break
+    # receive() answers with the VAD events and the commit; the slower turn work waits for advance()
+    assert types_of(events)[-3:] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    assert engine.next_deadline() == 50.0
+    follow = validate(engine.advance(50.0))
+    assert strip_deltas(types_of(follow)) == AUDIO_TURN + AUDIO_TAIL
+    assert engine.next_deadline() is None
+
+
+def test_g711_input_is_decoded_for_vad() -> None:
+    from voicelab.audio.g711 import ulaw_encode
+
+    engine = started()
+    fmt = {
+        "type": "realtime",
+        "audio": {"input": {"format": {"type": "audio/pcmu"}}, "output": {"format": {"type": "audio/pcmu"}}},
+    }
+    send(engine, {"type": "session.update", "session": fmt})
+    narrow = np.frombuffer(tone(400) + silence(400), dtype="<i2")[::3]  # 8 kHz
+    law = ulaw_encode(narrow)
+    assert len(law) == 800 * 8
+    events: list[dict[str, Any]] = []
+    for offset in range(0, len(law), 800):
+        audio = base64.b64encode(law[offset : offset + 800]).decode()
+        events += send(engine, {"type": "input_audio_buffer.append", "audio": audio})
+        events += validate(engine.advance(0.0))
+    stopped = next(e for e in events if e["type"] == "input_audio_buffer.speech_stopped")
+    assert stopped["audio_end_ms"] == 600  # 400 ms of speech + 200 ms silence, on the 8 bytes/ms clock
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    (retrieved,) = send(engine, {"type": "conversation.item.retrieve", "item_id": committed["item_id"]})
+    assert len(base64.b64decode(retrieved["item"]["content"][0]["audio"])) == 600 * 8
+    audio_out = [e for e in events if e["type"] == "response.output_audio.delta"]
+    assert sum(len(base64.b64decode(e["delta"])) for e in audio_out) == 5 * 100 * 8

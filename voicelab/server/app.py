@@ -30,7 +30,7 @@ from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.ids import IdMaker
 from voicelab.server.responses import Pace
-from voicelab.server.services import EngineServices, grammar_transcriber
+from voicelab.server.services import EngineServices
 
 logger = logging.getLogger("voicelab.server")
 PATH = "/v1/realtime"
@@ -63,11 +63,10 @@ def resolve_script(script: str | Path | dict[str, Any] | None) -> ScriptedBrain:
     return ScriptedBrain(script)
 
 
-def _cached_services() -> EngineServices:
-    """Default services with the transcriber built once per phrase list (pocketsphinx setup is not free)."""
-    base = EngineServices.default()
-    cached = functools.lru_cache(maxsize=16)(lambda phrases: grammar_transcriber(list(phrases)))
-    return EngineServices(base.synthesize, base.turn_detector, lambda phrases: cached(tuple(phrases)))
+def _cached(services: EngineServices) -> EngineServices:
+    """The services with the transcriber built once per phrase list (pocketsphinx setup takes ~150 ms)."""
+    cached = functools.lru_cache(maxsize=16)(lambda phrases: services.transcriber(list(phrases)))
+    return EngineServices(services.synthesize, services.turn_detector, lambda phrases: cached(tuple(phrases)))
 
 
 def _handshake_error(code: str | None, message: str, kind: str = "invalid_request_error") -> str:
@@ -84,8 +83,16 @@ class _Handler:
         self._brain = brain
         self._token = token
         self.pace: Pace = pace
-        self.services = services or _cached_services()
+        self.services = _cached(services or EngineServices.default())
         self.connections = 0
+        if hasattr(brain, "reply") and brain.phrases:  # type: ignore[union-attr]
+            phrases = list(brain.phrases)  # type: ignore[union-attr]
+            threading.Thread(target=self._warm, args=(phrases,), daemon=True).start()
+
+    def _warm(self, phrases: list[str]) -> None:
+        """Build the transcription grammar before the first turn needs it."""
+        with contextlib.suppress(Exception):  # a missing transcriber shows up as transcription.failed later
+            self.services.transcriber(phrases)
 
     def _new_brain(self) -> Brain:
         brain = self._brain
@@ -157,7 +164,7 @@ class _Handler:
         engine = Engine(self._new_brain(), model=model, pace=self.pace, services=self.services)
         self.connections += 1
         try:
-            await self._send(ws, engine.start(now_ms()))
+            await self._send(ws, await asyncio.to_thread(engine.start, now_ms()))
             while engine.closed is None:
                 deadline = engine.next_deadline()
                 try:
@@ -166,10 +173,13 @@ class _Handler:
                     else:
                         frame = await asyncio.wait_for(ws.recv(), max(0.0, deadline - now_ms()) / 1000.0)
                 except asyncio.TimeoutError:
-                    await self._send(ws, engine.advance(now_ms()))
+                    await self._send(ws, await asyncio.to_thread(engine.advance, now_ms()))
                     continue
-                await self._send(ws, engine.receive(frame, now_ms()))
-                await self._send(ws, engine.advance(now_ms()))
+                # engine work (VAD, TTS, transcription) runs off the event loop, one call at a time
+                await self._send(ws, await asyncio.to_thread(engine.receive, frame, now_ms()))
+                due = engine.next_deadline()
+                if due is not None and due <= now_ms():
+                    await self._send(ws, await asyncio.to_thread(engine.advance, now_ms()))
             await ws.close(*engine.closed)
         except ConnectionClosed:
             pass

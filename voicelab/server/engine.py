@@ -144,6 +144,9 @@ class Engine:
         self._speech_item_id: str | None = None
         self._speech_start_ms = 0
         self._idle_deadline: float | None = None
+        # work after a VAD commit (transcription, the response) runs in the next advance()/receive(), so that
+        # speech_stopped and committed reach the client before the slower work starts
+        self._deferred: list[tuple[float, Callable[[float], list[dict[str, Any]]]]] = []
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -154,7 +157,7 @@ class Engine:
 
     def receive(self, data: str | bytes, now_ms: float) -> list[dict[str, Any]]:
         """Handle one client frame (text, or bytes for a binary frame) and return the server events."""
-        out: list[dict[str, Any]] = self._release(now_ms)
+        out: list[dict[str, Any]] = self._run_deferred(now_ms) + self._release(now_ms)
         if isinstance(data, (bytes, bytearray, memoryview)):
             out.append(
                 self._error(
@@ -184,12 +187,15 @@ class Engine:
             out.extend(self._dispatch(event, now_ms))
         except ClientEventError as exc:
             out.append(self._error(exc.code, exc.message, exc.param, client_event_id, exc.type))
+        except Exception as exc:  # a bug or a failing service must not take the connection down
+            message = f"The embedded server failed on this event ({type(exc).__name__}: {exc})."
+            out.append(self._error("server_error", message, None, client_event_id, "server_error"))
         out.extend(self._release(now_ms))
         return out
 
     def advance(self, now_ms: float) -> list[dict[str, Any]]:
-        """Events due by `now_ms`: paced response events and the idle timeout."""
-        out = self._release(now_ms)
+        """Events due by `now_ms`: deferred turn work, paced response events and the idle timeout."""
+        out = self._run_deferred(now_ms) + self._release(now_ms)
         if self._idle_deadline is not None and now_ms >= self._idle_deadline:
             self._idle_deadline = None
             if not self._speech_item_id and not any(r.default for r in self._responses):
@@ -199,6 +205,7 @@ class Engine:
 
     def next_deadline(self) -> float | None:
         times = [t for t in (r.next_at() for r in self._responses + self._tail) if t is not None]
+        times.extend(at for at, _ in self._deferred)
         if self._idle_deadline is not None:
             times.append(self._idle_deadline)
         return min(times) if times else None
@@ -276,6 +283,13 @@ class Engine:
             raise ClientEventError(
                 "invalid_value", f"Invalid value for '{param}': {first['msg']}.", param
             ) from None
+
+    def _run_deferred(self, now_ms: float) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while self._deferred:
+            _, work = self._deferred.pop(0)
+            out.extend(work(now_ms))
+        return out
 
     def _release(self, now_ms: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -484,15 +498,22 @@ class Engine:
         segment = bytes(self._buffer[start:end])
         del self._buffer[:end]
         self._buffer_start_ms = float(audio_end_ms)
-        out.extend(self._commit(item_id, segment))
-        detection = self._turn_detection() or {}
-        if detection.get("create_response", True):
-            busy = any(r.default for r in self._responses)
-            if not busy:
-                out.extend(self._create_response({}, now_ms))
+        out.extend(self._commit(item_id, segment, transcribe=False))
+        respond = bool((self._turn_detection() or {}).get("create_response", True))
+
+        def after(now: float) -> list[dict[str, Any]]:
+            events = self._transcription_events(item_id, segment) if self._transcribing() else []
+            if respond and not any(r.default for r in self._responses):
+                events.extend(self._create_response({}, now))
+            return events + self._release(now)
+
+        self._deferred.append((now_ms, after))
         return out
 
-    def _commit(self, item_id: str, audio: bytes) -> list[dict[str, Any]]:
+    def _transcribing(self) -> bool:
+        return bool(((self.session.get("audio") or {}).get("input") or {}).get("transcription"))
+
+    def _commit(self, item_id: str, audio: bytes, transcribe: bool = True) -> list[dict[str, Any]]:
         previous = self._last_item_id()
         item = {
             "id": item_id, "type": "message", "role": "user", "object": "realtime.item",
@@ -511,7 +532,7 @@ class Engine:
                 {"type": "conversation.item.done", "previous_item_id": previous, "item": copy.deepcopy(item)}
             ),
         ]
-        if ((self.session.get("audio") or {}).get("input") or {}).get("transcription"):
+        if transcribe and self._transcribing():
             out.extend(self._transcription_events(item_id, audio))
         return out
 

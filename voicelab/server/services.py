@@ -6,7 +6,10 @@ their own callables instead.
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -61,6 +64,39 @@ def grammar_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
     return transcribe
 
 
+_POOL: Any = None
+_POOL_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=16)
+def _worker_transcriber(phrases: tuple[str, ...]) -> Callable[[bytes], str]:
+    return grammar_transcriber(phrases)
+
+
+def _transcribe_in_worker(phrases: tuple[str, ...], pcm16: bytes) -> str:
+    return _worker_transcriber(phrases)(pcm16)
+
+
+def pooled_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
+    """Like `grammar_transcriber`, but decoding runs in a worker process.
+
+    pocketsphinx holds the GIL while it decodes (about 25 ms per second of audio), which would stall every
+    other connection of a busy server; a worker process keeps the server's event loop responsive.
+    """
+    global _POOL
+    key = tuple(phrases)
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool = _POOL
+    pool.submit(_worker_transcriber, key)  # build the grammar ahead of the first turn
+
+    def transcribe(pcm16: bytes) -> str:
+        return str(pool.submit(_transcribe_in_worker, key, pcm16).result())
+
+    return transcribe
+
+
 def decode_g711(data: bytes, law: str) -> np.ndarray:
     """G.711 bytes (8 kHz) -> int16 samples."""
     from voicelab.audio.g711 import alaw_decode, ulaw_decode
@@ -100,3 +136,8 @@ class EngineServices:
     @classmethod
     def default(cls) -> EngineServices:
         return cls(espeak_synthesizer, silero_turn_detector, grammar_transcriber)
+
+    @classmethod
+    def pooled(cls) -> EngineServices:
+        """Default services with transcription in a worker process (for servers with many sessions)."""
+        return cls(espeak_synthesizer, silero_turn_detector, pooled_transcriber)
