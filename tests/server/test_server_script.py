@@ -199,3 +199,27 @@ def test_replay_brain_from_a_recording(tmp_path: Path) -> None:
     assert brain.reply(BrainInput("x", "", ())) == Say("The recording has no more assistant turns to replay.")
     with pytest.raises(ScriptError, match="cannot read the recording"):
         ReplayBrain.from_recording(tmp_path / "nope")
+
+
+def test_handoff_without_say_lets_the_new_agent_answer() -> None:
+    brain = ScriptedBrain(
+        {
+            "rules": [
+                {"match": "billing", "instructions": "triage", "call": {"name": "transfer_to_billing"}},
+                {"match": "billing", "instructions": "billing agent", "say": "Billing here, how can I help?"},
+            ]
+        }
+    )
+    call = brain.reply(BrainInput("I have a billing question", "You are triage.", ("transfer_to_billing",)))
+    assert isinstance(call, Call) and call.name == "transfer_to_billing"
+    after = BrainInput(
+        "I have a billing question",
+        "You are the billing agent.",
+        (),
+        function_output='{"assistant": "billing"}',
+        function_name="transfer_to_billing",
+        call_note=call.note,
+    )
+    assert brain.reply(after) == Say("Billing here, how can I help?")
+    plain = BrainInput(None, "", (), function_output="42", function_name="lookup", call_note=None)
+    assert brain.reply(plain) == Say("42")

@@ -84,11 +84,12 @@ class ScriptedBrain:
     def reply(self, context: BrainInput) -> Reply:
         if context.function_output is not None:
             note = context.call_note
-            if isinstance(note, _RuleNote):
-                if note.rule.say is None:
-                    return Say(context.function_output)
+            if isinstance(note, _RuleNote) and note.rule.say is not None:
                 return Say(fill(note.rule.say, note.groups, context.function_output))
-            return Say(context.function_output)
+            handoff = (context.function_name or "").startswith("transfer_to_")
+            if not handoff:
+                return Say(context.function_output)
+            # a handoff rule without `say`: the new agent answers the caller's last words with its own rules
         if context.idle:
             return Say(self.script.idle or self.script.fallback)
         text = context.user_text or ""

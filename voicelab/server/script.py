@@ -19,7 +19,9 @@ A script is a JSON or YAML file (or a dict) of this shape::
     idle: "Are you still there?"   # optional: what to say when idle_timeout_ms fires (default: fallback)
     description: "free text"       # optional
 
-A rule has `say`, `call` or both. With `call` alone the follow-up after the function output says the output.
+A rule has `say`, `call` or both. With `call` alone the follow-up after the function output says the output;
+for a handoff (a tool named `transfer_to_...`) without `say`, the rules are tried again on the caller's last
+words under the new agent's instructions.
 Literal braces are written `{{` and `}}`. Every problem is reported at load with the file, the line
 and the fix.
 """
