@@ -1,6 +1,6 @@
 """Embedded server benchmarks on loopback. Prints one JSON line per figure.
 
-1. Capacity: N concurrent real-time sessions with server VAD (ramped 1, 2, 4, 8, 16, 24, ...), each streaming
+1. Capacity: N concurrent real-time sessions with server VAD (ramped 1, 2, 4, 8, 12, 16, ...), each streaming
    24 kHz caller speech and silence in real time in 40 ms chunks and getting paced audio replies. Event
    latency: `speech_stopped` arrival against when the audio it refers to was sent, and a ping (every 200 ms a
    `conversation.item.retrieve` of a missing item, timed to its `error` echo). The figure is the largest N
@@ -245,7 +245,7 @@ async def capacity(stage_s: float, max_clients: int) -> None:
             if worst >= 50:
                 break
             best = n
-            n = n * 2 if n < 8 else n + 8
+            n = n * 2 if n < 8 else n + 4
         emit(
             "server", "realtime_vad_sessions_with_p99_under_50ms", best, "sessions", cores=2, stage_s=stage_s
         )
