@@ -135,3 +135,17 @@ def test_plot_as_a_real_command(bursts: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"wrote {out}: ")
     assert png_size(out) == (1600, 600)
+
+
+def test_plot_a_recording_folder(tmp_path) -> None:
+    from voicelab.demo import run_demo
+
+    demo = run_demo(tmp_path / "demo", pace="fast", realtime=False, quiet=True)
+    out = tmp_path / "session.png"
+    assert cli.main(["plot", str(demo.recording), "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+
+
+def test_plot_a_folder_that_is_not_a_recording(tmp_path, capsys) -> None:
+    assert cli.main(["plot", str(tmp_path)]) == 2
+    assert "not a voicelab recording" in capsys.readouterr().err
