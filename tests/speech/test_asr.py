@@ -74,3 +74,29 @@ def test_bad_phrase_lists_are_config_errors(phrases):
 def test_transcribe_needs_audio(transcriber):
     with pytest.raises(ConfigError, match=r"Audio\.from_array"):
         transcriber.transcribe(np.zeros(100, np.float32))  # type: ignore[arg-type]
+
+
+def test_streamed_in_chunks_equals_whole_and_streams_interleave(transcriber):
+    clips = [synthesize(line, voice="echo") for line in LINES[:3]]
+    whole = [transcriber.transcribe(clip) for clip in clips]
+    assert whole == LINES[:3]
+    streams = [transcriber.stream(24000) for _ in clips]
+    pcm = [clip.to_pcm16() for clip in clips]
+    longest = max(len(p) for p in pcm)
+    for offset in range(0, longest, 1920):  # 40 ms chunks, the three utterances interleaved
+        for stream, data in zip(streams, pcm, strict=True):
+            if offset < len(data):
+                stream.feed(data[offset : offset + 1920])
+    assert [s.finish() for s in streams] == whole
+    assert len(transcriber._spare) == 3  # the decoders went back to the pool
+
+
+def test_a_finished_stream_refuses_more_audio(transcriber):
+    stream = transcriber.stream(24000)
+    stream.feed(synthesize("Thank you.").samples)
+    stream.finish()
+    with pytest.raises(ConfigError, match="open a new one"):
+        stream.feed(np.zeros(10, np.float32))
+    cancelled = transcriber.stream(16000)
+    cancelled.cancel()
+    assert transcriber.transcribe(synthesize(LINES[0])) == LINES[0]

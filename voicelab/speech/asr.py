@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import soxr
 
 from voicelab.audio.core import Audio
 from voicelab.errors import ConfigError
@@ -44,7 +46,7 @@ def _words(phrase: str) -> list[str]:
 
 
 class GrammarTranscriber:
-    """Recognise exactly one of a fixed set of phrases (thread-safe; one decoder per instance)."""
+    """Recognise exactly one of a fixed set of phrases (thread-safe; a decoder per utterance in flight)."""
 
     def __init__(self, phrases: Sequence[str]) -> None:
         import pocketsphinx
@@ -73,9 +75,11 @@ class GrammarTranscriber:
                 "pass English phrases written in Latin letters"
             )
         alternatives = " | ".join(f"( {words} )" for words in self._by_words)
-        grammar = f"#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = {alternatives} ;\n"
-        self._decoder.add_jsgf_string("phrases", grammar)
+        self._grammar = f"#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = {alternatives} ;\n"
+        self._decoder.add_jsgf_string("phrases", self._grammar)
         self._decoder.activate_search("phrases")
+        self._spare: list[Any] = [self._decoder]
+        self._cmn_start: str = self._decoder.get_cmn()
         self._rng_seed = 0
 
     def _ensure_word(self, word: str) -> bool:
@@ -91,6 +95,37 @@ class GrammarTranscriber:
         self.spelled[word] = pronunciation
         return True
 
+    def _new_decoder(self) -> Any:
+        import pocketsphinx
+
+        decoder = pocketsphinx.Decoder(lm=None, samprate=ASR_RATE, loglevel="FATAL")
+        for word, pronunciation in self.spelled.items():
+            decoder.add_word(word, pronunciation, True)
+        decoder.add_jsgf_string("phrases", self._grammar)
+        decoder.activate_search("phrases")
+        return decoder
+
+    def _phrase_of(self, hyp: Any) -> str:
+        if hyp is None:
+            return ""
+        return self._by_words.get(" ".join(hyp.hypstr.split()), "")
+
+    def stream(self, rate: int = 24000) -> TranscriptionStream:
+        """An utterance decoded as its audio arrives: ``feed`` chunks, then ``finish()`` for the phrase.
+
+        Gives exactly what ``transcribe`` gives for the concatenated chunks. Each open stream holds its own
+        decoder (about 27 MB, built in about 150 ms the first time so many streams are open at once).
+        """
+        with self._lock:
+            decoder = self._spare.pop() if self._spare else None
+        if decoder is None:
+            decoder = self._new_decoder()
+        return TranscriptionStream(self, decoder, rate)
+
+    def _release(self, decoder: Any) -> None:
+        with self._lock:
+            self._spare.append(decoder)
+
     def transcribe(self, audio: Audio) -> str:
         """The phrase spoken in ``audio`` exactly as given to the constructor, or "" if none matched."""
         if not isinstance(audio, Audio):
@@ -98,19 +133,75 @@ class GrammarTranscriber:
                 f"transcribe needs a voicelab Audio, got {type(audio).__name__}; "
                 "wrap samples with Audio.from_array(samples, rate)"
             )
-        samples = audio.resample(ASR_RATE).samples if audio.rate != ASR_RATE else audio.samples
-        pad = np.zeros(round(PAD_S * ASR_RATE), np.float32)
-        signal = np.concatenate([pad, samples, pad]).astype(np.float64)
-        signal += np.random.default_rng(self._rng_seed).normal(0.0, DITHER, signal.size)
+        stream = self.stream(int(audio.rate))
+        stream.feed(audio.samples)
+        return stream.finish()
+
+
+class TranscriptionStream:
+    """One utterance being decoded (see ``GrammarTranscriber.stream``); not thread-safe, use from one thread.
+
+    The signal the decoder hears is the same as for a whole-utterance decode: ``PAD_S`` of silence, the audio
+    resampled to 16 kHz by a ``soxr.ResampleStream`` (equal to resampling the whole at once), ``PAD_S`` of
+    silence, all with the fixed-seed dither drawn in order.
+    """
+
+    def __init__(self, owner: GrammarTranscriber, decoder: Any, rate: int) -> None:
+        self._owner = owner
+        self._decoder: Any = decoder
+        self._rng = np.random.default_rng(owner._rng_seed)
+        self._resampler = (
+            soxr.ResampleStream(rate, ASR_RATE, 1, dtype="float32", quality="HQ")
+            if rate != ASR_RATE
+            else None
+        )
+        decoder.set_cmn(owner._cmn_start)  # every utterance starts from the same cepstral mean
+        decoder.start_utt()
+        self._hear(np.zeros(round(PAD_S * ASR_RATE), np.float32))
+
+    def _hear(self, samples: np.ndarray) -> None:
+        if not samples.size:
+            return
+        signal = samples.astype(np.float64) + self._rng.normal(0.0, DITHER, samples.size)
         pcm = (np.clip(signal, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-        with self._lock:
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, no_search=False, full_utt=True)
-            self._decoder.end_utt()
-            hyp = self._decoder.hyp()
-        if hyp is None:
-            return ""
-        return self._by_words.get(" ".join(hyp.hypstr.split()), "")
+        self._decoder.process_raw(pcm, no_search=False, full_utt=False)
+
+    def _resampled(self, samples: np.ndarray, last: bool) -> np.ndarray:
+        if self._resampler is None:
+            return samples
+        out = self._resampler.resample_chunk(samples, last=last)
+        return np.clip(out, -1.0, 1.0)
+
+    def feed(self, samples: np.ndarray | bytes) -> None:
+        """More of the utterance: float samples in [-1, 1] or PCM16 LE bytes, at the stream rate."""
+        if self._decoder is None:
+            raise ConfigError("this transcription stream is finished: open a new one with .stream()")
+        if isinstance(samples, (bytes, bytearray, memoryview)):
+            data = np.frombuffer(samples, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+        else:
+            data = np.asarray(samples, dtype=np.float32)
+        self._hear(self._resampled(data, last=False))
+
+    def finish(self) -> str:
+        """End the utterance: the phrase heard, exactly as given to the transcriber, or ""."""
+        decoder = self._decoder
+        if decoder is None:
+            raise ConfigError("this transcription stream is already finished: open a new one with .stream()")
+        try:
+            self._hear(self._resampled(np.zeros(0, np.float32), last=True))
+            self._hear(np.zeros(round(PAD_S * ASR_RATE), np.float32))
+            decoder.end_utt()
+            return self._owner._phrase_of(decoder.hyp())
+        finally:
+            self._decoder = None
+            self._owner._release(decoder)
+
+    def cancel(self) -> None:
+        """Drop the utterance (its decoder goes back to the transcriber's pool)."""
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.end_utt()
+            self._owner._release(decoder)
 
 
-__all__ = ["ASR_RATE", "GrammarTranscriber"]
+__all__ = ["ASR_RATE", "GrammarTranscriber", "TranscriptionStream"]
