@@ -18,11 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import contextlib
 import copy
 import json
 import time
 import typing
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,7 @@ from voicelab.server.responses import (
 )
 from voicelab.server.services import (
     EngineServices,
+    TranscriptStream,
     TurnDetectorLike,
     decode_g711,
     pcm16_24k_from,
@@ -62,6 +65,8 @@ from voicelab.server.validation import (
 # turn-detection model, which waits up to 8 s / 4 s / 2 s for low / medium / high).
 SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
 MIN_COMMIT_MS = 100.0
+POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
+STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
 ACCEPTED_TYPES = (
     "session.update",
     "session.close",
@@ -146,7 +151,11 @@ class Engine:
         self._idle_deadline: float | None = None
         # work after a VAD commit (transcription, the response) runs in the next advance()/receive(), so that
         # speech_stopped and committed reach the client before the slower work starts
-        self._deferred: list[tuple[float, Callable[[float], list[dict[str, Any]]]]] = []
+        self._deferred: list[tuple[float, Callable[[float], list[dict[str, Any]] | None]]] = []
+        # the turn being transcribed while it is spoken: its stream and how far into the buffer it was fed
+        self._stream: TranscriptStream | None = None
+        self._stream_pos = 0
+        self._pending: dict[str, Future[str]] = {}  # item id -> transcript still being finalised
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -285,10 +294,15 @@ class Engine:
             ) from None
 
     def _run_deferred(self, now_ms: float) -> list[dict[str, Any]]:
+        """Run deferred work that is due; work that returns None is not ready yet and is retried later."""
         out: list[dict[str, Any]] = []
-        while self._deferred:
+        while self._deferred and self._deferred[0][0] <= now_ms:
             _, work = self._deferred.pop(0)
-            out.extend(work(now_ms))
+            events = work(now_ms)
+            if events is None:
+                self._deferred.insert(0, (now_ms + POLL_MS, work))
+                break
+            out.extend(events)
         return out
 
     def _release(self, now_ms: float) -> list[dict[str, Any]]:
@@ -401,6 +415,7 @@ class Engine:
             self._detector_key = key
             self._detector_offset_ms = self._input_ms
             self._speech_item_id = None
+            self._drop_stream()
 
     def _on_session_update(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
         update = event["session"]
@@ -458,12 +473,43 @@ class Engine:
                 out.extend(
                     self._speech_stopped(int(turn_event.audio_end_ms + self._detector_offset_ms), now_ms)
                 )
+        if self._stream is not None and len(self._buffer) - self._stream_pos >= STREAM_FEED_BYTES:
+            self._feed_stream(len(self._buffer))
         return out
+
+    # --- transcription while the user speaks ----------------------------------------------------------
+
+    def _open_stream(self) -> None:
+        """Start decoding the turn that just started (PCM input and a streaming transcriber only)."""
+        self._drop_stream()
+        if not self.brain.phrases and not self._transcribing():
+            return
+        transcriber = self._get_transcriber()
+        stream_factory = getattr(transcriber, "stream", None)
+        if stream_factory is None or self._input_format() != "audio/pcm":
+            return
+        start = round((self._speech_start_ms - self._buffer_start_ms) * 48)
+        self._stream = stream_factory()
+        self._stream_pos = max(0, start - start % 2)
+
+    def _feed_stream(self, end: int) -> None:
+        if self._stream is not None and end > self._stream_pos:
+            self._stream.feed(bytes(self._buffer[self._stream_pos : end]))
+            self._stream_pos = end
+
+    def _drop_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.cancel()
 
     def _speech_started(self, audio_start_ms: int, now_ms: float) -> list[dict[str, Any]]:
         self._speech_item_id = self._ids.item()
         self._speech_start_ms = max(audio_start_ms, int(self._buffer_start_ms))
         self._idle_deadline = None
+        try:
+            self._open_stream()
+        except Exception:  # transcription problems surface at the end of the turn
+            self._stream = None
         out = [
             self._event(
                 {
@@ -496,12 +542,20 @@ class Engine:
         end = round((audio_end_ms - self._buffer_start_ms) * bytes_per_ms)
         start, end = max(0, start - start % 2), max(0, end - end % 2)
         segment = bytes(self._buffer[start:end])
+        if self._stream is not None:
+            self._feed_stream(end)
+            stream, self._stream = self._stream, None
+            with contextlib.suppress(Exception):  # on failure the whole segment is transcribed instead
+                self._pending[item_id] = stream.finish()
         del self._buffer[:end]
         self._buffer_start_ms = float(audio_end_ms)
         out.extend(self._commit(item_id, segment, transcribe=False))
         respond = bool((self._turn_detection() or {}).get("create_response", True))
 
-        def after(now: float) -> list[dict[str, Any]]:
+        def after(now: float) -> list[dict[str, Any]] | None:
+            pending = self._pending.get(item_id)
+            if pending is not None and not pending.done():
+                return None  # still finalising in the worker: keep serving other events meanwhile
             events = self._transcription_events(item_id, segment) if self._transcribing() else []
             if respond and not any(r.default for r in self._responses):
                 events.extend(self._create_response({}, now))
@@ -536,16 +590,27 @@ class Engine:
             out.extend(self._transcription_events(item_id, audio))
         return out
 
-    def _transcribe(self, item_id: str) -> str | None:
-        """The item's transcript for the brain (computed once), or None when no transcriber is available."""
-        if item_id in self._transcripts:
-            return self._transcripts[item_id]
+    def _get_transcriber(self) -> Callable[[bytes], str] | None:
         if self._transcriber is None and self._transcriber_error is None:
             try:
                 self._transcriber = self.services.transcriber(list(self.brain.phrases))
             except Exception as exc:  # the transcriber is optional; the brain then sees no text
                 self._transcriber_error = f"{type(exc).__name__}: {exc}"
-        if self._transcriber is None:
+        return self._transcriber
+
+    def _transcribe(self, item_id: str) -> str | None:
+        """The item's transcript for the brain (computed once), or None when no transcriber is available."""
+        if item_id in self._transcripts:
+            return self._transcripts[item_id]
+        pending = self._pending.pop(item_id, None)
+        if pending is not None:
+            try:
+                text = str(pending.result())
+                self._transcripts[item_id] = text
+                return text
+            except Exception:  # decode the committed audio as a whole instead
+                pass
+        if self._get_transcriber() is None or self._transcriber is None:
             return None
         audio = pcm16_24k_from(self._audio.get(item_id, b""), self._input_format())
         text = self._transcriber(audio) if audio else ""
@@ -603,6 +668,7 @@ class Engine:
             )
         item_id = self._speech_item_id or self._ids.item()
         self._speech_item_id = None
+        self._drop_stream()
         if self._detector is not None:
             self._detector.clear()
         audio = bytes(self._buffer)
@@ -614,6 +680,7 @@ class Engine:
         self._buffer.clear()
         self._buffer_start_ms = self._input_ms
         self._speech_item_id = None
+        self._drop_stream()
         if self._detector is not None:
             self._detector.clear()
         return [self._event({"type": "input_audio_buffer.cleared"})]
@@ -633,6 +700,7 @@ class Engine:
         audio = bytes(self._buffer)
         self._buffer.clear()
         self._buffer_start_ms = self._input_ms
+        self._drop_stream()
         if self._detector is not None:
             self._detector.clear()
         out.extend(self._commit(item_id, audio))

@@ -6,10 +6,12 @@ their own callables instead.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
+import typing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -26,7 +28,7 @@ class TurnDetectorLike(Protocol):
 Synthesizer = Callable[[str, str, float], tuple[bytes, list[tuple[int, int]] | None]]
 # (threshold, prefix_padding_ms, silence_duration_ms, input_rate) -> detector
 TurnDetectorFactory = Callable[[float, int, int, int], TurnDetectorLike]
-# phrases -> (PCM16 24 kHz bytes -> transcript)
+# phrases -> (PCM16 24 kHz bytes -> transcript); a `StreamingTranscriber` also decodes turns as they arrive
 TranscriberFactory = Callable[[Sequence[str]], Callable[[bytes], str]]
 
 
@@ -51,7 +53,47 @@ def silero_turn_detector(
     return TurnDetector(TurnDetection(threshold, prefix_ms, silence_ms), "silero", input_rate)
 
 
-def grammar_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
+class TranscriptStream(Protocol):
+    """One user turn being transcribed while it is spoken (PCM16 24 kHz in)."""
+
+    def feed(self, pcm16: bytes) -> None: ...
+    def finish(self) -> Future[str]: ...  # the transcript; may still be decoding elsewhere
+    def cancel(self) -> None: ...
+
+
+class StreamingTranscriber:
+    """A transcriber (PCM16 24 kHz bytes -> text) that can also decode a turn as it arrives (`stream()`)."""
+
+    def __init__(self, transcribe: Callable[[bytes], str], stream: Callable[[], TranscriptStream]) -> None:
+        self._transcribe = transcribe
+        self.stream = stream
+
+    def __call__(self, pcm16: bytes) -> str:
+        return self._transcribe(pcm16)
+
+
+class _LocalStream:
+    """A turn decoded in this process, chunk by chunk as it is fed."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def feed(self, pcm16: bytes) -> None:
+        self._stream.feed(pcm16)
+
+    def finish(self) -> Future[str]:
+        future: Future[str] = Future()
+        try:
+            future.set_result(self._stream.finish())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+
+def grammar_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
     """pocketsphinx constrained to the script's example phrases (voicelab.speech.GrammarTranscriber)."""
     from voicelab.audio.core import Audio
     from voicelab.speech import GrammarTranscriber
@@ -61,26 +103,72 @@ def grammar_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
     def transcribe(pcm16: bytes) -> str:
         return str(transcriber.transcribe(Audio.from_pcm16(pcm16, 24000)))
 
-    return transcribe
+    return StreamingTranscriber(transcribe, lambda: _LocalStream(transcriber.stream(24000)))
 
+
+# --- transcription in a worker process ------------------------------------------------------------------
+# pocketsphinx holds the GIL while it decodes, so a busy server decodes in a worker process. The worker keeps
+# the open streams by id; one worker runs the calls in submission order, so feeds arrive before finish.
 
 _POOL: Any = None
 _POOL_LOCK = threading.Lock()
+_STREAM_IDS = itertools.count(1)
+_WORKER_STREAMS: dict[int, Any] = {}
 
 
 @lru_cache(maxsize=16)
-def _worker_transcriber(phrases: tuple[str, ...]) -> Callable[[bytes], str]:
-    return grammar_transcriber(phrases)
+def _worker_transcriber(phrases: tuple[str, ...]) -> Any:
+    from voicelab.speech import GrammarTranscriber
+
+    return GrammarTranscriber(list(phrases))
 
 
 def _transcribe_in_worker(phrases: tuple[str, ...], pcm16: bytes) -> str:
-    return _worker_transcriber(phrases)(pcm16)
+    from voicelab.audio.core import Audio
+
+    return str(_worker_transcriber(phrases).transcribe(Audio.from_pcm16(pcm16, 24000)))
 
 
-def pooled_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
-    """Like `grammar_transcriber`, but decoding runs in a worker process.
+def _worker_open(phrases: tuple[str, ...], stream_id: int) -> None:
+    _WORKER_STREAMS[stream_id] = _worker_transcriber(phrases).stream(24000)
 
-    pocketsphinx holds the GIL while it decodes (about 25 ms per second of audio), which would stall every
+
+def _worker_feed(stream_id: int, pcm16: bytes) -> None:
+    _WORKER_STREAMS[stream_id].feed(pcm16)
+
+
+def _worker_finish(stream_id: int) -> str:
+    return str(_WORKER_STREAMS.pop(stream_id).finish())
+
+
+def _worker_cancel(stream_id: int) -> None:
+    stream = _WORKER_STREAMS.pop(stream_id, None)
+    if stream is not None:
+        stream.cancel()
+
+
+class _PooledStream:
+    """A turn decoded in the worker process; feeds do not wait, `finish` returns the worker's future."""
+
+    def __init__(self, pool: Any, phrases: tuple[str, ...]) -> None:
+        self._pool = pool
+        self._id = next(_STREAM_IDS)
+        self._opened = pool.submit(_worker_open, phrases, self._id)
+
+    def feed(self, pcm16: bytes) -> None:
+        self._pool.submit(_worker_feed, self._id, pcm16)
+
+    def finish(self) -> Future[str]:
+        return typing.cast("Future[str]", self._pool.submit(_worker_finish, self._id))
+
+    def cancel(self) -> None:
+        self._pool.submit(_worker_cancel, self._id)
+
+
+def pooled_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
+    """Like `grammar_transcriber`, but decoding runs in a worker process (shared by the server's sessions).
+
+    pocketsphinx holds the GIL while it decodes (about 20 ms per second of audio), which would stall every
     other connection of a busy server; a worker process keeps the server's event loop responsive.
     """
     global _POOL
@@ -94,7 +182,7 @@ def pooled_transcriber(phrases: Sequence[str]) -> Callable[[bytes], str]:
     def transcribe(pcm16: bytes) -> str:
         return str(pool.submit(_transcribe_in_worker, key, pcm16).result())
 
-    return transcribe
+    return StreamingTranscriber(transcribe, lambda: _PooledStream(pool, key))
 
 
 def decode_g711(data: bytes, law: str) -> np.ndarray:
