@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from voicelab.protocol.conversation import Item, b64_decoded_len
 
+_new_object = object.__new__
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -80,6 +82,18 @@ class AudioChunk(AppEvent):
     def duration_ms(self) -> float:
         return self.nbytes / 48.0
 
+    @classmethod
+    def _new(cls, item_id: str, content_index: int, response_id: str, payload: bytes | str) -> AudioChunk:
+        """The session's hot-path constructor: the same object as `AudioChunk(...)`, built without the
+        frozen dataclass's per-field `object.__setattr__` (about half the cost, per audio delta)."""
+        event = _new_object(cls)
+        fields = event.__dict__
+        fields["item_id"] = item_id
+        fields["content_index"] = content_index
+        fields["response_id"] = response_id
+        fields["payload"] = payload
+        return event
+
     def to_record(self) -> dict[str, Any]:
         return {
             "item_id": self.item_id,
@@ -113,6 +127,16 @@ class TranscriptDelta(AppEvent):
     item_id: str
     role: str  # "user" | "assistant"
     delta: str
+
+    @classmethod
+    def _new(cls, item_id: str, role: str, delta: str) -> TranscriptDelta:
+        """The session's hot-path constructor (see AudioChunk._new)."""
+        event = _new_object(cls)
+        fields = event.__dict__
+        fields["item_id"] = item_id
+        fields["role"] = role
+        fields["delta"] = delta
+        return event
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,12 @@
 
 Tasks: a reader (frames -> conversation state -> app events, interruption, response sequencing) and a
 dispatcher (app events -> listeners in order -> the async iterator). A slow listener never delays the
-reader; a listener that raises becomes an `error` app event.
+reader; a listener that raises becomes an `error` app event. With no listeners, app events go straight to
+the iterator.
+
+The reader's hot path (audio, transcript and text deltas, a few per 100 ms of audio) is synchronous: the
+deltas are checked with `is_valid_delta` instead of pydantic, and only the other events go through the
+openai models and the async `_handle_event`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import platform
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +63,7 @@ from voicelab.protocol.events import (
     RawEvent,
     client_event,
     dumps_event,
+    is_valid_delta,
     loads_event,
     parse_server_dict,
     validate_client_event,
@@ -70,6 +76,7 @@ from voicelab.transports.websocket import WebSocketTransport, auth_headers, real
 logger = logging.getLogger(__name__)
 
 _END = object()
+_json_loads = json.loads
 _CHUNK_MS = 100
 _HISTORY_TYPES = frozenset(
     {
@@ -83,6 +90,38 @@ _HISTORY_TYPES = frozenset(
 
 class Listener(Protocol):
     async def on_event(self, session: Session, event: AppEvent) -> None: ...
+
+
+class _EventChannel:
+    """The iterator's queue: a deque with waiters, cheaper per event than asyncio.Queue (unbounded, no
+    task accounting)."""
+
+    __slots__ = ("_items", "_waiters")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def put(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                raise
+        return items.popleft()
 
 
 class Session:
@@ -124,7 +163,7 @@ class Session:
         self._transport: WebSocketTransport | None = None
         self._writer: RecordingWriter | None = None
         self._dispatch_q: asyncio.Queue[Any] = asyncio.Queue()
-        self._out_q: asyncio.Queue[Any] = asyncio.Queue()
+        self._out = _EventChannel()
         self._reader: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._dispatching = False
@@ -140,6 +179,11 @@ class Session:
         self._last_frame_at = 0.0
         self._last_request_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
+        self._delta_handlers: dict[str, Callable[[dict[str, Any], float], None]] = {
+            "response.output_audio.delta": self._on_audio_delta,
+            "response.output_audio_transcript.delta": self._on_text_delta,
+            "response.output_text.delta": self._on_text_delta,
+        }
 
     # -- properties ----------------------------------------------------------------------------------
     @property
@@ -225,9 +269,9 @@ class Session:
     async def __anext__(self) -> AppEvent:
         if not self._opened:
             raise SessionError("the session is not open; use `async with voicelab.connect(...) as session`.")
-        event = await self._out_q.get()
+        event = await self._out.get()
         if event is _END:
-            self._out_q.put_nowait(_END)  # later iterations end too
+            self._out.put(_END)  # later iterations end too
             raise StopAsyncIteration
         return event
 
@@ -304,10 +348,10 @@ class Session:
         self._publish(event)
 
     def _publish(self, event: AppEvent, to_listeners: bool = True) -> None:
-        if self._writer is not None:
+        if self._writer is not None and event.recorded:
             self._writer.record_app(event)
-        if not self._listeners and self._dispatch_q.empty() and not self._dispatching:
-            self._out_q.put_nowait(event)  # nothing to run first: straight to the iterator
+        if not self._listeners and not self._dispatching and self._dispatch_q.empty():
+            self._out.put(event)  # nothing to run first: straight to the iterator
         else:
             self._dispatch_q.put_nowait((event, to_listeners))
 
@@ -315,7 +359,7 @@ class Session:
         while True:
             entry = await self._dispatch_q.get()
             if entry is _END:
-                self._out_q.put_nowait(_END)
+                self._out.put(_END)
                 return
             event, to_listeners = entry
             self._dispatching = True
@@ -336,8 +380,8 @@ class Session:
                         )
                         if self._writer is not None:
                             self._writer.record_app(error)
-                        self._out_q.put_nowait(error)
-            self._out_q.put_nowait(event)
+                        self._out.put(error)
+            self._out.put(event)
             self._dispatching = False
 
     # -- sending -------------------------------------------------------------------------------------
@@ -510,11 +554,15 @@ class Session:
         code: int | None = None
         reason = ""
         try:
-            recv = self._transport.recv
+            recv = self._transport.recv_frame
+            on_frame = self._on_frame
+            monotonic = time.monotonic
             while True:
-                text = await recv()
-                self._last_frame_at = time.monotonic()
-                await self._handle_frame(text)
+                frame = await recv()
+                self._last_frame_at = monotonic()
+                pending = on_frame(frame)
+                if pending is not None:
+                    await pending
         except ConnectionClosed as exc:
             frame = exc.rcvd or exc.sent
             code = frame.code if frame is not None else None
@@ -578,21 +626,42 @@ class Session:
             await self._finish(None, "response timeout")
             return
 
-    async def _handle_frame(self, text: str) -> None:
+    def _on_frame(self, frame: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Handle one frame. The deltas are handled here and now (None); any other event returns the
+        `_handle_event` coroutine for the reader to await."""
         writer = self._writer
         t_ms = writer.t_ms() if writer is not None else 0.0
+        text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")
         try:
-            data = loads_event(text)
+            data = _json_loads(text)
+        except ValueError:
+            data = None
+        if type(data) is not dict or type(data.get("type")) is not str:
+            self._on_invalid_frame(text, t_ms)
+            return None
+        fast = self._delta_handlers.get(data["type"])
+        if fast is not None and is_valid_delta(data):
+            fast(data, t_ms)
+            return None
+        return self._handle_event(data, t_ms)
+
+    def _on_invalid_frame(self, text: str, t_ms: float) -> None:
+        try:
+            loads_event(text)  # raises with the message naming the problem
+            message = f"the server sent an unusable frame: {text[:80]!r}."
         except RemoteProtocolError as exc:
-            if writer is not None:
-                writer.record_wire("server", {"type": "invalid_frame", "text": text[:2000]}, t_ms=t_ms)
-            self._publish(Error(str(exc), code="invalid_json", raw={"text": text[:2000]}))
-            return
+            message = str(exc)
+        if self._writer is not None:
+            self._writer.record_wire("server", {"type": "invalid_frame", "text": text[:2000]}, t_ms=t_ms)
+        self._publish(Error(message, code="invalid_json", raw={"text": text[:2000]}))
+
+    async def _handle_event(self, data: dict[str, Any], t_ms: float) -> None:
+        """Every server event but the valid deltas: typed with the openai models, then translated."""
+        writer = self._writer
         event_type = data["type"]
-        if event_type == "response.output_audio.delta" and isinstance(data.get("delta"), str):
-            self._on_audio_delta(data, t_ms)  # the hot path: no pydantic model, no per-event dispatch table
-            return
-        if writer is not None:
+        if writer is not None and not (
+            event_type == "response.output_audio.delta" and type(data.get("delta")) is str
+        ):
             writer.record_wire("server", data, t_ms=t_ms)
         parsed = parse_server_dict(data)
         if isinstance(parsed, RawEvent) and parsed.problem is not None:
@@ -604,6 +673,9 @@ class Session:
                     raw=data,
                 )
             )
+        if event_type == "response.output_audio.delta" and type(data.get("delta")) is str:
+            self._on_audio_delta(data, t_ms)  # off-schema, still audio: played and recorded as received
+            return
         item_key = _item_id_of(data)
         was_known = item_key in self.conversation if item_key else True
         self.conversation.apply(parsed)
@@ -611,14 +683,22 @@ class Session:
             self.conversation.output_bytes_per_ms = bytes_per_ms(audio_format(self._config.output_format))
         await self._translate(event_type, data, item_key, was_known)
 
+    def _on_text_delta(self, data: dict[str, Any], t_ms: float) -> None:
+        """A valid assistant transcript or text delta (the hot path)."""
+        if self._writer is not None:
+            self._writer.record_wire("server", data, t_ms=t_ms)
+        self.conversation.apply(data)
+        self._publish(TranscriptDelta._new(data["item_id"], "assistant", data["delta"]))
+
     def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> None:
+        """An assistant audio delta (the hot path): counted, tracked, recorded, published undecoded."""
         b64: str = data["delta"]
         writer = self._writer
         item_id = data.get("item_id", "")
         nbytes = b64_decoded_len(b64)
         self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
         payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
-        if self._output_format != "pcm16":
+        if self._output_format_name != "pcm16":
             payload = self._g711_to_pcm(base64.b64decode(b64))
         elif writer is not None:
             payload = base64.b64decode(b64)
@@ -635,17 +715,13 @@ class Session:
                 self._track_start_ms[item_id] = recorded["delta"]["$audio"]["start_ms"]
         content_index = data.get("content_index", 0)
         self.playback.on_audio(item_id, content_index, pcm_ms)
-        self._publish(AudioChunk(item_id, content_index, data.get("response_id", ""), payload))
+        self._publish(AudioChunk._new(item_id, content_index, data.get("response_id", ""), payload))
 
     def _g711_to_pcm(self, raw: bytes) -> bytes:
-        samples = ulaw_decode(raw) if self._output_format == "g711_ulaw" else alaw_decode(raw)
+        samples = ulaw_decode(raw) if self._output_format_name == "g711_ulaw" else alaw_decode(raw)
         if samples.size == 0:
             return b""
         return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
-
-    @property
-    def _output_format(self) -> str:
-        return self._output_format_name
 
     async def _translate(
         self, event_type: str, data: dict[str, Any], item_key: str | None, was_known: bool

@@ -89,6 +89,32 @@ def parse_server_dict(data: dict[str, Any]) -> BaseModel | RawEvent:
         return RawEvent(event_type, data, problem=_short_validation_message(exc))
 
 
+DELTA_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+    }
+)
+
+
+def is_valid_delta(data: dict[str, Any]) -> bool:
+    """Cheap validation of the high-rate delta events (DELTA_EVENT_TYPES), without pydantic.
+
+    Their openai models share one shape: `event_id`, `response_id`, `item_id`, `delta` (str) and
+    `output_index`, `content_index` (int), extra fields allowed. True means the openai model accepts `data`
+    as is; False means "not sure" (a wrong or coercible type): validate it fully with `parse_server_dict`.
+    """
+    return (
+        type(data.get("delta")) is str
+        and type(data.get("item_id")) is str
+        and type(data.get("response_id")) is str
+        and type(data.get("event_id")) is str
+        and type(data.get("content_index")) is int
+        and type(data.get("output_index")) is int
+    )
+
+
 def parse_server_event(text: str | bytes) -> BaseModel | RawEvent:
     """Parse one server frame: a typed openai model, or a RawEvent. Raises RemoteProtocolError on bad JSON."""
     return parse_server_dict(loads_event(text))
@@ -146,12 +172,14 @@ def event_to_dict(event: BaseModel | RawEvent | dict[str, Any]) -> dict[str, Any
 
 __all__ = [
     "CLIENT_EVENT_TYPES",
+    "DELTA_EVENT_TYPES",
     "SERVER_EVENT_TYPES",
     "RawEvent",
     "ServerEvent",
     "client_event",
     "dumps_event",
     "event_to_dict",
+    "is_valid_delta",
     "loads_event",
     "parse_server_dict",
     "parse_server_event",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -141,6 +141,12 @@ class WebSocketTransport:
         """The next text frame; raises ConnectionClosed (websockets) when the peer closes."""
         frame = await self._connection.recv()
         return frame if isinstance(frame, str) else frame.decode("utf-8", errors="replace")
+
+    @property
+    def recv_frame(self) -> Callable[[], Awaitable[str | bytes]]:
+        """The connection's own receive: the next frame as sent (str for text, bytes for binary). The
+        session's reader awaits it directly, saving a coroutine per frame; raises ConnectionClosed."""
+        return self._connection.recv
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._connection.close(code, reason)
