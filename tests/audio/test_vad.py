@@ -194,3 +194,24 @@ def test_track_times() -> None:
     track = VadTrack("energy", 20, np.zeros(4, dtype=np.float32))
     assert track.times_ms.tolist() == [0, 20, 40, 60]
     assert track.duration_ms == 80
+
+
+def test_silero_gate_skips_digital_silence_without_running_the_model(speech: Audio) -> None:
+    from voicelab.audio.vad import SILENCE_GATE, StreamingVad
+
+    gap = np.zeros(16000, np.float32)
+    whisper = np.full(512, SILENCE_GATE * 0.9, np.float32)  # below the gate: still silence
+    signal = np.concatenate([gap, whisper, speech.resample(16000).samples, gap])
+    stream = StreamingVad("silero", 16000)
+    calls: list[int] = []
+    model = stream._scorer._model  # type: ignore[attr-defined]
+    original = model.process
+    model.process = lambda frame: calls.append(1) or original(frame)
+    probs = np.concatenate([stream.push(signal[:7000]), stream.push(signal[7000:]), stream.flush()])
+    silent = np.abs(np.pad(signal, (0, -len(signal) % 512)).reshape(-1, 512)).max(axis=1) < SILENCE_GATE
+    assert silent[:32].all() and silent[-31:].all()
+    assert np.all(probs[silent] == 0.0)
+    assert len(calls) == int((~silent).sum())  # the model saw only the frames above the gate
+    offline = frame_probabilities(Audio.from_array(signal, 16000), "silero").probs
+    np.testing.assert_array_equal(probs, offline)
+    assert probs.max() > 0.9

