@@ -166,7 +166,7 @@ class Session:
         self._out = _EventChannel()
         self._reader: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
-        self._dispatching = False
+        self._undispatched = 0  # events queued for (or in) the dispatcher: later ones queue behind them
         self._opened = False
         self._closing = False
         self._finished = False
@@ -269,7 +269,8 @@ class Session:
     async def __anext__(self) -> AppEvent:
         if not self._opened:
             raise SessionError("the session is not open; use `async with voicelab.connect(...) as session`.")
-        event = await self._out.get()
+        items = self._out._items  # a ready event without a second coroutine: the common case
+        event = items.popleft() if items else await self._out.get()
         if event is _END:
             self._out.put(_END)  # later iterations end too
             raise StopAsyncIteration
@@ -350,10 +351,11 @@ class Session:
     def _publish(self, event: AppEvent, to_listeners: bool = True) -> None:
         if self._writer is not None and event.recorded:
             self._writer.record_app(event)
-        if not self._listeners and not self._dispatching and self._dispatch_q.empty():
-            self._out.put(event)  # nothing to run first: straight to the iterator
-        else:
+        if self._listeners or self._undispatched:
+            self._undispatched += 1
             self._dispatch_q.put_nowait((event, to_listeners))
+        else:
+            self._out.put(event)  # nothing to run first: straight to the iterator
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -362,7 +364,6 @@ class Session:
                 self._out.put(_END)
                 return
             event, to_listeners = entry
-            self._dispatching = True
             if to_listeners:
                 for listener in list(self._listeners):
                     try:
@@ -382,7 +383,7 @@ class Session:
                             self._writer.record_app(error)
                         self._out.put(error)
             self._out.put(event)
-            self._dispatching = False
+            self._undispatched -= 1
 
     # -- sending -------------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], pcm: bytes | None = None, validate: bool = True) -> None:
@@ -687,8 +688,10 @@ class Session:
         """A valid assistant transcript or text delta (the hot path)."""
         if self._writer is not None:
             self._writer.record_wire("server", data, t_ms=t_ms)
-        self.conversation.apply(data)
-        self._publish(TranscriptDelta._new(data["item_id"], "assistant", data["delta"]))
+        item_id: str = data["item_id"]
+        delta: str = data["delta"]
+        self.conversation.add_assistant_delta(item_id, delta, data["type"] == "response.output_text.delta")
+        self._publish(TranscriptDelta._new(item_id, "assistant", delta))
 
     def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> None:
         """An assistant audio delta (the hot path): counted, tracked, recorded, published undecoded."""

@@ -49,10 +49,7 @@ def bytes_per_ms(audio_format: Any) -> float:
 def b64_decoded_len(data: str) -> int:
     """Length in bytes of base64 text once decoded, without decoding it."""
     n = len(data)
-    if n == 0:
-        return 0
-    padding = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
-    return n * 3 // 4 - padding
+    return n * 3 // 4 - data.count("=", n - 2) if n > 1 else 0
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -169,6 +166,16 @@ class Conversation:
         if item.response_id is None:
             item.response_id = response_id
         item.audio_bytes += nbytes
+        return item
+
+    def add_assistant_delta(self, item_id: str, delta: str, text: bool = False) -> Item:
+        """Append an assistant transcript delta (or, with text=True, an output_text delta): the same as
+        applying `response.output_audio_transcript.delta` / `response.output_text.delta`, on the hot path."""
+        item = self._items.get(item_id) or self._ensure(item_id, role="assistant")
+        if text:
+            item.text += delta
+        else:
+            item.transcript += delta
         return item
 
     # -- the one entry point -------------------------------------------------------------------------
