@@ -62,6 +62,7 @@ from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len, 
 from voicelab.protocol.events import (
     RawEvent,
     client_event,
+    decode_frame,
     dumps_event,
     is_valid_delta,
     loads_event,
@@ -76,7 +77,6 @@ from voicelab.transports.websocket import WebSocketTransport, auth_headers, real
 logger = logging.getLogger(__name__)
 
 _END = object()
-_json_loads = json.loads
 _CHUNK_MS = 100
 _HISTORY_TYPES = frozenset(
     {
@@ -634,7 +634,7 @@ class Session:
         t_ms = writer.t_ms() if writer is not None else 0.0
         text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")
         try:
-            data = _json_loads(text)
+            data = decode_frame(text)
         except ValueError:
             data = None
         if type(data) is not dict or type(data.get("type")) is not str:

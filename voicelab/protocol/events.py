@@ -60,6 +60,22 @@ SERVER_EVENT_TYPES = _literal_types(RealtimeServerEvent)
 CLIENT_EVENT_TYPES: frozenset[str] = _literal_types(RealtimeClientEvent)
 
 
+_scan_once = json.JSONDecoder().scan_once
+
+
+def decode_frame(text: str) -> Any:
+    """`json.loads(text)` for one frame, without its wrappers: the json module's own C scanner called
+    directly (the same parser, so the same values; about 1 us less per frame). A document with whitespace
+    around it goes through json.loads; invalid JSON raises ValueError as json.loads does."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
+
+
 def loads_event(text: str | bytes) -> dict[str, Any]:
     """Decode one frame into an event dict; RemoteProtocolError if it is not a JSON object with a `type`."""
     try:
@@ -177,6 +193,7 @@ __all__ = [
     "RawEvent",
     "ServerEvent",
     "client_event",
+    "decode_frame",
     "dumps_event",
     "event_to_dict",
     "is_valid_delta",
