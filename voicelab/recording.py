@@ -24,6 +24,7 @@ from voicelab.events import AppEvent
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000.0
 _HEADER_SIZE = 44
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder, not one per line
 AUDIO_FIELDS = {
     "input_audio_buffer.append": ("audio", "input"),
     "response.output_audio.delta": ("delta", "output"),
@@ -46,33 +47,39 @@ class _Track:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[bytes] = open(path, "w+b")  # noqa: SIM115 - kept open for the session
+        # unbuffered: every write reaches the OS at once (crash-safe) in one system call, no flush needed
+        self._file: IO[bytes] = open(path, "w+b", buffering=0)  # noqa: SIM115 - kept open for the session
         self._file.write(_wav_header(0))
-        self._file.flush()
         self.bytes = 0  # PCM bytes after the header
+        self._pos = _HEADER_SIZE  # the file position, so that appends need no seek
 
     def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
         """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
         target = round(t_ms * RATE / 1000.0) * 2
-        if target > self.bytes:
-            self._file.seek(_HEADER_SIZE + self.bytes)
-            self._file.write(bytes(target - self.bytes))
-            self.bytes = target
-        start = self.bytes
         if len(pcm) % 2:
             pcm = pcm[:-1]
-        self._file.seek(_HEADER_SIZE + start)
-        self._file.write(pcm)
-        self._file.flush()
+        if self._pos != _HEADER_SIZE + self.bytes:
+            self._file.seek(_HEADER_SIZE + self.bytes)
+        start = self.bytes
+        if target > start:  # silence up to t_ms, written with the audio in one call
+            pcm = bytes(target - start) + pcm
+            start = target
+        self._write_all(pcm)
         self.bytes += len(pcm)
-        return start / _BYTES_PER_MS, len(pcm) / _BYTES_PER_MS
+        self._pos = _HEADER_SIZE + self.bytes
+        return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # a raw write may be partial
+            written = self._file.write(view)
+            view = view[written or 0 :]
 
     def cut(self, at_ms: float) -> None:
         """Drop everything after `at_ms` (audio received but never played)."""
         at = max(0, round(at_ms * RATE / 1000.0) * 2)
         if at < self.bytes:
             self._file.truncate(_HEADER_SIZE + at)
-            self._file.flush()
             self.bytes = at
 
     @property
@@ -83,7 +90,7 @@ class _Track:
         if self._file.closed:
             return
         self._file.seek(0)
-        self._file.write(_wav_header(self.bytes))
+        self._write_all(_wav_header(self.bytes))
         self._file.close()
 
 
@@ -118,7 +125,7 @@ class RecordingWriter:
         if self.closed:
             return
         record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
-        self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        self._events.write(_ENCODER.encode(record) + "\n")
         self._events.flush()
 
     def record_wire(
