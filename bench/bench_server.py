@@ -1,17 +1,21 @@
 """Embedded server benchmarks on loopback. Prints one JSON line per figure.
 
-1. Capacity: N concurrent real-time sessions with server VAD (ramped 1, 2, 4, 8, 12, 16, ...), each streaming
-   24 kHz caller speech and silence in real time in 40 ms chunks and getting paced audio replies. Event
-   latency: `speech_stopped` arrival against when the audio it refers to was sent, and a ping (every 200 ms a
+1. Capacity: N concurrent real-time sessions with server VAD (ramped 1, 2, 4, 8, 16, 32, 48, ... until the
+   first failing N). The server runs in its own process (transcription in its worker process,
+   `EngineServices.pooled()`); the callers run in OTHER processes (up to `--client-procs`, sessions split
+   evenly), so that client CPU does not hold the server's GIL. Each session streams 24 kHz caller speech
+   (a synthesized fixture line, ~2.5 s) then 3 s of digital silence, in real time in 40 ms chunks, with server
+   VAD, and gets a paced audio reply per turn from the `returns_desk` script. Event latency: `speech_stopped`
+   arrival against when the audio it refers to was sent, and a ping (every 200 ms a
    `conversation.item.retrieve` of a missing item, timed to its `error` echo). The figure is the largest N
-   whose p99 of both stays under 50 ms. The server runs in its own process with transcription in a worker
-   process (`EngineServices.pooled()`); the clients run in this one.
+   whose p99 of both stays under 50 ms. Run twice: without input transcription events (the headline; the
+   scripted brain still transcribes each turn to pick its reply) and with `transcription` in the session.
 2. End of user speech -> first audio delta, p50 over a few turns of one session (the caller knows where its
    speech ends in the stream it sends). Target: <= silence_duration_ms + 30 ms.
 3. A 10-turn scenario (the fixture caller lines, synthesized) at pace="fast", one session, transcription
    in-process: wall time against the scenario's real-time length (caller + assistant audio). Target >= 50x.
 
-    python bench/bench_server.py [--stage-s 6] [--max-clients 64]
+    python bench/bench_server.py [--stage-s 8] [--max-clients 256] [--client-procs 2]
 """
 
 from __future__ import annotations
@@ -49,6 +53,17 @@ SESSION = {
     "type": "realtime",
     "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": SILENCE_MS}}},
 }
+TRANSCRIBED_SESSION = {
+    "type": "realtime",
+    "audio": {
+        "input": {
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": SILENCE_MS},
+            "transcription": {"model": "gpt-4o-transcribe"},
+        }
+    },
+}
+CAPACITY_LINE = "Hi, I would like to return an order."
+CAPACITY_GAP_MS = 3000
 
 
 def emit(bench: str, metric: str, value: float, unit: str, **extra: Any) -> None:
@@ -92,6 +107,31 @@ def speech_end_ms(audio: bytes) -> float:
     return float(loud[-1] + 1) / 24 if loud.size else 0.0
 
 
+def trigger_chunks(speech: bytes, gap_ms: int, seconds: float) -> dict[int, int]:
+    """audio_end_ms of each speech_stopped -> index of the 40 ms chunk whose arrival lets the VAD decide.
+
+    The server runs the same detector over the same chunks, so a replica here says exactly which chunk
+    triggers each event; latency counted from that chunk's send time is the server's own (the 12-92 ms the
+    detector must wait for, 32 ms frames, the resampler delay and the 40 ms chunking, are left out).
+    """
+    from voicelab.audio.turns import TurnDetection, TurnDetector
+
+    detector = TurnDetector(TurnDetection(0.5, 300, SILENCE_MS), "silero", 24000)
+    cycles = int(seconds * 1000 / (len(speech) / 48 + gap_ms)) + 2
+    step = CHUNK_MS * 48
+    # the same pieces as Client.streamer sends: each block cut in 40 ms chunks, its last one shorter
+    pieces = [
+        block[i : i + step] for block in (speech, bytes(gap_ms * 48)) for i in range(0, len(block), step)
+    ]
+    found: dict[int, int] = {}
+    for index, piece in enumerate(pieces * cycles):
+        samples = np.frombuffer(piece, dtype="<i2").astype(np.float32) / 32768.0
+        for event in detector.push(samples):
+            if hasattr(event, "audio_end_ms"):
+                found[int(event.audio_end_ms)] = index
+    return found
+
+
 class Client:
     """One caller streaming speech then silence in real time, in 40 ms chunks.
 
@@ -110,8 +150,13 @@ class Client:
         self.pings: dict[str, float] = {}
         self.rtts: list[float] = []
         self.stopped: list[float] = []
+        self.decided: list[float] = []  # speech_stopped arrival after the chunk that triggered it was sent
+        self.triggers: dict[int, int] = {}
+        self.sent_at: list[float] = []  # when each chunk was sent
         self.speech_ends: list[float] = []
         self.first_deltas: list[float] = []
+        self.stopped_at: list[float] = []
+        self.stopped_to_delta: list[float] = []
         self.awaiting_delta = False
 
     async def reader(self) -> None:
@@ -126,10 +171,15 @@ class Client:
             elif kind == "input_audio_buffer.speech_stopped":
                 chunk_sent = self.start + (event["audio_end_ms"] // CHUNK_MS) * CHUNK_MS / 1000
                 self.stopped.append((now - chunk_sent) * 1000)
+                trigger = self.triggers.get(int(event["audio_end_ms"]))
+                if trigger is not None and trigger < len(self.sent_at):
+                    self.decided.append((now - self.sent_at[trigger]) * 1000)
+                self.stopped_at.append(now)
                 self.awaiting_delta = True
             elif kind == "response.output_audio.delta" and self.awaiting_delta:
                 self.awaiting_delta = False
                 self.first_deltas.append(now)
+                self.stopped_to_delta.append((now - self.stopped_at[-1]) * 1000)
 
     async def pinger(self, until: float) -> None:
         n = 0
@@ -153,6 +203,7 @@ class Client:
                     piece = block[offset : offset + step]
                     sent_ms += len(piece) / 48
                     audio = base64.b64encode(piece).decode()
+                    self.sent_at.append(time.perf_counter())
                     await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
                     delay = self.start + sent_ms / 1000 - time.perf_counter()
                     if delay > 0:
@@ -170,12 +221,26 @@ class Client:
         return gaps
 
 
-async def stage(url: str, clients: int, seconds: float, speech: bytes, gap_ms: int) -> list[Client]:
+async def stage(
+    url: str,
+    clients: int,
+    seconds: float,
+    speech: bytes,
+    gap_ms: int,
+    session: dict[str, Any] = SESSION,
+    first: int = 0,
+    of: int | None = None,
+) -> list[Client]:
+    """`clients` sessions (numbers `first`.. of `of` in all, for the stagger) for `seconds`."""
+    of = of or clients
+    triggers = trigger_chunks(speech, gap_ms, seconds)
     connections = [await connect(url + "?model=gpt-realtime", max_size=None) for _ in range(clients)]
     try:
-        runners = [Client(ws, speech, gap_ms, i) for i, ws in enumerate(connections)]
+        runners = [Client(ws, speech, gap_ms, first + i) for i, ws in enumerate(connections)]
+        for runner in runners:
+            runner.triggers = triggers
         for ws in connections:
-            await ws.send(json.dumps({"type": "session.update", "session": SESSION}))
+            await ws.send(json.dumps({"type": "session.update", "session": session}))
         until = time.perf_counter() + seconds
         readers = [asyncio.create_task(c.reader()) for c in runners]
 
@@ -184,7 +249,8 @@ async def stage(url: str, clients: int, seconds: float, speech: bytes, gap_ms: i
             await asyncio.sleep(delay)
             await asyncio.gather(client.streamer(until), client.pinger(until))
 
-        await asyncio.gather(*(run(c, i * 2.5 / max(1, clients)) for i, c in enumerate(runners)))
+        stagger = (len(speech) / 48 + gap_ms) / 1000
+        await asyncio.gather(*(run(c, c.index * stagger / of) for c in runners))
         await asyncio.sleep(0.5)
         for task in readers:
             task.cancel()
@@ -213,41 +279,100 @@ async def reply_latency(turns: int) -> None:
             target=SILENCE_MS + 30,
             silence_duration_ms=SILENCE_MS,
             turns=len(gaps),
-            speech_stopped_latency_p50_ms=round(p(client.stopped, 50), 3),
+            speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
+            speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
+            speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
         )
     finally:
         stop_server(proc)
 
 
-async def capacity(stage_s: float, max_clients: int) -> None:
-    speech = pcm("Hi, I would like to return an order.")
+async def client_process(
+    url: str, clients: int, first: int, of: int, seconds: float, transcribe: bool
+) -> None:
+    """One client process of a capacity stage: runs its sessions, prints their figures as one JSON line."""
+    speech = pcm(CAPACITY_LINE)
+    session = TRANSCRIBED_SESSION if transcribe else SESSION
+    runners = await stage(url, clients, seconds, speech, CAPACITY_GAP_MS, session, first, of)
+    result = {
+        "rtts": [r for c in runners for r in c.rtts],
+        "stopped": [r for c in runners for r in c.stopped],
+        "decided": [r for c in runners for r in c.decided],
+        "replies": sum(len(c.first_deltas) for c in runners),
+    }
+    print(json.dumps(result), flush=True)
+
+
+def run_stage(url: str, n: int, seconds: float, procs: int, transcribe: bool) -> dict[str, list[float]]:
+    """N sessions split over `procs` client processes; their figures merged."""
+    procs = max(1, min(procs, n))
+    shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    firsts = [sum(shares[:i]) for i in range(procs)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--client", url, str(share), str(first), str(n), str(seconds)]
+            + (["--transcribe"] if transcribe else []),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share, first in zip(shares, firsts, strict=True)
+    ]
+    merged: dict[str, Any] = {"rtts": [], "stopped": [], "decided": [], "replies": 0}
+    for child in children:
+        out, _ = child.communicate(timeout=seconds + 120)
+        part = json.loads(out.strip().splitlines()[-1])
+        merged["rtts"] += part["rtts"]
+        merged["stopped"] += part["stopped"]
+        merged["decided"] += part["decided"]
+        merged["replies"] += part["replies"]
+    return merged
+
+
+def capacity(stage_s: float, max_clients: int, procs: int, transcribe: bool) -> None:
     proc, url = start_server("realtime")
+    time.sleep(1.5)  # the worker process builds the transcription grammar
+    label = "with_transcription" if transcribe else "vad_replies"
     try:
         best = 0
         n = 1
         while n <= max_clients:
-            runners = await stage(url, n, stage_s, speech, 2500)
-            rtts = [r for c in runners for r in c.rtts]
-            stopped = [r for c in runners for r in c.stopped]
-            worst = max(p(rtts, 99), p(stopped, 99)) if rtts and stopped else float("inf")
+            figures = run_stage(url, n, stage_s, procs, transcribe)
+            rtts, stopped, decided = figures["rtts"], figures["stopped"], figures["decided"]
+            worst = max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf")
             emit(
                 "server",
-                f"event_latency_p99_ms_at_{n}_sessions",
+                f"event_latency_p99_ms_at_{n}_sessions_{label}",
                 worst,
                 "ms",
                 ping_p50=round(p(rtts, 50), 3),
                 ping_p99=round(p(rtts, 99), 3),
-                speech_stopped_p50=round(p(stopped, 50), 3),
-                speech_stopped_p99=round(p(stopped, 99), 3),
+                speech_stopped_after_trigger_chunk_p50=round(p(decided, 50), 3),
+                speech_stopped_after_trigger_chunk_p99=round(p(decided, 99), 3),
+                speech_stopped_after_its_audio_p50=round(p(stopped, 50), 3),
+                speech_stopped_after_its_audio_p99=round(p(stopped, 99), 3),
                 pings=len(rtts),
                 turns=len(stopped),
+                replies=figures["replies"],
+                client_processes=min(procs, n),
             )
             if worst >= 50:
                 break
             best = n
-            n = n * 2 if n < 8 else n + 4
+            n = n * 2 if n < 16 else n + 16
         emit(
-            "server", "realtime_vad_sessions_with_p99_under_50ms", best, "sessions", cores=2, stage_s=stage_s
+            "server",
+            f"realtime_sessions_with_p99_under_50ms_{label}",
+            best,
+            "sessions",
+            target=100,
+            cores=2,
+            stage_s=stage_s,
+            processes=f"1 server (+1 transcription worker), {procs} client processes",
+            session=(
+                f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms digital silence, repeated, 40 ms "
+                "real-time chunks, server_vad (silence 500 ms), paced audio replies, a ping every 200 ms"
+                + (", input transcription events" if transcribe else "")
+            ),
         )
     finally:
         stop_server(proc)
@@ -293,13 +418,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--stage-s", type=float, default=6.0, help="seconds per capacity stage")
-    parser.add_argument("--max-clients", type=int, default=64)
+    parser.add_argument("--stage-s", type=float, default=8.0, help="seconds per capacity stage")
+    parser.add_argument("--max-clients", type=int, default=256)
+    parser.add_argument("--client-procs", type=int, default=2, help="client processes per capacity stage")
     parser.add_argument("--turns", type=int, default=6, help="turns for the reply-latency figure")
+    parser.add_argument("--only", choices=("scenario", "latency", "capacity"), default=None)
+    parser.add_argument(
+        "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--transcribe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(scenario_speed())
-    asyncio.run(reply_latency(args.turns))
-    asyncio.run(capacity(args.stage_s, args.max_clients))
+    if args.client:
+        url, n, first, of, seconds = args.client
+        asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
+        return
+    if args.only in (None, "scenario"):
+        asyncio.run(scenario_speed())
+    if args.only in (None, "latency"):
+        asyncio.run(reply_latency(args.turns))
+    if args.only in (None, "capacity"):
+        capacity(args.stage_s, args.max_clients, args.client_procs, transcribe=False)
+        capacity(args.stage_s, args.max_clients, args.client_procs, transcribe=True)
 
 
 if __name__ == "__main__":
