@@ -27,7 +27,8 @@ SERVER_EVENT_TYPES: frozenset[str] = frozenset()  # filled below from the union
 
 @dataclass(frozen=True)
 class RawEvent:
-    """A server event voicelab could not type: kept verbatim. `problem` says why (None: unknown type)."""
+    """A server event voicelab could not type: kept verbatim. `problem` says why; None means it is fine
+    but untyped: an unknown type, or a content spelling the openai models reject (see parse_server_dict)."""
 
     type: str
     data: dict[str, Any]
@@ -102,7 +103,47 @@ def parse_server_dict(data: dict[str, Any]) -> BaseModel | RawEvent:
     try:
         return _server_adapter().validate_python(data)
     except ValidationError as exc:
-        return RawEvent(event_type, data, problem=_short_validation_message(exc))
+        problem = _short_validation_message(exc)
+    respelled = _respell_content(data)
+    if respelled is not None:
+        try:
+            _server_adapter().validate_python(respelled)
+        except ValidationError:
+            pass
+        else:  # valid but for the part spelling: accepted as is (PROTOCOL §15.1)
+            return RawEvent(event_type, data)
+    return RawEvent(event_type, data, problem=problem)
+
+
+# Content and part types come in two spellings (PROTOCOL §15.1): the openai 3.x models take only
+# output_audio/output_text in items and only audio/text in `response.content_part.*` parts.
+_ITEM_SPELLING = {"audio": "output_audio", "text": "output_text"}
+_PART_SPELLING = {"output_audio": "audio", "output_text": "text"}
+
+
+def _respell_part(part: Any, spelling: dict[str, str] = _PART_SPELLING) -> Any:
+    if isinstance(part, dict) and part.get("type") in spelling:
+        return {**part, "type": spelling[part["type"]]}
+    return part
+
+
+def _respell_item(item: Any) -> Any:
+    if isinstance(item, dict) and isinstance(item.get("content"), list):
+        return {**item, "content": [_respell_part(part, _ITEM_SPELLING) for part in item["content"]]}
+    return item
+
+
+def _respell_content(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of `data` in the spellings the openai models take, or None when nothing differs."""
+    out = dict(data)
+    if "part" in data:
+        out["part"] = _respell_part(data["part"])
+    if "item" in data:
+        out["item"] = _respell_item(data["item"])
+    response = data.get("response")
+    if isinstance(response, dict) and isinstance(response.get("output"), list):
+        out["response"] = {**response, "output": [_respell_item(item) for item in response["output"]]}
+    return out if out != data else None
 
 
 DELTA_EVENT_TYPES: frozenset[str] = frozenset(
