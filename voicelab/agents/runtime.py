@@ -26,9 +26,11 @@ from voicelab.agents.guardrails import TranscriptWatch
 from voicelab.agents.handoffs import transfer_message
 from voicelab.agents.stubs import StubError, Stubs
 from voicelab.agents.tools import ToolArgumentsError, ToolContext
+from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 from voicelab.events import (
     AudioChunk,
+    Disconnected,
     Error,
     FunctionCall,
     ResponseDone,
@@ -64,6 +66,8 @@ class AgentRuntime:
         self._started = False
         self._t0 = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._task_names: dict[asyncio.Task[Any], str] = {}
+        self._closed = False
         self._guardrail_lock = asyncio.Lock()
         self._active_response: str | None = None
 
@@ -90,25 +94,44 @@ class AgentRuntime:
             return float(clock())
         return (time.monotonic() - self._t0) * 1000.0
 
+    @property
+    def running(self) -> int:
+        """How many tool calls, handoffs and guardrail checks are in progress."""
+        return len(self._tasks)
+
     async def wait_idle(self, timeout: float | None = 10.0) -> None:
-        """Wait until every tool call and guardrail check started so far has finished."""
+        """Wait until every tool call and guardrail check started so far has finished; re-raise the first
+        failure of one (it was also reported as an `agent_runtime_error` Error event)."""
         while self._tasks:
-            await asyncio.wait_for(asyncio.gather(*list(self._tasks), return_exceptions=True), timeout)
+            tasks = list(self._tasks)
+            results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        """Stop: cancel tool calls (manual stubs and approvals still waiting included) and guardrail checks.
+        The session calls it through its `disconnected` event; events after that are ignored."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- the listener -------------------------------------------------------------------------------------
     async def on_event(self, session: Any, event: Any) -> None:
+        if self._closed:
+            return
+        if isinstance(event, Disconnected):
+            await self.close()
+            return
         self.session = session
         if not self._started:
             self._started = True
             if self.agent.has_async_instructions:
-                self._spawn(self._apply_agent(session, self.agent))
+                self._spawn(self._apply_agent(session, self.agent), f"applying agent {self.agent.name!r}")
         if isinstance(event, FunctionCall):
-            self._spawn(self._on_function_call(session, event))
+            self._spawn(self._on_function_call(session, event), f"tool call {event.name} ({event.call_id})")
         elif isinstance(event, AudioChunk):
             self.audio_started = True
         elif isinstance(event, ResponseStarted):
@@ -124,7 +147,7 @@ class AgentRuntime:
                 return
             text = self.watch.add(event.item_id, event.delta, response_id)
             if text is not None:
-                self._spawn(self._check_guardrails(session, event.item_id, text))
+                self._spawn(self._check_guardrails(session, event.item_id, text), "output guardrail check")
         elif isinstance(event, TranscriptDone) and event.role == "assistant":
             if not self.agent.output_guardrails:
                 return
@@ -133,17 +156,32 @@ class AgentRuntime:
                 self.watch._items[event.item_id].text = event.transcript
             text = self.watch.finish(event.item_id)
             if text is not None:
-                self._spawn(self._check_guardrails(session, event.item_id, text))
+                self._spawn(self._check_guardrails(session, event.item_id, text), "output guardrail check")
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
+        self._task_names[task] = what
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("agent runtime task failed", exc_info=task.exception())
+        what = self._task_names.pop(task, "agent runtime task")
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        logger.error("%s failed", what, exc_info=exc)
+        session = self.session
+        if self._closed or session is None or getattr(session, "closed", False):
+            return  # the session is gone: nobody is left to tell
+        message = (
+            f"the agent runtime's {what} failed with {type(exc).__name__}: {exc}; "
+            "the call got no answer. Check the session (reconnect if it closed) or the code named above."
+        )
+        try:
+            session.emit(Error(message=message, code="agent_runtime_error"))
+        except Exception:  # the session cannot take events any more
+            logger.debug("could not report %s", what, exc_info=True)
 
     def _response_of(self, session: Any, item_id: str) -> str | None:
         conversation = getattr(session, "conversation", None)
@@ -166,8 +204,18 @@ class AgentRuntime:
             history = history()
         return tuple(copy.deepcopy(list(history or ())))
 
+    async def _agent_config(self, session: Any, agent: Agent) -> SessionConfig:
+        """The session configuration after switching to `agent`: its instructions, tools (with its handoffs)
+        and the settings it sets; what it leaves unset (voice, turn detection, model...) stays as the session
+        has it, as in the Agents SDK where those live in the run's model settings."""
+        instructions = await agent.resolve_instructions(self.context)
+        current = getattr(session, "config", None)
+        if isinstance(current, SessionConfig):
+            return current.replace(**agent.session_settings(instructions))
+        return SessionConfig(**agent.session_settings(instructions))
+
     async def _apply_agent(self, session: Any, agent: Agent) -> None:
-        await session.update(await agent.session_config_async(self.context))
+        await session.update(await self._agent_config(session, agent))
 
     # -- tools --------------------------------------------------------------------------------------------
     async def _on_function_call(self, session: Any, call: FunctionCall) -> None:
@@ -275,7 +323,7 @@ class AgentRuntime:
             arguments = handoff.parse_arguments(call.arguments)
             target = await handoff.resolve(self.context, arguments)
             self.check_voice_change(source, target)
-            config = await target.session_config_async(self.context)
+            config = await self._agent_config(session, target)
         except (ToolArgumentsError, ConfigError) as exc:
             error = str(exc)
         except Exception as exc:
@@ -309,9 +357,11 @@ class AgentRuntime:
         """Raise ConfigError when a handoff would change the voice after the session produced audio."""
         from voicelab.agents.agent import UNSET
 
-        if not self.audio_started or target.voice is UNSET or target.voice == source.voice:
+        config = getattr(self.session, "config", None)
+        in_force = config.voice if isinstance(config, SessionConfig) else source.voice
+        if not self.audio_started or target.voice is UNSET or target.voice == in_force:
             return
-        current = source.voice if source.voice is not UNSET else "the session default"
+        current = in_force if in_force is not UNSET else "the session default"
         raise ConfigError(
             f"handoff {source.name!r} -> {target.name!r} would change the voice from {current} to "
             f"{target.voice!r} after the session produced audio; the Realtime API cannot change voice then. "

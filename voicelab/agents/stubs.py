@@ -231,10 +231,13 @@ class Stubs:
 
     def answer(self, call_id: str, output: Any) -> None:
         """Answer a waiting manual call. The answer is remembered for `save()`."""
-        entry = self._pending.get(call_id)
+        entry = self._pending.pop(call_id, None)  # one answer per call: a second one is an error
         if entry is None:
             waiting = ", ".join(self._pending) or "none"
-            raise ConfigError(f"no tool call {call_id!r} is waiting for an answer (waiting: {waiting})")
+            raise ConfigError(
+                f"no tool call {call_id!r} is waiting for an answer (waiting: {waiting}); "
+                "it was answered, timed out or the session closed. List open calls with stubs.pending()"
+            )
         pending, future = entry
         text = output_to_string(output)
         if not future.done():
