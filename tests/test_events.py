@@ -89,3 +89,17 @@ def test_subclassing_by_other_packages() -> None:
     event = Handoff("a", "b")
     assert event.type == "handoff" and event.recorded
     assert event.to_record() == {"from_agent": "a", "to_agent": "b"}
+
+
+def test_hot_path_constructors_build_the_same_events() -> None:
+    chunk = ev.AudioChunk._new("i", 1, "r", "AAAA")
+    assert chunk == ev.AudioChunk("i", 1, "r", "AAAA") and hash(chunk) == hash(
+        ev.AudioChunk("i", 1, "r", "AAAA")
+    )
+    assert chunk.data == b"\x00\x00\x00" and chunk.duration_ms == 3 / 48
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.item_id = "j"  # type: ignore[misc]
+    delta = ev.TranscriptDelta._new("i", "assistant", "hi")
+    assert delta == ev.TranscriptDelta("i", "assistant", "hi") and repr(delta) == repr(
+        ev.TranscriptDelta("i", "assistant", "hi")
+    )

@@ -136,3 +136,21 @@ def test_closed_wav_is_standard(tmp_path: Path) -> None:
     data, rate = sf.read(tmp_path / "input.wav", dtype="int16")
     assert rate == 24000 and data.shape == (960,) and data[0] == 1000
     assert json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])["t_ms"] == 0
+
+
+def test_gap_then_audio_refs_and_samples(tmp_path: Path) -> None:
+    clock = FakeClock()
+    writer = RecordingWriter(tmp_path, clock=clock)
+    first = writer.record_wire(
+        "server", {"type": "response.output_audio.delta", "delta": "x"}, pcm=pcm_ms(100)
+    )
+    clock.now += 0.5  # 500 ms later: 400 ms of silence, then the audio
+    second = writer.record_wire(
+        "server", {"type": "response.output_audio.delta", "delta": "x"}, pcm=pcm_ms(100, 5) + b"\x01"
+    )
+    writer.close()
+    assert first["delta"]["$audio"] == {"track": "output", "start_ms": 0.0, "duration_ms": 100.0}
+    assert second["delta"]["$audio"] == {"track": "output", "start_ms": 500.0, "duration_ms": 100.0}
+    samples = load_recording(tmp_path).output.samples
+    assert samples.size == 600 * 24
+    assert np.all(samples[100 * 24 : 500 * 24] == 0) and np.allclose(samples[500 * 24 :], 5 / 32768)
