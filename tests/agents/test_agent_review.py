@@ -156,3 +156,114 @@ def test_a_manual_call_takes_one_answer() -> None:
 
     assert asyncio.run(scenario()) == "first"
     assert stubs.to_json()["stubs"]["lookup"] == {"kind": "fixed", "output": "first"}
+
+
+class _GuardrailSession:
+    """Records what the runtime does when a guardrail trips."""
+
+    def __init__(self) -> None:
+        self.emitted: list[Any] = []
+        self.history: list[Any] = []
+        self.actions: list[tuple[str, Any]] = []
+        self.closed = False
+
+    def emit(self, event: Any) -> None:
+        self.emitted.append(event)
+
+    async def interrupt(self) -> float | None:
+        self.actions.append(("interrupt", None))
+        return 1250.0
+
+    async def send_text(self, text: str, respond: bool = True) -> None:
+        self.actions.append(("send_text", text))
+
+
+def _guarded_runtime(debounce: int, trip_at: int | None, seen: list[str]) -> AgentRuntime:
+    def watch(context: Any, agent: Any, text: str) -> bool:
+        seen.append(text)
+        return trip_at is not None and len(text) >= trip_at
+
+    agent = Agent(name="g", output_guardrails=[watch], debounce_text_length=debounce)
+    return AgentRuntime(agent)
+
+
+async def _stream(
+    runtime: AgentRuntime, session: Any, response: str, item: str, text: str, step: int
+) -> None:
+    from voicelab.events import ResponseStarted, TranscriptDelta, TranscriptDone
+
+    await runtime.on_event(session, ResponseStarted(response))
+    for start in range(0, len(text), step):
+        await runtime.on_event(session, TranscriptDelta(item, "assistant", text[start : start + step]))
+        await runtime.wait_idle()
+    await runtime.on_event(session, TranscriptDone(item, "assistant", text))
+    await runtime.wait_idle()
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [(1, [10, 20, 30, 35]), (10, [10, 20, 30, 35]), (7, [14, 21, 35]), (35, [35])],
+)
+async def test_guardrails_run_at_each_multiple_of_the_threshold_and_at_the_end(
+    step: int, expected: list[int]
+) -> None:
+    seen: list[str] = []
+    runtime = _guarded_runtime(10, None, seen)
+    await _stream(runtime, _GuardrailSession(), "r1", "i1", "x" * 35, step)
+    assert [len(text) for text in seen] == expected
+
+
+async def test_guardrails_end_only_with_minus_one() -> None:
+    seen: list[str] = []
+    runtime = _guarded_runtime(-1, None, seen)
+    await _stream(runtime, _GuardrailSession(), "r1", "i1", "y" * 250, 10)
+    assert seen == ["y" * 250]
+
+
+async def test_a_trip_cuts_once_per_response_and_sends_one_follow_up() -> None:
+    seen: list[str] = []
+    runtime = _guarded_runtime(10, 20, seen)
+    session = _GuardrailSession()
+    await _stream(runtime, session, "r1", "i1", "z" * 45, 5)
+    from voicelab.agents import GuardrailTripped
+
+    trips = [e for e in session.emitted if isinstance(e, GuardrailTripped)]
+    assert [len(t.text) for t in trips] == [20]
+    assert (trips[0].played_ms, trips[0].response_id, trips[0].follow_up) == (
+        1250.0,
+        "r1",
+        "guardrail triggered: watch",
+    )
+    assert session.actions == [("interrupt", None), ("send_text", "guardrail triggered: watch")]
+    assert [len(text) for text in seen] == [10, 20]  # nothing more is checked in the tripped response
+    await _stream(runtime, session, "r2", "i2", "z" * 25, 25)  # the next response is checked again
+    assert len([e for e in session.emitted if isinstance(e, GuardrailTripped)]) == 2
+
+
+async def test_a_late_trip_does_not_cancel_the_next_response() -> None:
+    """A slow guardrail that trips after its response ended must not cancel the response now streaming (a
+    tool's answer, say): like the SDK, a stale response gets no cancel and no follow-up."""
+    from types import SimpleNamespace
+
+    from voicelab.agents import GuardrailTripped
+    from voicelab.events import ResponseStarted, TranscriptDelta, TranscriptDone
+
+    release = asyncio.Event()
+
+    async def slow(context: Any, agent: Any, text: str) -> bool:
+        await release.wait()
+        return True
+
+    runtime = AgentRuntime(Agent(name="g", output_guardrails=[slow], debounce_text_length=-1))
+    session = _GuardrailSession()
+    session.conversation = SimpleNamespace(active_response_id="r1", get=lambda item_id: None)  # type: ignore[attr-defined]
+    await runtime.on_event(session, ResponseStarted("r1"))
+    await runtime.on_event(session, TranscriptDelta("i1", "assistant", "try Globex"))
+    await runtime.on_event(session, TranscriptDone("i1", "assistant", "try Globex"))
+    session.conversation.active_response_id = "r2"  # type: ignore[attr-defined]
+    await runtime.on_event(session, ResponseStarted("r2"))
+    release.set()
+    await runtime.wait_idle()
+    (trip,) = [e for e in session.emitted if isinstance(e, GuardrailTripped)]
+    assert (trip.response_id, trip.follow_up) == ("r1", None)
+    assert session.actions == []

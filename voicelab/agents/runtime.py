@@ -410,10 +410,18 @@ class AgentRuntime:
         self, session: Any, response_id: str, item_id: str, text: str, tripped: list[tuple[str, Any]]
     ) -> None:
         names = [name for name, _ in tripped]
-        # interrupt(): audio_interrupted + truncate to what was played, and response.cancel when one is active
-        played = await session.interrupt()
-        played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
-        follow_up = self._follow_up(names)
+        active = self._active_response
+        if active is not None and active != response_id and self.watch.response_of(item_id) is not None:
+            # The tripped response ended and a newer one is streaming (a slow guardrail): cancelling now would
+            # cut the newer response, and the model already moved on, so (as the SDK) no cancel, no follow-up.
+            played_ms = _played_ms(session, item_id)
+            follow_up = None
+        else:
+            # interrupt(): audio_interrupted + truncate to what was played, and response.cancel when one is
+            # active
+            played = await session.interrupt()
+            played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
+            follow_up = self._follow_up(names)
         await self._emit(
             session,
             GuardrailTripped(
