@@ -267,3 +267,43 @@ async def test_a_late_trip_does_not_cancel_the_next_response() -> None:
     (trip,) = [e for e in session.emitted if isinstance(e, GuardrailTripped)]
     assert (trip.response_id, trip.follow_up) == ("r1", None)
     assert session.actions == []
+
+
+class _ToolSession(_GuardrailSession):
+    def __init__(self) -> None:
+        super().__init__()
+        from voicelab.config import SessionConfig
+
+        self.config = SessionConfig()
+        self.outputs: dict[str, str] = {}
+
+    async def update(self, config: Any) -> None:
+        self.config = config
+        self.actions.append(("update", config.instructions))
+
+    async def send_function_output(self, call_id: str, output: str, respond: bool = True) -> None:
+        self.outputs[call_id] = output
+        self.actions.append(("output", call_id))
+
+
+async def test_a_tool_call_in_the_same_response_as_a_handoff_runs_with_the_agent_that_made_it() -> None:
+    from voicelab.agents import tool
+
+    @tool
+    def ping() -> str:
+        """Answer pong."""
+        return "pong"
+
+    returns = Agent(name="Returns", instructions="returns")
+    front = Agent(name="Front", instructions="front", tools=[ping], handoffs=[returns])
+    runtime = AgentRuntime(front)
+    session = _ToolSession()
+    await runtime.on_event(session, FunctionCall("c1", "transfer_to_returns", "{}", "i1", "r1"))
+    await runtime.on_event(session, FunctionCall("c2", "ping", "{}", "i2", "r1"))
+    await runtime.wait_idle()
+    assert session.outputs == {"c1": '{"assistant": "Returns"}', "c2": "pong"}
+    assert runtime.agent is returns
+    assert [(c.name, c.agent, c.error) for c in runtime.tool_calls] == [
+        ("transfer_to_returns", "Front", None),
+        ("ping", "Front", None),
+    ]

@@ -131,7 +131,12 @@ class AgentRuntime:
             if self.agent.has_async_instructions:
                 self._spawn(self._apply_agent(session, self.agent), f"applying agent {self.agent.name!r}")
         if isinstance(event, FunctionCall):
-            self._spawn(self._on_function_call(session, event), f"tool call {event.name} ({event.call_id})")
+            # the agent is taken now, as the SDK does: a handoff earlier in the same response must not change
+            # which agent's tools answer this call
+            self._spawn(
+                self._on_function_call(session, event, self.agent),
+                f"tool call {event.name} ({event.call_id})",
+            )
         elif isinstance(event, AudioChunk):
             self.audio_started = True
         elif isinstance(event, ResponseStarted):
@@ -147,7 +152,9 @@ class AgentRuntime:
                 return
             text = self.watch.add(event.item_id, event.delta, response_id)
             if text is not None:
-                self._spawn(self._check_guardrails(session, event.item_id, text), "output guardrail check")
+                self._spawn(
+                    self._check_guardrails(session, event.item_id, text, self.agent), "output guardrail check"
+                )
         elif isinstance(event, TranscriptDone) and event.role == "assistant":
             if not self.agent.output_guardrails:
                 return
@@ -156,7 +163,9 @@ class AgentRuntime:
                 self.watch._items[event.item_id].text = event.transcript
             text = self.watch.finish(event.item_id)
             if text is not None:
-                self._spawn(self._check_guardrails(session, event.item_id, text), "output guardrail check")
+                self._spawn(
+                    self._check_guardrails(session, event.item_id, text, self.agent), "output guardrail check"
+                )
 
     def _spawn(self, coro: Any, what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -218,12 +227,11 @@ class AgentRuntime:
         await session.update(await self._agent_config(session, agent))
 
     # -- tools --------------------------------------------------------------------------------------------
-    async def _on_function_call(self, session: Any, call: FunctionCall) -> None:
+    async def _on_function_call(self, session: Any, call: FunctionCall, agent: Agent) -> None:
         started = self.now_ms()
-        agent = self.agent
         handoff = agent.handoff_tools.get(call.name)
         if handoff is not None:
-            await self._handoff(session, call, handoff, started)
+            await self._handoff(session, call, handoff, started, agent)
             return
         tool = agent.function_tools.get(call.name)
         stub_kind = self.stubs.kind(call.name)
@@ -316,8 +324,9 @@ class AgentRuntime:
             self.approvals.discard(call.call_id)
 
     # -- handoffs -----------------------------------------------------------------------------------------
-    async def _handoff(self, session: Any, call: FunctionCall, handoff: Any, started: float) -> None:
-        source = self.agent
+    async def _handoff(
+        self, session: Any, call: FunctionCall, handoff: Any, started: float, source: Agent
+    ) -> None:
         error: str | None = None
         try:
             arguments = handoff.parse_arguments(call.arguments)
@@ -378,12 +387,11 @@ class AgentRuntime:
         await self._apply_agent(self.session, agent)
 
     # -- guardrails ---------------------------------------------------------------------------------------
-    async def _check_guardrails(self, session: Any, item_id: str, text: str) -> None:
+    async def _check_guardrails(self, session: Any, item_id: str, text: str, agent: Agent) -> None:
         async with self._guardrail_lock:
             response_id = self.watch.response_of(item_id) or item_id
             if response_id in self.watch.tripped_responses:
                 return
-            agent = self.agent
             tripped: list[tuple[str, Any]] = []
             for guardrail in agent.output_guardrails:
                 try:
@@ -404,10 +412,16 @@ class AgentRuntime:
             if not tripped or response_id in self.watch.tripped_responses:
                 return
             self.watch.tripped_responses.add(response_id)
-            await self._cut(session, response_id, item_id, text, tripped)
+            await self._cut(session, response_id, item_id, text, tripped, agent)
 
     async def _cut(
-        self, session: Any, response_id: str, item_id: str, text: str, tripped: list[tuple[str, Any]]
+        self,
+        session: Any,
+        response_id: str,
+        item_id: str,
+        text: str,
+        tripped: list[tuple[str, Any]],
+        agent: Agent,
     ) -> None:
         names = [name for name, _ in tripped]
         active = self._active_response
@@ -421,7 +435,7 @@ class AgentRuntime:
             # active
             played = await session.interrupt()
             played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
-            follow_up = self._follow_up(names)
+            follow_up = self._follow_up(names, agent)
         await self._emit(
             session,
             GuardrailTripped(
@@ -437,8 +451,8 @@ class AgentRuntime:
         if follow_up:
             await session.send_text(follow_up, respond=True)
 
-    def _follow_up(self, names: list[str]) -> str | None:
-        follow_up: str | Callable[[list[str]], str] | None = self.agent.guardrail_follow_up
+    def _follow_up(self, names: list[str], agent: Agent) -> str | None:
+        follow_up: str | Callable[[list[str]], str] | None = agent.guardrail_follow_up
         if follow_up is None or isinstance(follow_up, str):
             return follow_up
         return follow_up(names)
