@@ -25,8 +25,8 @@ class ToolCall(AppEvent):
 
     stub_kind: None (the implementation ran) or fixed/template/callable/sequence/recorded/manual.
     approval: None (not needed) or approved/rejected/always_approved/always_rejected.
-    started_ms/duration_ms: runtime clock (ms since the runtime started) from the call's arrival to the
-    output being sent.
+    started_ms/duration_ms: the session clock (the recording's t_ms; `AgentRuntime.now_ms()`) from the call's
+    arrival to the output being sent.
     """
 
     type: ClassVar[str] = "tool_call"
