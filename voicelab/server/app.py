@@ -25,6 +25,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from voicelab.audio.vad import prewarm_silero
 from voicelab.errors import ConfigError
 from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
@@ -85,6 +86,7 @@ class _Handler:
         self.pace: Pace = pace
         self.services = _cached(services or EngineServices.default())
         self.connections = 0
+        prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
         if hasattr(brain, "reply") and brain.phrases:  # type: ignore[union-attr]
             phrases = list(brain.phrases)  # type: ignore[union-attr]
             threading.Thread(target=self._warm, args=(phrases,), daemon=True).start()
@@ -164,7 +166,7 @@ class _Handler:
         engine = Engine(self._new_brain(), model=model, pace=self.pace, services=self.services)
         self.connections += 1
         try:
-            await self._send(ws, await asyncio.to_thread(engine.start, now_ms()))
+            await self._send(ws, engine.start(now_ms()))
             while engine.closed is None:
                 deadline = engine.next_deadline()
                 try:
@@ -173,13 +175,16 @@ class _Handler:
                     else:
                         frame = await asyncio.wait_for(ws.recv(), max(0.0, deadline - now_ms()) / 1000.0)
                 except asyncio.TimeoutError:
-                    await self._send(ws, await asyncio.to_thread(engine.advance, now_ms()))
+                    await self._send(ws, engine.advance(now_ms()))
                     continue
-                # engine work (VAD, TTS, transcription) runs off the event loop, one call at a time
-                await self._send(ws, await asyncio.to_thread(engine.receive, frame, now_ms()))
+                # The engine runs on the loop: a frame's work (VAD over one chunk, a cached or short TTS
+                # call, handing audio to the transcriber) is well under a millisecond or two, far less
+                # than a thread hop under the GIL costs other connections. Decoding that takes longer
+                # belongs in a worker process (EngineServices.pooled()).
+                await self._send(ws, engine.receive(frame, now_ms()))
                 due = engine.next_deadline()
                 if due is not None and due <= now_ms():
-                    await self._send(ws, await asyncio.to_thread(engine.advance, now_ms()))
+                    await self._send(ws, engine.advance(now_ms()))
             await ws.close(*engine.closed)
         except ConnectionClosed:
             pass
