@@ -159,6 +159,9 @@ class Session:
         self._runtime: Any = None
         if agent is not None:
             self._runtime = agent.create_listener()
+            attach = getattr(self._runtime, "attach", None)
+            if callable(attach):
+                attach(self)
             self.add_listener(self._runtime)
         self._transport: WebSocketTransport | None = None
         self._writer: RecordingWriter | None = None
@@ -295,6 +298,11 @@ class Session:
         if self._dispatcher is not None:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._dispatcher), timeout=5.0)
+        # the runtime also stops through the `disconnected` event; this covers a stuck dispatcher
+        runtime_close = getattr(self._runtime, "close", None)
+        if callable(runtime_close):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runtime_close(), timeout=5.0)
 
     async def _finish(self, code: int | None, reason: str) -> None:
         if self._finished:

@@ -347,3 +347,18 @@ async def test_history_helpers(server_url: str, tmp_path: Path) -> None:
     assert [d["item_id"] for d in deletes] == [first_user.id]
     created = [e for e in _client_events(tmp_path / "rec", "conversation.item.create") if e["item"].get("id")]
     assert created[-1]["previous_item_id"] == reply.id
+
+
+def test_the_runtime_is_attached_to_its_session_before_the_first_event() -> None:
+    agent = voicelab.Agent(name="front", instructions="Be brief.")
+    session = voicelab.connect(agent, url="ws://127.0.0.1:9/v1/realtime", api_key="sk-x", record_dir=False)
+    assert session.runtime is not None and session.runtime.session is session
+
+
+async def test_closing_the_session_closes_the_runtime() -> None:
+    agent = voicelab.Agent(name="front", instructions="Be brief.")
+    with voicelab.serve("returns_desk", pace="fast") as server:
+        async with voicelab.connect(agent, url=server.url, api_key="sk-local", record_dir=False) as session:
+            runtime = session.runtime
+        assert runtime._closed
+        assert runtime.running == 0

@@ -109,6 +109,11 @@ class AgentRuntime:
                 if isinstance(result, Exception):
                     raise result
 
+    def attach(self, session: Any) -> None:
+        """Bind to the session that created this runtime (before its first event), so that
+        `update_agent()` and the clock work right after `connect()`."""
+        self.session = session
+
     async def close(self) -> None:
         """Stop: cancel tool calls (manual stubs and approvals still waiting included) and guardrail checks.
         The session calls it through its `disconnected` event; events after that are ignored."""
