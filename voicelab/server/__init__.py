@@ -28,6 +28,7 @@ def serve(
     port: int = 0,
     token: str | None = None,
     pace: Pace = "realtime",
+    services: EngineServices | None = None,
 ) -> Server:
     """Start the embedded server in a background thread; returns once it listens.
 
@@ -35,8 +36,10 @@ def serve(
     `brain`: a Brain, or a
     zero-argument factory called per connection (for stateful brains like ReplayBrain). `token`: require
     `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time rate, "fast" at once.
+    `services`: TTS, VAD and transcription (default in-process; `EngineServices.pooled()` transcribes in a
+    worker process, for many concurrent sessions).
     """
-    return Server(script, brain=brain, host=host, port=port, token=token, pace=pace)
+    return Server(script, brain=brain, host=host, port=port, token=token, pace=pace, services=services)
 
 
 __all__ = [
