@@ -15,7 +15,7 @@ from voicelab.audio.turns import (
     detect_turns,
     turns_from_events,
 )
-from voicelab.audio.vad import EnergyEngine, VadTrack
+from voicelab.audio.vad import EnergyEngine, FrameScorer, VadEngine, VadTrack
 from voicelab.errors import ConfigError
 
 
@@ -187,3 +187,122 @@ def test_config_can_change_between_pushes() -> None:
     samples = tone_bursts()
     events = detector.push(samples) + detector.flush()
     assert turns_from_events(events) == [Turn(1000, 2200, 1000, 2000), Turn(3000, 3700, 3000, 3500)]
+
+
+# --- offset refinement ------------------------------------------------------------------------------
+
+
+class _HangoverScorer(FrameScorer):
+    """1 for a frame with a loud sample and for ``hangover`` frames after it, else 0 (a model's lag)."""
+
+    def __init__(self, hangover: int) -> None:
+        self.hangover = hangover
+        self.left = 0
+
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        out = []
+        for frame in frames:
+            self.left = self.hangover + 1 if np.abs(frame).max() > 0.1 else max(self.left - 1, 0)
+            out.append(1.0 if self.left else 0.0)
+        return np.array(out, dtype=np.float32)
+
+
+class HangoverEngine(VadEngine):
+    name = "hangover"
+    frame_ms = 32
+
+    def __init__(self, hangover: int) -> None:
+        self.hangover = hangover
+
+    def scorer(self) -> FrameScorer:
+        return _HangoverScorer(self.hangover)
+
+
+def burst_in_noise(floor: float | None = 0.001, rate: int = 16000) -> np.ndarray:
+    """White noise (sigma ``floor``, about -57 dBFS; None: digital zero) with a 440 Hz tone at 0.5 from
+    1024 ms to 2000 ms (the middle of a 32 ms frame, a boundary of its 8 ms blocks), 3 s in all."""
+    rng = np.random.default_rng(5)
+    samples = np.zeros(3 * rate) if floor is None else rng.normal(0, floor, 3 * rate)
+    t = np.arange(1024 * rate // 1000, 2000 * rate // 1000)
+    samples[t] += 0.5 * np.sin(2 * np.pi * 440 * t / rate)
+    return samples.astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("hangover", "refine", "speech_end_ms", "heard_ms"),
+    [
+        # the frame holding the tone's end (1984-2016 ms) + 2 hangover frames; stop known at the end of the
+        # frame 2560-2592 that reaches 2080 + 500 ms, i.e. in the 10 ms chunk that ends at 2600 ms
+        (2, False, 2080, 2600),
+        (2, True, 2000, 2530),  # back over 2 noise frames and the 2 noise blocks of 1984-2016: the tone's end
+        (4, True, 2048, 2560),  # 2144 ms, moved back by at most 96 ms
+        (0, True, 2000, 2530),  # no hangover: the noise blocks inside the last frame still go
+    ],
+)
+def test_refined_offset_is_where_the_energy_ends(
+    hangover: int, refine: bool, speech_end_ms: int, heard_ms: int
+) -> None:
+    engine = HangoverEngine(hangover)
+    config = TurnDetection(refine_offset=refine)
+    samples = burst_in_noise()
+    detector = TurnDetector(config, engine=engine, input_rate=16000)
+    events_at: list[tuple[int, object]] = []
+    for i in range(0, len(samples), 160):  # 10 ms chunks
+        events_at += [(detector.now_ms, e) for e in detector.push(samples[i : i + 160])]
+    events_at += [(detector.now_ms, e) for e in detector.flush()]
+    audio_end_ms = speech_end_ms + 500
+    assert events_at == [
+        (1060, SpeechStarted(audio_start_ms=724, speech_start_ms=1024)),  # frame 1024-1056 complete
+        (heard_ms, SpeechStopped(audio_end_ms=audio_end_ms, speech_end_ms=speech_end_ms)),
+    ]
+    offline = detect_turns(Audio.from_array(samples, 16000), config, engine)
+    assert offline.turns == [Turn(724, audio_end_ms, 1024, speech_end_ms)]
+
+
+def test_refinement_over_digital_silence() -> None:
+    analysis = detect_turns(Audio.from_array(burst_in_noise(None), 16000), TurnDetection(), HangoverEngine(2))
+    assert analysis.turns == [Turn(724, 2500, 1024, 2000)]
+
+
+def test_no_refinement_before_a_noise_floor_is_known() -> None:
+    # the tone starts after 224 ms of noise only (< 256 ms): the offset stays at the frame end
+    samples = burst_in_noise()[800 * 16 :]
+    turns = detect_turns(Audio.from_array(samples, 16000), TurnDetection(), HangoverEngine(2)).turns
+    assert turns == [Turn(0, 1280 + 500, 224, 1280)]
+
+
+def test_hand_made_tracks_and_the_energy_engine_are_not_refined() -> None:
+    t = track((0, 31), (1, 63), (0, 40))
+    assert t.levels_db is None
+    energy = detect_turns(Audio.from_array(burst_in_noise(), 16000), TurnDetection(), "energy")
+    assert energy.track.levels_db is None
+
+
+@pytest.mark.parametrize("engine", ["silero", "webrtc", HangoverEngine(3)])
+def test_refined_streaming_equals_offline_with_random_chunks(conversation: Audio, engine: object) -> None:
+    config = TurnDetection()
+    offline = detect_turns(conversation, config, engine)  # type: ignore[arg-type]
+    unrefined = detect_turns(conversation, TurnDetection(refine_offset=False), engine)  # type: ignore[arg-type]
+    assert len(offline.turns) == len(unrefined.turns) == 2
+    # refinement only moves offsets (and the stops after them) earlier, and here it moves them
+    for refined, plain in zip(offline.turns, unrefined.turns, strict=True):
+        assert refined.speech_start_ms == plain.speech_start_ms
+        assert plain.speech_end_ms - 96 <= refined.speech_end_ms <= plain.speech_end_ms
+        assert refined.end_ms - refined.speech_end_ms == 500
+    moved = [p.speech_end_ms - r.speech_end_ms for r, p in zip(offline.turns, unrefined.turns, strict=True)]
+    assert sum(moved) > 0
+    for seed in range(3):
+        detector = TurnDetector(config, engine=engine, input_rate=24000)  # type: ignore[arg-type]
+        rng = np.random.default_rng(seed)
+        events, i = [], 0
+        while i < len(conversation.samples):
+            size = int(rng.integers(1, 6000))
+            events += detector.push(conversation.samples[i : i + size])
+            i += size
+        events += detector.flush()
+        assert turns_from_events(events) == offline.turns
+
+
+def test_refine_offset_is_validated() -> None:
+    with pytest.raises(ConfigError, match="refine_offset"):
+        TurnDetection(refine_offset="yes")  # type: ignore[arg-type]

@@ -8,12 +8,15 @@ import pytest
 from voicelab.audio.core import Audio
 from voicelab.audio.vad import (
     ENGINES,
+    LEVEL_FLOOR_DB,
     EnergyEngine,
     StreamingVad,
     VadTrack,
     WebrtcEngine,
+    frame_levels_db,
     frame_probabilities,
     get_engine,
+    level_blocks,
 )
 from voicelab.errors import AudioError, ConfigError
 
@@ -253,3 +256,47 @@ def test_silero_matches_the_reference_runtime() -> None:
     expected = np.array([reference.process(memoryview(np.ascontiguousarray(f))) for f in frames])
     got = vad.SileroEngine().scorer().score(frames)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("engine", "blocks"), [("silero", 4), ("webrtc", 1)])
+def test_block_levels_stream_exactly_like_offline(speech: Audio, engine: str, blocks: int) -> None:
+    offline = frame_probabilities(speech, engine)
+    assert offline.levels_db is not None
+    assert offline.levels_db.shape == (len(offline.probs), blocks)
+    stream = StreamingVad(engine, 24000)
+    rng = np.random.default_rng(4)
+    levels, i = [], 0
+    while i < len(speech.samples):
+        size = int(rng.integers(1, 3000))
+        stream.push(speech.samples[i : i + size])
+        assert stream.levels_db is not None
+        levels.append(stream.levels_db)
+        i += size
+    stream.flush()
+    assert stream.levels_db is not None
+    levels.append(stream.levels_db)
+    assert np.array_equal(np.concatenate(levels), offline.levels_db)
+
+
+def test_block_levels_values() -> None:
+    rate = 16000
+    t = np.arange(rate // 2) / rate
+    sine = np.sin(2 * np.pi * 1000 * t).astype(np.float32)  # 16 samples a period: whole periods per block
+    samples = np.concatenate([np.zeros(512, np.float32), sine, 0.01 * sine])
+    levels = frame_probabilities(Audio.from_array(samples, rate), "silero").levels_db
+    assert levels is not None
+    assert np.all(levels[0] == LEVEL_FLOOR_DB)  # digital silence
+    assert np.allclose(levels[1:16], 0.0, atol=1e-4)  # a full-scale sine is 0 dBFS
+    assert np.allclose(levels[17:31], -40.0, atol=1e-3)
+    assert frame_probabilities(Audio.from_array(samples, rate), "energy").levels_db is None
+
+
+def test_level_blocks_are_whole_samples_and_at_least_8_ms() -> None:
+    assert level_blocks(32, 512) == 4
+    assert level_blocks(10, 160) == 1
+    assert level_blocks(20, 480) == 2
+    assert level_blocks(30, 441) == 3  # 10 ms blocks of 147 samples
+    assert level_blocks(20, 441) == 1  # 441 samples do not split in two
+    assert frame_levels_db(np.full((1, 8), 0.5), 2).tolist() == [
+        [pytest.approx(20 * np.log10(0.5) + 3.0103)] * 2
+    ]

@@ -22,12 +22,31 @@ Frame ``i`` of a VAD track covers ``[i * frame_ms, (i + 1) * frame_ms)`` ms from
   ``audio_end_ms`` is the end of the stream (there is no more audio to send), both clamped to the stream
   length.
 
+Offset refinement (``TurnDetection.refine_offset``, on by default). A model's probability stays above the
+threshold for a frame or more after speech ends (Silero's hangover is 40-80 ms in noise; webrtc's smoothing
+adds more), which makes offsets and ``speech_stopped`` late. When the VAD track carries block levels
+(``VadTrack.levels_db``: the RMS dBFS of 8 ms blocks of the very frames the engine scored; measured for the
+engines with ``lags_offsets``, not for ``energy`` nor for hand-made tracks), the detector keeps the noise
+floor, the median level of the blocks of the last ``NOISE_WINDOW_MS`` (1024 ms) of frames below the
+threshold. When the probability first drops below the threshold after speech, the offset (the end of the
+last frame ``>= threshold``) moves back over the trailing blocks whose level is at most
+``REFINE_MARGIN_DB`` (3 dB) above that floor: at most ``REFINE_MAX_MS`` (96 ms), never back to the onset,
+and not at all before ``NOISE_MIN_MS`` (256 ms) of non-speech frames have set a floor. The
+``silence_duration_ms`` countdown runs from the refined offset: ``speech_stopped`` fires at the end of the
+first frame that reaches ``refined offset + silence_duration_ms``, provided every frame since stayed below
+the threshold (a frame ``>= threshold`` continues the turn as before, and the next drop is refined again).
+The refinement only looks at frames already seen when the drop happens, so streaming still equals offline.
+The constants were chosen on conversations of ``make_corpus(seed=1000)`` (bench/bench_vad.py reports on
+seed 0).
+
 All times are integer ms. ``TurnDetector`` (streaming) and ``detect_turns`` (offline) agree exactly.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -42,13 +61,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TurnDetection:
-    """``server_vad`` settings: activation threshold, padding kept before speech, silence that ends a turn."""
+    """``server_vad`` settings: activation threshold, padding kept before speech, silence that ends a turn.
+
+    ``refine_offset`` moves an offset back over trailing blocks at the noise floor (module docstring); it
+    only acts on tracks with block levels (silero, webrtc), so hand-made probabilities keep exact frames.
+    """
 
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
+    refine_offset: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.refine_offset, bool):
+            raise ConfigError(f"refine_offset must be True or False, got {self.refine_offset!r}")
         t = self.threshold
         if (
             isinstance(t, bool)
@@ -99,8 +125,14 @@ class TurnAnalysis:
     config: TurnDetection = field(default_factory=TurnDetection)
 
 
+REFINE_MAX_MS = 96
+REFINE_MARGIN_DB = 3.0
+NOISE_WINDOW_MS = 1024
+NOISE_MIN_MS = 256
+
+
 class _TurnMachine:
-    """The server_vad state machine over frame probabilities (no audio, no engine)."""
+    """The server_vad state machine over frame probabilities (and block levels, when given)."""
 
     def __init__(self, config: TurnDetection, frame_ms: int) -> None:
         self.config = config
@@ -109,15 +141,25 @@ class _TurnMachine:
         self.buffer_start_ms = 0
         self.onset_ms: int | None = None
         self.offset_ms = 0
+        self._blocks = 0  # level blocks per frame, known from the first levels fed
+        self._recent: deque[list[float]] = deque(maxlen=-(-REFINE_MAX_MS // frame_ms))
+        self._noise: deque[float] = deque()
 
     @property
     def speaking(self) -> bool:
         return self.onset_ms is not None
 
-    def feed(self, probs: np.ndarray) -> list[TurnEvent]:
+    def feed(self, probs: np.ndarray, levels_db: np.ndarray | None = None) -> list[TurnEvent]:
         events: list[TurnEvent] = []
         threshold = self.config.threshold
-        for p in np.asarray(probs, dtype=np.float64).tolist():
+        probs_list = np.asarray(probs, dtype=np.float64).tolist()
+        levels: list[list[float]] | None = None
+        if levels_db is not None and probs_list:
+            levels = np.asarray(levels_db, dtype=np.float64).reshape(len(probs_list), -1).tolist()
+            if levels and not self._blocks:
+                self._blocks = len(levels[0])
+                self._noise = deque(maxlen=NOISE_WINDOW_MS * self._blocks // self.frame_ms)
+        for i, p in enumerate(probs_list):
             start = self.frames * self.frame_ms
             end = start + self.frame_ms
             self.frames += 1
@@ -127,9 +169,32 @@ class _TurnMachine:
                     padded = min(start, max(0, start - self.config.prefix_padding_ms, self.buffer_start_ms))
                     events.append(SpeechStarted(audio_start_ms=padded, speech_start_ms=start))
                 self.offset_ms = end
-            elif self.onset_ms is not None and end - self.offset_ms >= self.config.silence_duration_ms:
-                events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
+            elif self.onset_ms is not None:
+                if levels is not None and self.config.refine_offset and self.offset_ms == start:
+                    self.offset_ms = self._refined_offset()
+                if end - self.offset_ms >= self.config.silence_duration_ms:
+                    events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
+            if levels is not None:
+                self._recent.append(levels[i])
+                if p < threshold:
+                    self._noise.extend(levels[i])
         return events
+
+    def _refined_offset(self) -> int:
+        """The offset moved back over the trailing blocks at the noise floor (see the module docstring)."""
+        offset = self.offset_ms
+        if len(self._noise) * self.frame_ms < NOISE_MIN_MS * self._blocks or self.onset_ms is None:
+            return offset
+        limit = statistics.median(self._noise) + REFINE_MARGIN_DB
+        block_ms = self.frame_ms / self._blocks
+        earliest = max(self.onset_ms + block_ms, offset - REFINE_MAX_MS)
+        moved = 0
+        for frame in reversed(self._recent):
+            for level in reversed(frame):
+                if level > limit or offset - (moved + 1) * block_ms < earliest:
+                    return offset - round(moved * block_ms)
+                moved += 1
+        return offset - round(moved * block_ms)
 
     def _stop(self, audio_end_ms: int) -> SpeechStopped:
         event = SpeechStopped(audio_end_ms=audio_end_ms, speech_end_ms=self.offset_ms)
@@ -186,12 +251,12 @@ class TurnDetector:
 
     def push(self, samples: np.ndarray) -> list[TurnEvent]:
         self.last_probs = self.vad.push(samples)
-        return self._machine.feed(self.last_probs)
+        return self._machine.feed(self.last_probs, self.vad.levels_db)
 
     def flush(self) -> list[TurnEvent]:
         """End of stream: score the buffered tail and close a turn still open at the stream end."""
         self.last_probs = self.vad.flush()
-        events = self._machine.feed(self.last_probs)
+        events = self._machine.feed(self.last_probs, self.vad.levels_db)
         return events + self._machine.finish(self.now_ms)
 
     def clear(self) -> None:
@@ -228,7 +293,7 @@ def detect_turns(
         track = frame_probabilities(audio, engine)
         stream_end_ms = len(audio.samples) * 1000 // int(audio.rate)
     machine = _TurnMachine(config, track.frame_ms)
-    events = machine.feed(track.probs) + machine.finish(stream_end_ms)
+    events = machine.feed(track.probs, track.levels_db) + machine.finish(stream_end_ms)
     return TurnAnalysis(turns_from_events(events), track, config)
 
 

@@ -24,6 +24,13 @@ Audio at another rate is resampled with a ``soxr.ResampleStream``; its output do
 input is chunked (and equals ``soxr.resample`` of the whole signal), so ``StreamingVad.push`` over chunks of
 any size gives exactly the probabilities of ``frame_probabilities`` over the whole signal. At the end of a
 stream the last partial frame is padded with zeros, so the frames cover all of the audio.
+
+Besides the probabilities, a stream measures the level of the frames the engine scored (``levels_db``): the
+RMS in dBFS (a full-scale sine is 0 dB, digital silence ``LEVEL_FLOOR_DB``) of each of ``blocks`` equal
+blocks of every frame (``level_blocks``: 8 ms or longer, e.g. 4 blocks of 128 samples in a 32 ms Silero
+frame). The turn detector uses them to refine speech offsets (``voicelab.audio.turns``). Only engines whose
+probability lags the end of speech (``lags_offsets``: silero, webrtc) measure them; the energy engine's
+probability already is a level against a noise floor.
 """
 
 from __future__ import annotations
@@ -44,13 +51,22 @@ if TYPE_CHECKING:
 ENGINES = ("silero", "webrtc", "energy")
 
 
+LEVEL_FLOOR_DB = -120.0  # the level of digital silence (and the lowest level reported)
+MIN_BLOCK_MS = 8
+
+
 @dataclass(frozen=True)
 class VadTrack:
-    """Speech probability per frame; frame ``i`` covers ``[i * frame_ms, (i + 1) * frame_ms)``."""
+    """Speech probability per frame; frame ``i`` covers ``[i * frame_ms, (i + 1) * frame_ms)``.
+
+    ``levels_db`` (optional, shape ``(frames, blocks)``): the RMS level of equal blocks of each frame, as
+    scored by the engine; a track without it (e.g. hand-made probabilities) gets no offset refinement.
+    """
 
     engine: str
     frame_ms: int
     probs: np.ndarray
+    levels_db: np.ndarray | None = None
 
     @property
     def times_ms(self) -> np.ndarray:
@@ -76,6 +92,9 @@ class VadEngine(abc.ABC):
     name: ClassVar[str]
     rate: ClassVar[int | None] = 16000  # None: works at the input rate
     frame_ms: int
+    # True when the probability lags the end of speech (a model's or a smoothing's hangover): streams then
+    # measure block levels, with which the turn detector moves offsets back to where the energy ends
+    lags_offsets: ClassVar[bool] = True
 
     def rate_for(self, input_rate: int) -> int:
         """The rate this engine scores a stream at ``input_rate`` at."""
@@ -268,6 +287,7 @@ class EnergyEngine(VadEngine):
 
     name = "energy"
     rate = None
+    lags_offsets = False  # its probability is the level against the floor already
 
     def __init__(
         self,
@@ -321,6 +341,24 @@ def get_engine(name: str | VadEngine) -> VadEngine:
 # --- streaming and offline ----------------------------------------------------------------------------
 
 
+def level_blocks(frame_ms: int, frame_samples: int) -> int:
+    """How many level blocks a frame has: the most whose length is a whole number of samples and of ms
+    and at least ``MIN_BLOCK_MS`` (1 when the frame is shorter than two such blocks)."""
+    for blocks in range(frame_ms // MIN_BLOCK_MS, 1, -1):
+        if frame_ms % blocks == 0 and frame_samples % blocks == 0:
+            return blocks
+    return 1
+
+
+def frame_levels_db(frames: np.ndarray, blocks: int) -> np.ndarray:
+    """RMS dBFS of ``blocks`` equal blocks of each frame, shape ``(k, blocks)`` (a full-scale sine is 0)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    k, n = frames.shape
+    power = np.mean(np.square(frames.reshape(k, blocks, n // blocks)), axis=2)
+    floor_power = 10 ** ((LEVEL_FLOOR_DB - 3.0103) / 10)
+    return 10.0 * np.log10(np.maximum(power, floor_power)) + 3.0103
+
+
 def _float_to_int16(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
 
@@ -360,6 +398,9 @@ class StreamingVad:
         self._resampler = self._new_resampler()
         self._pending = np.zeros(0, dtype=np.float32)
         self._flushed = False
+        self.blocks = level_blocks(self.engine.frame_ms, self._frame_samples)
+        # block levels of the frames returned by the last push/flush; None when the engine does not lag
+        self.levels_db: np.ndarray | None = None
 
     @property
     def frame_ms(self) -> int:
@@ -377,13 +418,18 @@ class StreamingVad:
         whole = len(data) // n * n
         self._pending = data[whole:].copy()
         if whole == 0:
+            self.levels_db = np.zeros((0, self.blocks)) if self.engine.lags_offsets else None
             return np.zeros(0, dtype=np.float32)
-        probs = self._scorer.score(data[:whole].reshape(-1, n))
+        frames = data[:whole].reshape(-1, n)
+        probs = self._scorer.score(frames)
+        self.levels_db = frame_levels_db(frames, self.blocks) if self.engine.lags_offsets else None
         self.frames_done += len(probs)
         return probs
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        """Feed mono samples at ``input_rate`` (float in [-1, 1] or int16); new frame probabilities."""
+        """Feed mono samples at ``input_rate`` (float in [-1, 1] or int16); new frame probabilities.
+
+        ``levels_db`` then holds the block levels of those frames."""
         if self._flushed:
             raise AudioError("this VAD stream was flushed: call reset() before pushing a new stream")
         data = _as_float_samples(samples)
@@ -407,6 +453,8 @@ class StreamingVad:
             last[0, : len(self._pending)] = self._pending
             self._pending = np.zeros(0, dtype=np.float32)
             probs = np.concatenate([probs, self._scorer.score(last)])
+            if self.levels_db is not None:
+                self.levels_db = np.concatenate([self.levels_db, frame_levels_db(last, self.blocks)])
             self.frames_done += 1
         return probs
 
@@ -418,12 +466,17 @@ class StreamingVad:
 def frame_probabilities(audio: Audio, engine: str | VadEngine = "silero") -> VadTrack:
     """Speech probability per frame of ``audio`` (an ``Audio``: mono ``samples`` at ``rate``)."""
     stream = StreamingVad(engine, int(audio.rate))
-    probs = np.concatenate([stream.push(audio.samples), stream.flush()])
-    return VadTrack(stream.engine.name, stream.engine.frame_ms, probs.astype(np.float32))
+    probs = stream.push(audio.samples)
+    levels = stream.levels_db
+    probs = np.concatenate([probs, stream.flush()])
+    if levels is not None and stream.levels_db is not None:
+        levels = np.concatenate([levels, stream.levels_db])
+    return VadTrack(stream.engine.name, stream.engine.frame_ms, probs.astype(np.float32), levels)
 
 
 __all__ = [
     "ENGINES",
+    "LEVEL_FLOOR_DB",
     "EnergyEngine",
     "FrameScorer",
     "SileroEngine",
@@ -431,6 +484,8 @@ __all__ = [
     "VadEngine",
     "VadTrack",
     "WebrtcEngine",
+    "frame_levels_db",
     "frame_probabilities",
     "get_engine",
+    "level_blocks",
 ]
