@@ -113,3 +113,24 @@ def test_subprocess_json(bursts_wav: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["turns"] == EXPECTED_TURNS
+
+
+def test_no_refine_offset_reports_later_or_equal_ends(tmp_path, capsys) -> None:
+    """Without the offset refinement the speech ends come where Silero's probability falls: never earlier."""
+    from voicelab.audio.io import write_audio
+    from voicelab.speech.corpus import CONVERSATIONS, make_conversation
+
+    labelled = make_conversation(CONVERSATIONS["human"], snr_db=20, seed=3)
+    path = write_audio(tmp_path / "human.wav", labelled.audio)
+    results = []
+    for extra in ([], ["--no-refine-offset"]):
+        assert main(["vad", str(path), "--json", *extra]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    refined, raw = results
+    assert len(refined["turns"]) == len(raw["turns"]) == 3
+    for a, b in zip(refined["turns"], raw["turns"], strict=True):
+        assert a["speech_start_ms"] == b["speech_start_ms"]
+        assert a["speech_end_ms"] <= b["speech_end_ms"]
+    assert any(
+        a["speech_end_ms"] < b["speech_end_ms"] for a, b in zip(refined["turns"], raw["turns"], strict=True)
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from voicelab.commands.turn_options import add_turn_options, turn_detection_from
 from voicelab.errors import ConfigError
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -25,12 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "-o", "--output", metavar="OUT", help="image to write (.png, .svg or .pdf; default: PATH with .png)"
     )
-    parser.add_argument(
-        "--engine", choices=("silero", "webrtc", "energy"), default="silero", help="VAD engine"
-    )
-    parser.add_argument("--threshold", type=float, default=0.5, help="speech probability threshold (0-1)")
-    parser.add_argument("--prefix-padding-ms", type=int, default=300, help="audio kept before speech starts")
-    parser.add_argument("--silence-duration-ms", type=int, default=500, help="silence that ends a turn")
+    add_turn_options(parser)
     parser.add_argument("--width", type=int, default=1600, help="image width in pixels")
     parser.add_argument("--height", type=int, default=600, help="image height in pixels")
     return parser
@@ -38,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from voicelab.audio.io import read_audio
-    from voicelab.audio.turns import TurnDetection, detect_turns
+    from voicelab.audio.turns import detect_turns
     from voicelab.plots import plot_session
 
     source = Path(args.path)
@@ -46,11 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return _plot_recording(source, args)
     output = Path(args.output) if args.output else source.with_suffix(".png")
     _check_output(output)
-    config = TurnDetection(
-        threshold=args.threshold,
-        prefix_padding_ms=args.prefix_padding_ms,
-        silence_duration_ms=args.silence_duration_ms,
-    )
+    config = turn_detection_from(args)
     audio = read_audio(source)
     analysis = detect_turns(audio, config, engine=args.engine)
     figure = plot_session(

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from voicelab.audio.vad import ENGINES
+from voicelab.commands.turn_options import add_turn_options, turn_detection_from
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -16,27 +16,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Detect user turns in an audio file the way the Realtime API's server_vad does.",
     )
     parser.add_argument("path", metavar="PATH", help="audio file (WAV, FLAC, OGG, MP3)")
-    parser.add_argument("--engine", choices=ENGINES, default="silero", help="VAD engine (default: silero)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="activation threshold 0-1 (default 0.5)")
-    parser.add_argument(
-        "--prefix-padding-ms", type=int, default=300, help="audio kept before speech, ms (default 300)"
-    )
-    parser.add_argument(
-        "--silence-duration-ms", type=int, default=500, help="silence that ends a turn, ms (default 500)"
-    )
+    add_turn_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from voicelab.audio.io import read_audio
-    from voicelab.audio.turns import TurnDetection, detect_turns
+    from voicelab.audio.turns import detect_turns
 
-    config = TurnDetection(
-        threshold=args.threshold,
-        prefix_padding_ms=args.prefix_padding_ms,
-        silence_duration_ms=args.silence_duration_ms,
-    )
+    config = turn_detection_from(args)
     audio = read_audio(args.path)
     analysis = detect_turns(audio, config, args.engine)
     turns = [

@@ -1,0 +1,37 @@
+"""The VAD and `server_vad` options shared by `voicelab vad` and `voicelab plot`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from voicelab.audio.vad import ENGINES
+
+
+def add_turn_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=ENGINES, default="silero", help="VAD engine (default: silero)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="activation threshold 0-1 (default 0.5)")
+    parser.add_argument(
+        "--prefix-padding-ms", type=int, default=300, help="audio kept before speech, ms (default 300)"
+    )
+    parser.add_argument(
+        "--silence-duration-ms", type=int, default=500, help="silence that ends a turn, ms (default 500)"
+    )
+    parser.add_argument(
+        "--no-refine-offset",
+        dest="refine_offset",
+        action="store_false",
+        help="report speech ends where the model's probability falls, without moving them back to where "
+        "the level reaches the noise floor",
+    )
+
+
+def turn_detection_from(args: argparse.Namespace) -> Any:
+    from voicelab.audio.turns import TurnDetection
+
+    return TurnDetection(
+        threshold=args.threshold,
+        prefix_padding_ms=args.prefix_padding_ms,
+        silence_duration_ms=args.silence_duration_ms,
+        refine_offset=args.refine_offset,
+    )
