@@ -211,9 +211,9 @@ def test_silero_gate_skips_digital_silence_without_running_the_model(speech: Aud
     shared = scorer._session
 
     class Counting:
-        def run(self, *args: object, **kwargs: object) -> object:
+        def run_with_iobinding(self, *args: object, **kwargs: object) -> object:
             calls.append(1)
-            return shared.run(*args, **kwargs)
+            return shared.run_with_iobinding(*args, **kwargs)
 
     scorer._session = Counting()
     probs = np.concatenate([stream.push(signal[:7000]), stream.push(signal[7000:]), stream.flush()])
