@@ -37,18 +37,6 @@ def fixture(name: str, tail_ms: int = 1000) -> Audio:
     return Audio.from_array(np.concatenate([data, np.zeros(tail_ms * rate // 1000, np.float32)]), rate)
 
 
-@pytest.fixture(scope="module")
-def fast_server() -> Any:
-    with voicelab.serve("returns_desk", pace="fast") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def paced_server() -> Any:
-    with voicelab.serve("returns_desk", pace="realtime") as server:
-        yield server
-
-
 async def until(
     session: voicelab.Session, predicate: Any, seen: list[ev.AppEvent], timeout: float = 30
 ) -> ev.AppEvent:

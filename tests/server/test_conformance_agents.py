@@ -12,12 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 from agents import function_tool
 from agents.realtime import RealtimeAgent, RealtimeRunner, RealtimeSession
 from server_helpers import validate
 
-import voicelab
 from voicelab.speech import synthesize
 
 ORDERS: list[str] = []
@@ -37,18 +35,6 @@ DESK = RealtimeAgent(
     tools=[lookup_order],
     handoffs=[HUMAN],
 )
-
-
-@pytest.fixture(scope="module")
-def fast_server() -> Any:
-    with voicelab.serve("returns_desk", pace="fast") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def paced_server() -> Any:
-    with voicelab.serve("returns_desk", pace="realtime") as server:
-        yield server
 
 
 def caller_pcm(text: str, lead_ms: int = 500, tail_ms: int = 1200) -> bytes:

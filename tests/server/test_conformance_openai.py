@@ -12,11 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
-import pytest
 from openai import AsyncOpenAI
 from server_helpers import validate
 
-import voicelab
 from voicelab.audio.core import Audio
 from voicelab.speech import synthesize
 
@@ -36,18 +34,6 @@ VAD_SESSION = {
         }
     },
 }
-
-
-@pytest.fixture(scope="module")
-def fast_server() -> Any:
-    with voicelab.serve("returns_desk", pace="fast") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def paced_server() -> Any:
-    with voicelab.serve("returns_desk", pace="realtime") as server:
-        yield server
 
 
 def caller(text: str, lead_ms: int = 600, tail_ms: int = 1000) -> Audio:

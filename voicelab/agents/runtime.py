@@ -282,24 +282,38 @@ class AgentRuntime:
             error = f"{type(exc).__name__}: {exc}"
             output = tool_error_output(call.name, error)
         await session.send_function_output(call.call_id, output, respond=True)
+        await self._record_call(
+            session, call, output, started, error, agent.name, stub_kind=stub_kind, approval=approval
+        )
+        if error is not None:
+            await self._emit(
+                session, Error(message=f"tool call {call.name} failed: {error}", code="tool_error")
+            )
+
+    async def _record_call(
+        self,
+        session: Any,
+        call: FunctionCall,
+        output: str,
+        started: float,
+        error: str | None,
+        agent_name: str,
+        **details: Any,
+    ) -> None:
+        """Keep and emit the `tool_call` event of an answered call (duration up to now)."""
         record = ToolCall(
             call_id=call.call_id,
             name=call.name,
             arguments=call.arguments,
             output=output,
-            stub_kind=stub_kind,
-            approval=approval,
             started_ms=round(started, 3),
             duration_ms=round(self.now_ms() - started, 3),
             error=error,
-            agent=agent.name,
+            agent=agent_name,
+            **details,
         )
         self.tool_calls.append(record)
         await self._emit(session, record)
-        if error is not None:
-            await self._emit(
-                session, Error(message=f"tool call {call.name} failed: {error}", code="tool_error")
-            )
 
     def _parse_arguments(self, tool: Any, call: FunctionCall) -> dict[str, Any]:
         try:
@@ -354,18 +368,7 @@ class AgentRuntime:
             await session.update(config)
             output = transfer_message(target.name)
             await session.send_function_output(call.call_id, output, respond=True)
-        record = ToolCall(
-            call_id=call.call_id,
-            name=call.name,
-            arguments=call.arguments,
-            output=output,
-            started_ms=round(started, 3),
-            duration_ms=round(self.now_ms() - started, 3),
-            error=error,
-            agent=source.name,
-        )
-        self.tool_calls.append(record)
-        await self._emit(session, record)
+        await self._record_call(session, call, output, started, error, source.name)
 
     def check_voice_change(self, source: Agent, target: Agent) -> None:
         """Raise ConfigError when a handoff would change the voice after the session produced audio."""
