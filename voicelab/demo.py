@@ -158,7 +158,7 @@ async def run_demo_async(
     }
     say(
         f"\n{result.summary['user_turns']} user turns, {result.summary['responses']} responses, "
-        f"{result.summary['tool_calls']} tool calls; median end of speech -> first audio: "
+        f"{result.summary['tool_calls']} tool calls; median end of turn (speech_stopped) -> first audio: "
         f"{_fmt_ms(result.summary['median_eos_to_first_audio_ms'])}"
     )
     say(f"recording: {recording_path}")
