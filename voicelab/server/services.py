@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import queue
 import threading
-import typing
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -107,62 +107,147 @@ def grammar_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
 
 
 # --- transcription in a worker process ------------------------------------------------------------------
-# pocketsphinx holds the GIL while it decodes, so a busy server decodes in a worker process. The worker keeps
-# the open streams by id; one worker runs the calls in submission order, so feeds arrive before finish.
-
-_POOL: Any = None
-_POOL_LOCK = threading.Lock()
-_STREAM_IDS = itertools.count(1)
-_WORKER_STREAMS: dict[int, Any] = {}
+# pocketsphinx holds the GIL while it decodes, so a busy server decodes in a worker process. Messages go over
+# one pipe: the event loop only appends to an in-process queue (no pickling, no syscall, no waiting on a full
+# pipe); a sender thread writes them out and a reader thread resolves the futures of finished turns. One
+# worker handles the messages in order, so a turn's feeds always arrive before its finish.
 
 
-@lru_cache(maxsize=16)
-def _worker_transcriber(phrases: tuple[str, ...]) -> Any:
+def _asr_worker_main(conn: Any) -> None:
+    """The worker process: open/feed/finish/cancel transcription streams, transcribe whole clips."""
+    from voicelab.audio.core import Audio
     from voicelab.speech import GrammarTranscriber
 
-    return GrammarTranscriber(list(phrases))
+    transcribers: dict[tuple[str, ...], Any] = {}
+    streams: dict[int, Any] = {}
+    failed: dict[int, str] = {}  # streams whose open or feed failed: their finish reports why
+
+    def transcriber(phrases: tuple[str, ...]) -> Any:
+        if phrases not in transcribers:
+            transcribers[phrases] = GrammarTranscriber(list(phrases))
+        return transcribers[phrases]
+
+    while True:
+        try:
+            op, ident, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if op == "open":
+                streams[ident] = transcriber(payload).stream(24000)
+            elif op == "feed":
+                streams[ident].feed(payload)
+            elif op == "finish":
+                if ident in failed:
+                    conn.send(("error", ident, failed.pop(ident)))
+                else:
+                    conn.send(("ok", ident, str(streams.pop(ident).finish())))
+            elif op == "cancel":
+                failed.pop(ident, None)
+                stream = streams.pop(ident, None)
+                if stream is not None:
+                    stream.cancel()
+            elif op == "prepare":
+                transcriber(payload)
+            elif op == "transcribe":
+                phrases, pcm16 = payload
+                conn.send(("ok", ident, str(transcriber(phrases).transcribe(Audio.from_pcm16(pcm16, 24000)))))
+        except Exception as exc:  # reported to the turn it belongs to; the worker goes on
+            streams.pop(ident, None)
+            message = f"transcription failed ({type(exc).__name__}: {exc})"
+            if op in ("finish", "transcribe"):
+                conn.send(("error", ident, message))
+            elif op in ("open", "feed"):
+                failed[ident] = message
 
 
-def _transcribe_in_worker(phrases: tuple[str, ...], pcm16: bytes) -> str:
-    from voicelab.audio.core import Audio
+class _AsrWorker:
+    """The server side of the transcription worker process."""
 
-    return str(_worker_transcriber(phrases).transcribe(Audio.from_pcm16(pcm16, 24000)))
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_asr_worker_main, args=(child,), daemon=True)
+        self._process.start()
+        child.close()
+        self._outbox: queue.SimpleQueue[tuple[str, int, Any] | None] = queue.SimpleQueue()
+        self._futures: dict[int, Future[str]] = {}
+        self._lock = threading.Lock()
+        threading.Thread(target=self._send_loop, name="voicelab-asr-send", daemon=True).start()
+        threading.Thread(target=self._receive_loop, name="voicelab-asr-receive", daemon=True).start()
+
+    def post(self, op: str, ident: int, payload: Any = None) -> None:
+        self._outbox.put((op, ident, payload))
+
+    def request(self, op: str, ident: int, payload: Any = None) -> Future[str]:
+        future: Future[str] = Future()
+        with self._lock:
+            self._futures[ident] = future
+        self.post(op, ident, payload)
+        return future
+
+    def _send_loop(self) -> None:
+        while True:
+            message = self._outbox.get()
+            try:
+                self._conn.send(message)
+            except (OSError, ValueError) as exc:  # the worker is gone: fail every turn still waiting
+                self._fail_all(f"the transcription worker stopped ({exc})")
+                return
+
+    def _receive_loop(self) -> None:
+        while True:
+            try:
+                status, ident, text = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                self._fail_all(f"the transcription worker stopped ({exc})")
+                return
+            with self._lock:
+                future = self._futures.pop(ident, None)
+            if future is None:
+                continue
+            if status == "ok":
+                future.set_result(text)
+            else:
+                future.set_exception(RuntimeError(text))
+
+    def _fail_all(self, message: str) -> None:
+        with self._lock:
+            waiting, self._futures = list(self._futures.values()), {}
+        for future in waiting:
+            if not future.done():
+                future.set_exception(RuntimeError(message))
 
 
-def _worker_open(phrases: tuple[str, ...], stream_id: int) -> None:
-    _WORKER_STREAMS[stream_id] = _worker_transcriber(phrases).stream(24000)
+_WORKER: _AsrWorker | None = None
+_WORKER_LOCK = threading.Lock()
+_IDS = itertools.count(1)
 
 
-def _worker_feed(stream_id: int, pcm16: bytes) -> None:
-    _WORKER_STREAMS[stream_id].feed(pcm16)
-
-
-def _worker_finish(stream_id: int) -> str:
-    return str(_WORKER_STREAMS.pop(stream_id).finish())
-
-
-def _worker_cancel(stream_id: int) -> None:
-    stream = _WORKER_STREAMS.pop(stream_id, None)
-    if stream is not None:
-        stream.cancel()
+def _worker() -> _AsrWorker:
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = _AsrWorker()
+        return _WORKER
 
 
 class _PooledStream:
-    """A turn decoded in the worker process; feeds do not wait, `finish` returns the worker's future."""
+    """A turn decoded in the worker process: feeds do not wait; `finish` returns the transcript's future."""
 
-    def __init__(self, pool: Any, phrases: tuple[str, ...]) -> None:
-        self._pool = pool
-        self._id = next(_STREAM_IDS)
-        self._opened = pool.submit(_worker_open, phrases, self._id)
+    def __init__(self, worker: _AsrWorker, phrases: tuple[str, ...]) -> None:
+        self._worker = worker
+        self._id = next(_IDS)
+        worker.post("open", self._id, phrases)
 
     def feed(self, pcm16: bytes) -> None:
-        self._pool.submit(_worker_feed, self._id, pcm16)
+        self._worker.post("feed", self._id, pcm16)
 
     def finish(self) -> Future[str]:
-        return typing.cast("Future[str]", self._pool.submit(_worker_finish, self._id))
+        return self._worker.request("finish", self._id)
 
     def cancel(self) -> None:
-        self._pool.submit(_worker_cancel, self._id)
+        self._worker.post("cancel", self._id)
 
 
 def pooled_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
@@ -171,18 +256,14 @@ def pooled_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
     pocketsphinx holds the GIL while it decodes (about 20 ms per second of audio), which would stall every
     other connection of a busy server; a worker process keeps the server's event loop responsive.
     """
-    global _POOL
     key = tuple(phrases)
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    pool = _POOL
-    pool.submit(_worker_transcriber, key)  # build the grammar ahead of the first turn
+    worker = _worker()
+    worker.post("prepare", 0, key)  # build the grammar ahead of the first turn
 
     def transcribe(pcm16: bytes) -> str:
-        return str(pool.submit(_transcribe_in_worker, key, pcm16).result())
+        return worker.request("transcribe", next(_IDS), (key, pcm16)).result()
 
-    return StreamingTranscriber(transcribe, lambda: _PooledStream(pool, key))
+    return StreamingTranscriber(transcribe, lambda: _PooledStream(worker, key))
 
 
 def decode_g711(data: bytes, law: str) -> np.ndarray:
