@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from voicelab.commands.turn_options import add_turn_options, turn_detection_from
 from voicelab.errors import ConfigError
@@ -52,11 +53,20 @@ def run(args: argparse.Namespace) -> int:
         height_px=args.height,
         title=f"{source.name} ({analysis.track.engine} VAD)",
     )
-    figure.savefig(output)
+    _save(figure, output)
     print(
         f"wrote {output}: {len(analysis.turns)} turn(s), {audio.duration_ms / 1000:.1f} s, {args.engine} VAD"
     )
     return 0
+
+
+def _save(figure: Any, output: Path) -> None:
+    try:
+        figure.savefig(output)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {str(output)!r} ({exc.strerror or exc}); pass -o a path in a folder you can write"
+        ) from exc
 
 
 def _check_output(output: Path) -> None:
@@ -77,6 +87,6 @@ def _plot_recording(folder: Path, args: argparse.Namespace) -> int:
     _check_output(output)
     recording = load_recording(folder)
     figure = plot_recording(recording, width_px=args.width, height_px=args.height, title=folder.name)
-    figure.savefig(output)
+    _save(figure, output)
     print(f"wrote {output}: session figure of {folder}")
     return 0

@@ -8,14 +8,46 @@ from typing import Any
 from voicelab.audio.vad import ENGINES
 
 
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (argparse names the flag in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; give a value from 0 to 1, e.g. 0.5"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0-1; give a value from 0 to 1, e.g. 0.5")
+    return value
+
+
+def milliseconds(text: str) -> int:
+    """An argparse type: a whole number of milliseconds >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms; give e.g. 500") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give a whole number of ms >= 0, e.g. 500")
+    return value
+
+
 def add_turn_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINES, default="silero", help="VAD engine (default: silero)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="activation threshold 0-1 (default 0.5)")
     parser.add_argument(
-        "--prefix-padding-ms", type=int, default=300, help="audio kept before speech, ms (default 300)"
+        "--threshold", type=probability, default=0.5, help="activation threshold 0-1 (default 0.5)"
     )
     parser.add_argument(
-        "--silence-duration-ms", type=int, default=500, help="silence that ends a turn, ms (default 500)"
+        "--prefix-padding-ms",
+        type=milliseconds,
+        default=300,
+        help="audio kept before speech, ms (default 300)",
+    )
+    parser.add_argument(
+        "--silence-duration-ms",
+        type=milliseconds,
+        default=500,
+        help="silence that ends a turn, ms (default 500)",
     )
     parser.add_argument(
         "--no-refine-offset",
