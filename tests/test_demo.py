@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from voicelab.cli import main
-from voicelab.demo import caller_turns, run_demo
+from voicelab.demo import caller_turns, readable_csv, run_demo
 from voicelab.errors import ConfigError
 from voicelab.recording import load_recording
 
@@ -57,3 +57,30 @@ def test_cli_demo_fast(tmp_path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--fast", "--conversation", "spelling"]) == 0
     printed = capsys.readouterr().out
     assert "user turns" in printed and (tmp_path / "session.png").exists()
+
+
+def test_demo_csvs_read_well(demo) -> None:
+    calls = pd.read_csv(demo.files["tool_calls"])
+    assert [json.loads(a) for a in calls["arguments"]] == [
+        {"order_number": "four five six seven"},
+        {"delivery": "email"},
+    ]
+    for line in demo.files["turns"].read_text().splitlines()[1:]:
+        for cell in line.split(","):
+            assert len(cell.partition(".")[2]) <= 3, line  # no float noise like 22.23199999999997
+
+
+def test_readable_csv_rounds_floats_and_writes_json() -> None:
+    frame = pd.DataFrame({"ms": [22.23199999999997, 1.0], "args": [{"a": 1}, [1, "x"]], "n": [1, 2]})
+    out = readable_csv(frame)
+    assert list(out["ms"]) == [22.232, 1.0]
+    assert list(out["args"]) == ['{"a": 1}', '[1, "x"]']
+    assert list(out["n"]) == [1, 2]
+    assert frame["ms"][0] == 22.23199999999997  # the input is left alone
+
+
+def test_cli_demo_summary_counts(tmp_path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--fast", "--conversation", "human"]) == 0
+    printed = capsys.readouterr().out
+    assert "\n3 user turns, 4 responses, 1 tool call; median end of turn (speech_stopped)" in printed
+    assert "  handoff: returns_desk -> human" in printed

@@ -10,10 +10,13 @@ the recording, the tables (CSV) and the session figure to `out_dir`.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from voicelab.agents import Agent, tool
 from voicelab.audio.core import Audio
@@ -142,11 +145,13 @@ async def run_demo_async(
     }
     for name, frame in frames.items():
         path = out / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        readable_csv(frame).to_csv(path, index=False)
         result.files[name] = path
-    figure = plot_recording(
-        rec, title=f"voicelab demo: {conversation} caller vs returns desk (embedded server)"
-    )
+    title = f"voicelab demo: {conversation} caller vs returns desk (embedded server)"
+    if not realtime:
+        # Fast runs send audio faster than real time: the audio tracks and the event clock do not line up.
+        title += " - fast run: audio and events do not line up (run without --fast)"
+    figure = plot_recording(rec, title=title)
     figure.savefig(out / "session.png")
     result.files["figure"] = out / "session.png"
     latency = frames["turns"]["eos_to_first_audio_ms"].dropna()
@@ -157,8 +162,10 @@ async def run_demo_async(
         "median_eos_to_first_audio_ms": float(latency.median()) if len(latency) else None,
     }
     say(
-        f"\n{result.summary['user_turns']} user turns, {result.summary['responses']} responses, "
-        f"{result.summary['tool_calls']} tool calls; median end of turn (speech_stopped) -> first audio: "
+        f"\n{_count(result.summary['user_turns'], 'user turn')}, "
+        f"{_count(result.summary['responses'], 'response')}, "
+        f"{_count(result.summary['tool_calls'], 'tool call')}; "
+        "median end of turn (speech_stopped) -> first audio: "
         f"{_fmt_ms(result.summary['median_eos_to_first_audio_ms'])}"
     )
     say(f"recording: {recording_path}")
@@ -194,6 +201,22 @@ def _new_recording_dir(out: Path) -> Path:
         n += 1
         candidate = out / "recordings" / f"{stamp}-{n}"
     return candidate
+
+
+def readable_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy for a CSV a person reads: times to the microsecond (no float noise such as
+    22.23199999999997), dict and list cells as JSON rather than Python reprs."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            frame[column] = frame[column].round(3)
+        elif frame[column].dtype == object:
+            frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
+    return frame
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fmt_ms(value: float | None) -> str:
