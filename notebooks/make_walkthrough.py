@@ -29,15 +29,15 @@ usage) and one figure of the whole session.""",
     (
         "code",
         """import json
-from pathlib import Path
 
 import voicelab
 from voicelab import tables
 from voicelab.caller import play_turns
-from voicelab.plots import Mark, Span, plot_session
+from voicelab.demo import caller_turns
+from voicelab.plots import plot_recording
+from voicelab.speech.corpus import CONVERSATIONS
 from IPython.display import Image
 
-ROOT = Path(voicelab.__file__).resolve().parents[1]  # the voicelab checkout (fixtures/ lives there)
 print("voicelab", voicelab.__version__)""",
         ["text:voicelab"],
     ),
@@ -99,33 +99,26 @@ print(json.dumps(agent.session_config().to_session(), indent=1)[:600])""",
         "markdown",
         """## 3. Run the caller through the session
 
-The caller is the bundled labelled fixture `fixtures/` (synthesised speech with exact turn boundaries). The
-microphone never stops: between turns it sends silence, so the server's VAD ends each turn exactly as on a
-call. The audio is sent in real time, so this cell takes about as long as the call (under a minute).
-`play_turns(..., realtime=False)` with `serve(pace="fast")` runs it in about a second, but then the audio
-tracks run ahead of the event clock and the figure below no longer lines up.""",
+The caller is the demo's synthetic caller: `caller_turns("returns")` speaks the four lines below with the
+bundled offline voice and gives one `Audio` per turn (use `voicelab.read_audio(path)` for your own
+recordings, one file per turn). The microphone never stops: between turns it sends silence, so the
+server's VAD ends each turn exactly as on a call. The audio is sent in real time, so this cell takes about
+as long as the call (under a minute). `play_turns(..., realtime=False)` with `serve(pace="fast")` runs it in
+about a second, but then the audio tracks run ahead of the event clock and the figure below no longer lines
+up.""",
         [],
     ),
     (
         "code",
-        """manifest = json.loads((ROOT / "fixtures" / "manifest.json").read_text())
-entry = next(
-    f
-    for f in manifest["files"]
-    if f["kind"] == "conversation" and f["name"] == "returns" and f["snr_db"] is None
-)
-conversation = voicelab.read_audio(ROOT / "fixtures" / entry["path"]).to_realtime()
-caller_turns = [
-    conversation.slice_ms(max(0, s["start_ms"] - 200), s["end_ms"] + 200) for s in entry["segments"]
-]
-for segment in entry["segments"]:
-    print(f'{segment["start_ms"]:>8.0f} {segment["end_ms"]:>8.0f}  {segment["text"]}')""",
+        """turns = caller_turns("returns")
+for audio, line in zip(turns, CONVERSATIONS["returns"]):
+    print(f"{audio.duration_ms:>6.0f} ms  {line}")""",
         ["text:order number"],
     ),
     (
         "code",
         """async with voicelab.connect(agent, url=server.url, record_dir="recordings/walkthrough") as session:
-    report = await play_turns(session, caller_turns)
+    report = await play_turns(session, turns)
 rec = voicelab.load_recording(session.recording_path)
 print(rec)
 print("responses:", report.responses)
@@ -188,31 +181,15 @@ run:""",
         "markdown",
         """## 6. The session on one clock
 
-The caller's waveform with the VAD probability and turns, the response spans (from created to done) and
-tool calls below, interruptions as marks.""",
+`plot_recording(rec)` draws the whole session from the recording alone: the caller's audio (input track)
+and the assistant's (output track), the turns the server's VAD reported, each response from created to done
+and each tool call below, interruptions and guardrail trips as marks. It returns a matplotlib `Figure` (it
+never calls `plt.show()`): save it, or show it as here.""",
         [],
     ),
     (
         "code",
-        """spans = [
-    Span(row.response_created_ms, row.response_done_ms, f"turn {row.turn}", kind="response")
-    for row in turn_table.itertuples()
-    if row.response_created_ms == row.response_created_ms and row.response_done_ms == row.response_done_ms
-]
-spans += [
-    Span(row.started_ms, row.started_ms + row.duration_ms, row.name, kind="tool")
-    for row in tables.tool_calls(rec).itertuples()
-]
-marks = [
-    Mark(row.end_ms, "interrupted", kind="interruption") for row in history.itertuples() if row.interrupted
-]
-figure = plot_session(
-    rec.input,
-    turns=voicelab.detect_turns(rec.input, voicelab.TurnDetection(silence_duration_ms=500)),
-    spans=spans,
-    marks=marks,
-    title="walkthrough: caller input, VAD turns, responses",
-)
+        """figure = plot_recording(rec, title="walkthrough: caller, assistant, VAD turns, responses, tools")
 figure.savefig(rec.path / "session.png")
 Image(filename=rec.path / "session.png")""",
         ["image/png"],
@@ -232,7 +209,7 @@ Nothing above depends on the embedded server. To run the same agent against the 
 
 ```python
 async with voicelab.connect(agent, record_dir="recordings/real") as session:
-    report = await play_turns(session, caller_turns)
+    report = await play_turns(session, turns)
 ```
 
 The recording never contains the key, and the tables and figures work the same way.""",
