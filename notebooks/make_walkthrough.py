@@ -30,13 +30,14 @@ usage) and one figure of the whole session.""",
         "code",
         """import json
 
+from IPython.display import Image
+
 import voicelab
 from voicelab import tables
 from voicelab.caller import play_turns
 from voicelab.demo import caller_turns
 from voicelab.plots import plot_recording
 from voicelab.speech.corpus import CONVERSATIONS
-from IPython.display import Image
 
 print("voicelab", voicelab.__version__)""",
         ["text:voicelab"],
@@ -111,7 +112,7 @@ up.""",
     (
         "code",
         """turns = caller_turns("returns")
-for audio, line in zip(turns, CONVERSATIONS["returns"]):
+for audio, line in zip(turns, CONVERSATIONS["returns"], strict=True):
     print(f"{audio.duration_ms:>6.0f} ms  {line}")""",
         ["text:order number"],
     ),
