@@ -151,9 +151,8 @@ the first assistant audio: the number to watch while tuning a prompt.""",
     (
         "code",
         """turn_table = tables.turns(rec)
-turn_table[
-    ["turn", "kind", "speech_stop_ms", "first_audio_ms", "eos_to_first_audio_ms", "tool_ms", "status"]
-]""",
+latency = ["speech_stop_ms", "first_audio_ms", "eos_to_first_audio_ms", "tool_ms"]
+turn_table[["turn", "kind", *latency, "status"]]""",
         ["text/html", "text:eos_to_first_audio_ms"],
     ),
     (
