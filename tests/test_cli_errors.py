@@ -85,7 +85,7 @@ def test_any_os_error_of_a_command_is_one_line(
 
 
 SCRIPTS = {
-    "bad_regex.yaml": ('rules:\n  - match: "order (?P<n>[0-9"\n    say: "hi"\n', "line 2: rule 0: bad regex"),
+    "bad_regex.yaml": ('rules:\n  - match: "order (?P<n>[0-9"\n    say: "hi"\n', "line 2: rule 1: bad regex"),
     "unknown_key.yaml": (
         'rules:\n  - match: "hello"\n    say: "hi"\n    sayy: "typo"\n',
         "unknown key 'sayy'. Allowed keys: call, examples, instructions, match, say.",

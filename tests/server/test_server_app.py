@@ -150,3 +150,15 @@ def test_cli_serve_prints_the_url_and_stops(capsys: pytest.CaptureFixture[str]) 
     assert result == [0]
     assert "voicelab embedded Realtime server: ws://127.0.0.1:" in printed
     assert "/v1/realtime" in printed and "t0k" not in printed
+
+
+def test_listen_errors_say_what_to_change() -> None:
+    from voicelab.server.app import _listen_error
+
+    in_use = OSError(98, "error while attempting to bind on address: address already in use")
+    assert "Pick another port" in _listen_error("127.0.0.1", 8765, in_use)
+    assert "from 1024 up" in _listen_error("127.0.0.1", 80, PermissionError(13, "permission denied"))
+    assert "0 to 65535" in _listen_error("127.0.0.1", 99999, OverflowError("bind(): port must be 0-65535."))
+    bad_host = OSError(99, "cannot assign requested address")
+    message = _listen_error("10.9.9.9", 8765, bad_host)
+    assert "Check the host" in message and "Pick another port" not in message

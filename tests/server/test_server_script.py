@@ -58,14 +58,14 @@ def test_json_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_schema_problems_name_the_rule_and_its_line(tmp_path: Path, rule: str, problem: str) -> None:
     text = "fallback: nothing\nrules:\n  - match: ok\n    say: fine\n" + rule
     path = write(tmp_path, "s.yaml", text)
-    with pytest.raises(ScriptError, match=rf"s\.yaml, line 5: rule 1: {problem}"):
+    with pytest.raises(ScriptError, match=rf"s\.yaml, line 5: rule 2: {problem}"):
         load_script(path)
 
 
 def test_json_schema_problem_has_rule_line(tmp_path: Path) -> None:
     data = {"rules": [{"match": "a", "say": "b"}, {"match": "c"}]}
     path = write(tmp_path, "s.json", json.dumps(data, indent=1))
-    with pytest.raises(ScriptError, match=r"s\.json, line 7: rule 1: the rule has neither"):
+    with pytest.raises(ScriptError, match=r"s\.json, line 7: rule 2: the rule has neither"):
         load_script(path)
 
 

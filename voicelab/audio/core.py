@@ -184,7 +184,10 @@ class Audio:
                 f"{array.shape}; pass one recording at a time"
             )
         if array.shape[0] == 0 and not allow_empty:
-            raise AudioError("audio is empty (0 samples); pass at least one sample (or allow_empty=True)")
+            raise AudioError(
+                "audio is empty (0 samples); pass at least one sample "
+                "(or allow_empty=True where empty is fine)"
+            )
         samples = _to_float32(array)
         _check_finite(samples)
         samples, note = _clip(samples)
@@ -214,7 +217,10 @@ class Audio:
             )
         samples = pcm16_to_float(data)
         if samples.size == 0 and not allow_empty:
-            raise AudioError("PCM16 data is empty (0 bytes); pass at least one sample (or allow_empty=True)")
+            raise AudioError(
+                "PCM16 data is empty (0 bytes); pass at least one sample "
+                "(or allow_empty=True where empty is fine)"
+            )
         return cls(samples, rate)
 
     # -- properties ---------------------------------------------------------------------------------------

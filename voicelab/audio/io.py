@@ -37,7 +37,8 @@ def read_audio(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Au
         ) from exc
     if data.shape[0] == 0 and not allow_empty:
         raise AudioError(
-            f"audio file {str(file)!r} has no samples; record some audio first (or pass allow_empty=True)"
+            f"audio file {str(file)!r} has no samples; record some audio into it first "
+            "(from Python, read_audio(..., allow_empty=True) accepts it)"
         )
     audio = Audio.from_array(data, rate, allow_empty=allow_empty)
     channels = "1 channel" if info.channels == 1 else f"{info.channels} channels"

@@ -238,6 +238,19 @@ def _brain_source(script: str | Path | dict[str, Any] | None, brain: BrainSource
     return brain if brain is not None else resolve_script(script)
 
 
+def _listen_error(host: str, port: int, failure: BaseException) -> str:
+    """What went wrong when the server could not listen, and what to change."""
+    text = f"the embedded server could not listen on {host}:{port}: {failure}."
+    errno = getattr(failure, "errno", None)
+    if errno in (98, 48) or "in use" in str(failure):  # EADDRINUSE on Linux / macOS
+        return f"{text} Pick another port (port=0 takes a free one)."
+    if errno in (13,):  # EACCES: ports below 1024 need privileges
+        return f"{text} Use a port from 1024 up (port=0 takes a free one)."
+    if isinstance(failure, OverflowError) or "port must be" in str(failure):
+        return f"{text} A port is a number from 0 to 65535 (0 takes a free one)."
+    return f"{text} Check the host: 127.0.0.1 (the default) or an address of this machine."
+
+
 def _check(pace: str, token: str | None) -> None:
     if pace not in ("realtime", "fast"):
         raise ConfigError(f"pace must be 'realtime' or 'fast', got {pace!r}")
@@ -312,10 +325,7 @@ class Server:
         self._ready.wait()
         if self._failure is not None:
             self._thread.join()
-            raise ConfigError(
-                f"the embedded server could not listen on {host}:{port}: {self._failure}. Pick another port "
-                "(port=0 takes a free one)."
-            ) from self._failure
+            raise ConfigError(_listen_error(host, port, self._failure)) from self._failure
         assert self._inner is not None
         self.host = host
         self.port = self._inner.port

@@ -178,7 +178,7 @@ def load_script(source: str | Path | Mapping[str, Any]) -> Script:
 
 def _where(name: str, index: int, lines: list[int]) -> str:
     line = f", line {lines[index]}" if index < len(lines) else ""
-    return f"{name}{line}: rule {index}"
+    return f"{name}{line}: rule {index + 1}"
 
 
 def _compile(pattern: Any, what: str, where: str) -> re.Pattern[str]:
