@@ -82,5 +82,6 @@ def test_readable_csv_rounds_floats_and_writes_json() -> None:
 def test_cli_demo_summary_counts(tmp_path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--fast", "--conversation", "human"]) == 0
     printed = capsys.readouterr().out
-    assert "\n3 user turns, 4 responses, 1 tool call; median end of turn (speech_stopped)" in printed
+    assert "\n3 user turns, 4 responses, 1 tool call; median end of speech -> first audio: " in printed
+    assert "(from the server's end of turn: " in printed
     assert "  handoff: returns_desk -> human" in printed

@@ -920,3 +920,31 @@ def test_inserted_and_deleted_items(tmp_path: Path) -> None:
     assert h["status"].tolist() == ["completed", "completed", "deleted"]
     assert h["text"].tolist() == ["a", "c", "b"]
     assert h["role_or_type"].tolist() == ["system"] * 3
+
+
+def test_speech_end_from_the_vad_span_and_the_silence_setting(tmp_path: Path) -> None:
+    """speech_end_ms = first input audio position + audio_end_ms - silence_duration_ms (server_vad)."""
+    b = Builder()
+    vad = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 400}
+    b.server(5, "session.updated", session={"type": "realtime", "audio": {"input": {"turn_detection": vad}}})
+    b._in_ms = 250.0  # the first input chunk sits at 250 ms on the session clock
+    for i in range(30):
+        b.append(250 + i * 100)
+    b.server(1000, "input_audio_buffer.speech_started", audio_start_ms=400, item_id="item_U1")
+    b.server(2600, "input_audio_buffer.speech_stopped", audio_end_ms=2300, item_id="item_U1")
+    b.server(2610, "input_audio_buffer.committed", item_id="item_U1", previous_item_id=None)
+    b.user_item(2620, "item_U1", None)
+    b.response_created(2640, "resp_1")
+    b.assistant_start(2650, "resp_1", "item_A1", "item_U1")
+    b.audio_delta(2800, "resp_1", "item_A1")
+    b.assistant_done(2900, "resp_1", "item_A1", "Hello.")
+    b.response_done(2950, "resp_1", "completed", [], None)
+    t = tables.turns(b.write(tmp_path / "rec"))
+    assert t["speech_end_ms"].tolist() == [250.0 + 2300.0 - 400.0]
+    assert t["speech_end_to_first_audio_ms"].tolist() == [2800.0 - 2150.0]
+    assert t["eos_to_first_audio_ms"].tolist() == [200.0]  # from speech_stopped at 2600
+
+
+def test_speech_end_is_unknown_without_server_vad_settings(support: Path) -> None:
+    t = tables.turns(support)  # no session.updated in this recording: the silence duration is unknown
+    assert t["speech_end_ms"].isna().all() and t["speech_end_to_first_audio_ms"].isna().all()

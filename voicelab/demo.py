@@ -154,19 +154,20 @@ async def run_demo_async(
     figure = plot_recording(rec, title=title)
     figure.savefig(out / "session.png")
     result.files["figure"] = out / "session.png"
-    latency = frames["turns"]["eos_to_first_audio_ms"].dropna()
     result.summary = {
         "user_turns": len(frames["turns"]),
         "responses": len(frames["usage"]),
         "tool_calls": len(frames["tool_calls"]),
-        "median_eos_to_first_audio_ms": float(latency.median()) if len(latency) else None,
+        "median_eos_to_first_audio_ms": _median(frames["turns"]["eos_to_first_audio_ms"]),
+        "median_speech_end_to_first_audio_ms": _median(frames["turns"]["speech_end_to_first_audio_ms"]),
     }
     say(
         f"\n{_count(result.summary['user_turns'], 'user turn')}, "
         f"{_count(result.summary['responses'], 'response')}, "
         f"{_count(result.summary['tool_calls'], 'tool call')}; "
-        "median end of turn (speech_stopped) -> first audio: "
-        f"{_fmt_ms(result.summary['median_eos_to_first_audio_ms'])}"
+        "median end of speech -> first audio: "
+        f"{_fmt_ms(result.summary['median_speech_end_to_first_audio_ms'])} "
+        f"(from the server's end of turn: {_fmt_ms(result.summary['median_eos_to_first_audio_ms'])})"
     )
     say(f"recording: {recording_path}")
     for name, path in result.files.items():
@@ -217,6 +218,11 @@ def readable_csv(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _median(column: Any) -> float | None:
+    values = column.dropna()
+    return float(values.median()) if len(values) else None
 
 
 def _fmt_ms(value: float | None) -> str:

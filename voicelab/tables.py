@@ -29,8 +29,12 @@ turns(rec): one row per user turn (server-VAD, manual commit, idle timeout, or a
     response_created_ms, first_audio_ms (first response.output_audio.delta), first_transcript_ms (first
     output transcript or text delta), response_done_ms (the turn's last response.done) (all float64),
     status (string: the status of the turn's last response), eos_to_first_audio_ms and
-    eos_to_first_transcript_ms (float64: from the end of speech, i.e. speech_stopped, or the commit for
-    manual and text turns), tool_ms (float64: time spent in tool calls started in the turn), interrupted
+    eos_to_first_transcript_ms (float64: from the end of the turn as the server decided it, i.e.
+    speech_stopped, or the commit for manual and text turns), speech_end_ms (float64: where the caller's
+    speech ended on the session clock, for server_vad turns: the first input audio's position +
+    audio_end_ms - silence_duration_ms), speech_end_to_first_audio_ms (float64: the silence the caller
+    hears, from the end of their speech to the first audio delta), tool_ms (float64: time spent in tool
+    calls started in the turn), interrupted
     (bool: a response of the turn was cancelled or its audio truncated/interrupted).
     A turn runs from its first event to the next turn's first event; responses created in that window
     belong to it.
@@ -112,6 +116,7 @@ TURN_COLUMNS: dict[str, str] = {
     "speech_stop_ms": FLOAT,
     "audio_start_ms": FLOAT,
     "audio_end_ms": FLOAT,
+    "speech_end_ms": FLOAT,
     "committed_ms": FLOAT,
     "response_id": STRING,
     "response_created_ms": FLOAT,
@@ -121,6 +126,7 @@ TURN_COLUMNS: dict[str, str] = {
     "status": STRING,
     "eos_to_first_audio_ms": FLOAT,
     "eos_to_first_transcript_ms": FLOAT,
+    "speech_end_to_first_audio_ms": FLOAT,
     "tool_ms": FLOAT,
     "interrupted": "bool",
 }
@@ -280,6 +286,7 @@ class _Turn:
     speech_stop_ms: float = NAN
     audio_start_ms: float = NAN
     audio_end_ms: float = NAN
+    speech_end_ms: float = NAN
     committed_ms: float = NAN
     responses: list[str] = field(default_factory=list)
 
@@ -328,6 +335,8 @@ class _Conversation:
         self.guardrail_events: list[tuple[float, dict[str, Any]]] = []
         self.function_outputs: dict[str, tuple[float, Any]] = {}
         self.client_audio_ms: dict[str, float] = {}
+        self.audio_origin_ms: float | None = None  # where the first input audio sits on the session clock
+        self.silence_ms = NAN  # server_vad silence_duration_ms in effect (from session.created/updated)
         self.pending_buffer_ms = 0.0
         self.client_commit_ms: float | None = None
         self.interrupted_items: dict[str, float | None] = {}
@@ -477,6 +486,16 @@ class _Conversation:
                 self._add_turn(turn)
             turn.speech_stop_ms = t
             turn.audio_end_ms = _num(ev.get("audio_end_ms"))
+            if self.audio_origin_ms is not None:  # audio_end_ms = speech offset + silence_duration_ms
+                turn.speech_end_ms = self.audio_origin_ms + turn.audio_end_ms - self.silence_ms
+        elif kind in ("session.created", "session.updated"):
+            session = ev.get("session")
+            audio = session.get("audio") if isinstance(session, dict) else None
+            audio_in = audio.get("input") if isinstance(audio, dict) else None
+            if isinstance(audio_in, dict) and "turn_detection" in audio_in:
+                detection = audio_in.get("turn_detection")
+                server_vad = isinstance(detection, dict) and detection.get("type") == "server_vad"
+                self.silence_ms = _num(detection.get("silence_duration_ms")) if server_vad else NAN
         elif kind == "input_audio_buffer.timeout_triggered":
             turn = self.turn_of_item.get(item_id)  # type: ignore[arg-type]
             if turn is None:
@@ -509,6 +528,10 @@ class _Conversation:
     def _client(self, kind: Any, ev: dict[str, Any], t: float) -> None:
         if kind == "input_audio_buffer.append":
             self.pending_buffer_ms += _audio_ms(ev.get("audio"))
+            if self.audio_origin_ms is None:
+                ref = ev.get("audio")
+                ref = ref.get("$audio") if isinstance(ref, dict) else None
+                self.audio_origin_ms = _num(ref.get("start_ms")) if isinstance(ref, dict) else t
         elif kind == "input_audio_buffer.commit":
             self.client_commit_ms = self.pending_buffer_ms
             self.pending_buffer_ms = 0.0
@@ -756,6 +779,7 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
                 "speech_stop_ms": turn.speech_stop_ms,
                 "audio_start_ms": turn.audio_start_ms,
                 "audio_end_ms": turn.audio_end_ms,
+                "speech_end_ms": turn.speech_end_ms,
                 "committed_ms": turn.committed_ms,
                 "response_id": first.response_id if first else None,
                 "response_created_ms": first.created_ms if first else NAN,
@@ -765,6 +789,7 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
                 "status": last.status if last else None,
                 "eos_to_first_audio_ms": first_audio - eos,
                 "eos_to_first_transcript_ms": first_text - eos,
+                "speech_end_to_first_audio_ms": first_audio - turn.speech_end_ms,
                 "tool_ms": float(tool_ms),
                 "interrupted": bool(interrupted),
             }
