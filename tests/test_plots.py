@@ -285,3 +285,20 @@ def test_plots_never_touch_pyplot() -> None:
         [sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_span_labels_a_few_ms_apart_do_not_overprint() -> None:
+    from voicelab.plots import Span, plot_session
+
+    spans = [
+        Span(1000, 1005, "call", kind="response"),
+        Span(1008, 4000, "answer", kind="response"),
+        Span(6000, 7000, "later", kind="response"),
+        Span(1002, 1300, "tool", kind="tool"),  # another row: its own label
+    ]
+    figure = plot_session(spans=spans, width_px=800)
+    texts = [t.get_text().strip() for ax in figure.axes for t in ax.texts]
+    assert texts.count("call") == 1 and "answer" not in texts
+    assert "later" in texts and "tool" in texts
+    lane = figure.axes[-1]
+    assert len(lane.patches) == 4  # every span is still drawn

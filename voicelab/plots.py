@@ -9,6 +9,7 @@ the figure's width, computed with a reshape (no copies), so one hour of 24 kHz a
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ class Mark:
     label: str
     kind: str = "event"
     color: str | None = None
+
+
+LABEL_GAP_PX = 80  # a span label needs about this many pixels before the next one in its row
 
 
 def kind_color(kind: str, color: str | None = None) -> str:
@@ -229,7 +233,7 @@ def plot_session(
     shaded = [ax for ax in (main_ax, vad_ax) if ax is not None]
     _draw_turns(shaded, turn_list)
     if lane_ax is not None:
-        _draw_spans(lane_ax, spans, kinds)
+        _draw_spans(lane_ax, spans, kinds, label_gap_s=LABEL_GAP_PX * end_s / width_px)
     _draw_marks(all_axes, marks)
 
     for ax in all_axes:
@@ -318,8 +322,11 @@ def _draw_turns(axes: list[Axes], turns: list[Turn]) -> None:
             )
 
 
-def _draw_spans(ax: Axes, spans: list[Span], kinds: list[str]) -> None:
+def _draw_spans(ax: Axes, spans: list[Span], kinds: list[str], label_gap_s: float = 0.0) -> None:
+    """Shaded spans, one row per kind. A label is skipped when it would start within `label_gap_s` of the
+    previous label of its row (spans a few ms apart would print on top of each other)."""
     rows = len(kinds)
+    free_from = dict.fromkeys(kinds, -math.inf)  # per row: where the next label may start
     for index, span in enumerate(spans):
         row = rows - 1 - kinds.index(span.kind)
         start, end = span.start_ms / 1000.0, span.end_ms / 1000.0
@@ -333,6 +340,9 @@ def _draw_spans(ax: Axes, spans: list[Span], kinds: list[str]) -> None:
             alpha=0.45,
             gid=f"span-{index}",
         )
+        if start < free_from[span.kind]:
+            continue
+        free_from[span.kind] = start + label_gap_s
         ax.text(
             start,
             (row + 0.5) / rows,
