@@ -27,6 +27,7 @@ from voicelab.audio.io import read_audio
 from voicelab.audio.turns import Turn, TurnAnalysis, TurnDetection, detect_turns
 from voicelab.audio.vad import VadTrack
 from voicelab.errors import ConfigError
+from voicelab.recording import input_origin_ms
 
 KIND_COLORS: dict[str, str] = {
     "response": "tab:green",
@@ -410,7 +411,7 @@ def recording_timeline(recording: Any) -> tuple[list[Turn], list[Span], list[Mar
     """Server VAD turns, response and tool spans, interruptions and guardrail trips of a recording, all on
     the session clock (ms). `recording` is a `voicelab.recording.Recording` (anything with `.events`)."""
     events: list[dict[str, Any]] = list(recording.events)
-    audio_origin = _first_input_ms(events)
+    audio_origin = input_origin_ms(events) or 0.0
     turns: list[Turn] = []
     spans: list[Span] = []
     marks: list[Mark] = []
@@ -460,17 +461,6 @@ def recording_timeline(recording: Any) -> tuple[list[Turn], list[Span], list[Mar
             elif kind == "handoff":
                 marks.append(Mark(t_ms, f"handoff to {body.get('to_agent')}", kind="handoff"))
     return turns, spans, marks
-
-
-def _first_input_ms(events: Sequence[dict[str, Any]]) -> float:
-    """Where the first appended input audio sits on the session clock: server VAD ms count from there."""
-    for line in events:
-        if line.get("dir") == "client" and line.get("type") == "input_audio_buffer.append":
-            ref = (line.get("event") or {}).get("audio")
-            if isinstance(ref, dict) and "$audio" in ref:
-                return float(ref["$audio"].get("start_ms", line.get("t_ms", 0.0)))
-            return float(line.get("t_ms", 0.0))
-    return 0.0
 
 
 def plot_recording(

@@ -216,6 +216,18 @@ def read_wav_tolerant(path: Path) -> Audio:
     return Audio.from_pcm16(data, rate, allow_empty=True)
 
 
+def input_origin_ms(events: list[dict[str, Any]]) -> float | None:
+    """Where the first appended input audio sits on the session clock (server VAD's `audio_*_ms` count
+    from there), or None when the session sent no audio."""
+    for line in events:
+        if line.get("dir") == "client" and line.get("type") == "input_audio_buffer.append":
+            ref = (line.get("event") or {}).get("audio")
+            if isinstance(ref, dict) and isinstance(ref.get("$audio"), dict):
+                return float(ref["$audio"].get("start_ms", line.get("t_ms", 0.0)))
+            return float(line.get("t_ms", 0.0))
+    return None
+
+
 def recording_folder(path: str | os.PathLike[str]) -> Path:
     """The recording folder at `path` (a folder, or its events.jsonl), checked to hold a recording."""
     folder = Path(path)
@@ -286,6 +298,7 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
 __all__ = [
     "Recording",
     "RecordingWriter",
+    "input_origin_ms",
     "load_recording",
     "read_events",
     "read_meta",

@@ -75,7 +75,7 @@ from typing import Any
 import pandas as pd
 
 from voicelab.errors import ConfigError
-from voicelab.recording import read_events, read_meta
+from voicelab.recording import input_origin_ms, read_events, read_meta
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -335,7 +335,7 @@ class _Conversation:
         self.guardrail_events: list[tuple[float, dict[str, Any]]] = []
         self.function_outputs: dict[str, tuple[float, Any]] = {}
         self.client_audio_ms: dict[str, float] = {}
-        self.audio_origin_ms: float | None = None  # where the first input audio sits on the session clock
+        self.audio_origin_ms = input_origin_ms(source.events)  # the first input audio on the session clock
         self.silence_ms = NAN  # server_vad silence_duration_ms in effect (from session.created/updated)
         self.pending_buffer_ms = 0.0
         self.client_commit_ms: float | None = None
@@ -528,10 +528,6 @@ class _Conversation:
     def _client(self, kind: Any, ev: dict[str, Any], t: float) -> None:
         if kind == "input_audio_buffer.append":
             self.pending_buffer_ms += _audio_ms(ev.get("audio"))
-            if self.audio_origin_ms is None:
-                ref = ev.get("audio")
-                ref = ref.get("$audio") if isinstance(ref, dict) else None
-                self.audio_origin_ms = _num(ref.get("start_ms")) if isinstance(ref, dict) else t
         elif kind == "input_audio_buffer.commit":
             self.client_commit_ms = self.pending_buffer_ms
             self.pending_buffer_ms = 0.0
