@@ -26,6 +26,7 @@ _EXPORTS = {
     "tool": "voicelab.agents",
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
+    "Lab": "voicelab.widgets",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
