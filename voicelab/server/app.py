@@ -269,6 +269,14 @@ class _Listening:
             sock.bind((host, port))
             sock.listen(512)
             sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            if exc.errno is None:
+                raise
+            reason = (exc.strerror or str(exc)).lower()
+            raise OSError(
+                exc.errno, f"error while attempting to bind on address {(host, port)!r}: {reason}"
+            ) from None
         except BaseException:
             sock.close()
             raise
