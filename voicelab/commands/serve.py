@@ -25,10 +25,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "serve",
         help="run the embedded Realtime-compatible server (offline, scripted replies)",
         description=(
-            "Run voicelab's embedded Realtime server (WebSocket and HTTP APIs on one port). Point the openai "
-            "client at the printed base URLs (AsyncOpenAI(base_url=..., websocket_base_url=...)) or the Agents "
-            "SDK at the printed URL. Replies come from a "
-            "script, not a language model."
+            "Run voicelab's embedded Realtime server (WebSocket and HTTP APIs on one port). Point the "
+            "openai client at the printed base URLs (AsyncOpenAI(base_url=..., websocket_base_url=...)) or "
+            "the Agents SDK at the printed URL. Replies come from a script, not a language model."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
