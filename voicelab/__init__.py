@@ -27,6 +27,8 @@ _EXPORTS = {
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
     "Lab": "voicelab.widgets",
+    "ChainedModels": "voicelab.pipeline",
+    "ChainedSession": "voicelab.pipeline",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
