@@ -342,3 +342,49 @@ def test_the_cockpit_view_has_named_controls(tmp_path: Path) -> None:
     bundle = lab._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"].startswith("Lab(state='closed'")
+
+
+async def test_widget_messages_from_another_thread_run_on_the_labs_loop(tmp_path: Path, turns: Any) -> None:
+    """JupyterLab may send widget messages to a kernel subshell (another thread with its own loop): clicks
+    must still act on the session's loop."""
+    import threading
+
+    lab = Lab.local(CONFIG, pace="fast", record_dir=tmp_path)
+    try:
+
+        def click(kind: str) -> None:
+            async def fire() -> None:
+                lab.mic._on_custom(lab.mic, {"type": kind}, [])
+
+            thread = threading.Thread(target=asyncio.run, args=(fire(),))
+            thread.start()
+            thread.join()
+
+        click("connect")
+        for _ in range(200):
+            if lab.state == "open":
+                break
+            await asyncio.sleep(0.02)
+        assert lab.state == "open"
+        seq = 0
+        pcm = turns[0].to_realtime().to_pcm16() + bytes(900 * 48)
+
+        def send_audio() -> None:
+            nonlocal seq
+            for offset in range(0, len(pcm), 1920):
+                seq += 1
+                chunk = pcm[offset : offset + 1920]
+                lab.mic._on_custom(lab.mic, {"type": "audio", "seq": seq}, [memoryview(chunk)])
+
+        thread = threading.Thread(target=send_audio)
+        thread.start()
+        thread.join()
+        await lab.wait_for("response_done", timeout=20)
+        click("disconnect")
+        for _ in range(200):
+            if lab.state != "open":
+                break
+            await asyncio.sleep(0.02)
+        assert lab.state == "closed" and lab.error is None, lab.error_traceback
+    finally:
+        await lab.close()

@@ -17,10 +17,12 @@ event log and transcript at most 4 times a second, the tables every few seconds 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as _dt
 import secrets
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -57,12 +59,15 @@ def default_recording_folder(base: str | Path = "recordings") -> Path:
 class Pending:
     """An action started in the background. `await` it for its result; its repr says where it is."""
 
-    def __init__(self, task: asyncio.Future[Any], what: str) -> None:
+    def __init__(self, task: asyncio.Future[Any] | concurrent.futures.Future[Any], what: str) -> None:
         self._task = task
         self.what = what
 
     def __await__(self) -> Any:
-        return self._task.__await__()
+        task = self._task
+        if isinstance(task, concurrent.futures.Future):
+            return asyncio.wrap_future(task).__await__()
+        return task.__await__()
 
     def done(self) -> bool:
         return self._task.done()
@@ -120,7 +125,7 @@ class Lab:
         self._url = url
         self._api_key = api_key
         self._connect_kwargs = connect_kwargs
-        self._record_base = Path(record_dir)
+        self._record_base = Path(record_dir).expanduser().resolve()
         self.server = server
         self.agent = probe.agent
         self.config = probe.config
@@ -129,6 +134,7 @@ class Lab:
         self._session: Any = None
         self._state = "closed"  # closed | connecting | open | failed
         self._error: str | None = None
+        self.error_traceback: str | None = None  # of an unexpected failure in a background task
         self._error_raised = False
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = _running_loop()
@@ -152,12 +158,12 @@ class Lab:
         self.transcript = TranscriptPanel()
         self.stubs_panel = StubsPanel(self)
         self.tables_panel = TablesPanel()
-        self.settings = SettingsPanel(self._apply_settings, self.config)
-        self.mic.on_audio(self._on_mic_audio)
-        self.mic.on_command(self._on_mic_command)
-        self.mic.observe(self._on_mode, names="mode")
-        self.player.on_played(self._on_played)
-        self.tables_panel.refresh_button.on_click(lambda _b: self._refresh_tables(force=True))
+        self.settings = SettingsPanel(self._homed(self._apply_settings), self.config)
+        self.mic.on_audio(self._homed(self._on_mic_audio))
+        self.mic.on_command(self._homed(self._on_mic_command))
+        self.mic.observe(self._homed(self._on_mode), names="mode")
+        self.player.on_played(self._homed(self._on_played))
+        self.tables_panel.refresh_button.on_click(self._homed(lambda _b: self._refresh_tables(force=True)))
         self._build_text_box()
         self._view: Any = None
 
@@ -190,7 +196,7 @@ class Lab:
         self.text = W.Text(placeholder="Type a message to the agent", layout=W.Layout(width="60%"))
         self.text.add_class("vl-text")
         self.send_button = W.Button(description="Send", tooltip="Send the message as the caller")
-        self.send_button.on_click(lambda _b: self._send_box())
+        self.send_button.on_click(self._homed(lambda _b: self._send_box()))
 
     # -- state ----------------------------------------------------------------------------------------
     @property
@@ -254,31 +260,53 @@ class Lab:
 
     # -- running things in the background ---------------------------------------------------------------
     def _start(self, coro: Coroutine[Any, Any, Any], what: str) -> Pending:
-        loop = _running_loop()
-        if loop is None:
-            loop = self._loop
-            if loop is None or loop.is_closed():
-                coro.close()
-                raise LabError(
-                    f"Lab.{what} needs a running asyncio event loop: in a notebook cell write "
-                    f"`await lab.{what}(...)`; in a script call it inside `async def main()` run by "
-                    "asyncio.run(main())."
-                )
-            future: asyncio.Future[Any] = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[assignment]
-            return Pending(asyncio.wrap_future(future, loop=loop), what)
-        self._loop = loop
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return Pending(task, what)
+        """Run `coro` as a task on the lab's home loop (the kernel's), from any thread or loop."""
+        current = _running_loop()
+        home = self._loop
+        if home is None or home.is_closed() or (current is not None and not home.is_running()):
+            home = current  # the first loop the lab runs on becomes its home
+        if home is None:
+            coro.close()
+            raise LabError(
+                f"Lab.{what} needs a running asyncio event loop: in a notebook cell write "
+                f"`await lab.{what}(...)`; in a script call it inside `async def main()` run by "
+                "asyncio.run(main())."
+            )
+        self._loop = home
+        if current is home:
+            task: asyncio.Future[Any] = home.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+            return Pending(task, what)
+        # a widget message handled on another thread (a kernel subshell): hand the work to the home loop
+        future = asyncio.run_coroutine_threadsafe(coro, home)
+        future.add_done_callback(lambda f: home.call_soon_threadsafe(self._future_done, f))
+        return Pending(future, what)
+
+    def _homed(self, fn: Callable[..., Any]) -> Callable[..., None]:
+        """`fn` wrapped to run on the lab's home loop: widget callbacks may arrive on another thread (JupyterLab
+        sends widget messages to a kernel subshell), and the session lives on one loop."""
+
+        def on_home(*args: Any, **kwargs: Any) -> None:
+            home = self._loop
+            if home is None or home.is_closed() or _running_loop() is home or not home.is_running():
+                fn(*args, **kwargs)
+            else:
+                home.call_soon_threadsafe(lambda: fn(*args, **kwargs))
+
+        return on_home
+
+    def _future_done(self, future: Any) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None and not isinstance(exc, LabError):
+            self.error_traceback = "".join(traceback.format_exception(exc))
+            self._fail(f"{type(exc).__name__}: {exc}")
 
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()  # retrieved here, so an un-awaited failure is never a silent warning
-        if exc is not None and not isinstance(exc, LabError):
-            self._fail(f"{type(exc).__name__}: {exc}")
+        self._future_done(task)  # the exception is retrieved here: an un-awaited failure is never silent
 
     def _fail(self, message: str) -> None:
         secrets_ = tuple(s for s in (self._api_key,) if s)

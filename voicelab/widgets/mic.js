@@ -146,7 +146,14 @@ function render({ model, el: root }) {
     meterWrap.setAttribute("aria-valuenow", String(Math.round(level)));
   }
 
-  async function startMic() {
+  let starting = null;
+  function startMic() {
+    // one capture at a time: a Connect click and the kernel's "start" can both ask for it
+    if (!starting) starting = openMic().finally(() => { starting = null; });
+    return starting;
+  }
+
+  async function openMic() {
     if (node) return true;
     const reason = noMicReason();
     if (reason) { showProblem("no_mic_api", reason); return false; }

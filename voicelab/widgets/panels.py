@@ -157,7 +157,7 @@ class StubsPanel:
         self.answered = W.HTML()
         self.save_path = W.Text(value="stubs.json", description="Stubs file", layout=W.Layout(width="320px"))
         self.save_button = W.Button(description="Save stubs", tooltip="Save the stubs with the answers given")
-        self.save_button.on_click(lambda _b: self._save())
+        self.save_button.on_click(lab._homed(lambda _b: self._save()))
         self.message = W.HTML()
         self.widget = W.VBox(
             [
@@ -240,7 +240,7 @@ class StubsPanel:
             answer.disabled = True
             self.dirty = True
 
-        answer.on_click(on_answer)
+        answer.on_click(self._lab._homed(on_answer))
         return W.VBox(
             [title, editor, W.HBox([picker, answer]), note],
             layout=W.Layout(border="1px solid #ddd", padding="4px"),
@@ -264,9 +264,10 @@ class StubsPanel:
 
             return handler
 
-        approve.on_click(decide("approve"))
-        reject.on_click(decide("reject"))
-        always.on_click(decide("always"))
+        homed = self._lab._homed
+        approve.on_click(homed(decide("approve")))
+        reject.on_click(homed(decide("reject")))
+        always.on_click(homed(decide("always")))
         return W.VBox(
             [title, W.HBox([approve, reject, always])],
             layout=W.Layout(border="1px solid #ddd", padding="4px"),

@@ -24,6 +24,8 @@ class PlayerStats:
     played: dict[str, float] = field(default_factory=dict)  # item_id -> latest played_ms
     non_monotonic: int = 0  # reports that went backwards for an item (should stay 0)
     past_received: int = 0  # reports past what was sent for the item (should stay 0)
+    log: list[tuple[str, float, float | None, bool]] = field(default_factory=list)
+    # (item_id, played_ms, the browser's audio clock in s, final), the last 5000 reports
 
 
 class Player(anywidget.AnyWidget):
@@ -101,6 +103,11 @@ class Player(anywidget.AnyWidget):
         if played > self._sent_ms.get(item_id, 0.0) + 0.5:
             stats.past_received += 1
         stats.played[item_id] = max(played, stats.played.get(item_id, 0.0))
+        clock = content.get("audio_time")
+        stats.log.append(
+            (item_id, played, float(clock) if isinstance(clock, (int, float)) else None, bool(content.get("final")))
+        )
+        del stats.log[:-5000]
         for handler in list(self._played_handlers):
             handler(item_id, played, content)
 
