@@ -30,6 +30,7 @@ from voicelab.errors import ConfigError
 from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.ids import IdMaker
+from voicelab.server.logs import server_logger
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
 
@@ -279,6 +280,7 @@ async def serve_async(
         ping_interval=PING_INTERVAL_S,
         ping_timeout=PING_INTERVAL_S,
         max_size=MAX_FRAME_BYTES,
+        logger=server_logger(),  # redacted; a client gone before the upgrade is one line, not a traceback
     )
     return AsyncServer(ws_server, handler, host)
 
