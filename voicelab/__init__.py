@@ -26,6 +26,8 @@ _EXPORTS = {
     "tool": "voicelab.agents",
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
+    "ChainedModels": "voicelab.pipeline",
+    "ChainedSession": "voicelab.pipeline",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -251,7 +251,7 @@ class Session:
             self._writer.write_meta(self._meta())
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
         try:
-            self._transport = await WebSocketTransport.connect(self._url, self._headers, self.open_timeout)
+            self._transport = await self._open_transport()
         except BaseException as exc:
             await self._open_failed(exc)
             if isinstance(exc, (SessionError, asyncio.CancelledError)) or not isinstance(exc, Exception):
@@ -282,6 +282,15 @@ class Session:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self._writer.path)
             self._writer = None
+
+    async def _open_transport(self) -> Any:
+        """The connection events go over (the chained architecture replaces it; see voicelab.pipeline)."""
+        return await WebSocketTransport.connect(self._url, self._headers, self.open_timeout)
+
+    @property
+    def architecture(self) -> str:
+        """ "realtime" (speech to speech); a `voicelab.pipeline.ChainedSession` says "chained"."""
+        return "realtime"
 
     async def __aenter__(self) -> Session:
         return await self.open()
@@ -1003,13 +1012,23 @@ def connect(
     open_timeout: float = 10.0,
     response_timeout: float = 30.0,
     playback: PlaybackTracker | None = None,
+    architecture: str = "realtime",
+    models: Any = None,
 ) -> Session:
     """A Session for a SessionConfig, a dict of session fields, or an agent (`session_config()` +
     `create_listener()`). Open it with `async with` (or `await`). `url=None` is the OpenAI API
     (OPENAI_API_KEY); `record_dir=None` (or True) records to a new ./recordings/<time>-<random> folder,
     False records nothing. Arguments that cannot work raise ConfigError (a bad URL: SessionError) here, not
-    at open."""
+    at open. `architecture="chained"` runs the same agent as speech-to-text -> text model -> text-to-speech
+    (`voicelab.pipeline.ChainedSession`; `models=voicelab.ChainedModels(...)` picks the three models)."""
     _check_connect_args(url, api_key, model, record_dir, headers, open_timeout, response_timeout, playback)
+    if architecture not in ("realtime", "chained"):
+        raise ConfigError(
+            f"architecture={architecture!r} is not an architecture; use 'realtime' (speech to speech) or "
+            "'chained' (speech-to-text -> text model -> text-to-speech)."
+        )
+    if models is not None and architecture != "chained":
+        raise ConfigError("models= picks the chained architecture's models; pass architecture='chained' too.")
     agent = None
     if isinstance(agent_or_config, type):
         raise ConfigError(
@@ -1032,6 +1051,21 @@ def connect(
         )
     if model is not None:
         config = config.replace(model=model)
+    if architecture == "chained":
+        from voicelab.pipeline import ChainedSession
+
+        return ChainedSession(
+            config,
+            url=url,
+            api_key=api_key,
+            headers=headers,
+            record_dir=record_dir,
+            open_timeout=open_timeout,
+            response_timeout=response_timeout,
+            agent=agent,
+            playback=playback,
+            models=models,
+        )
     return Session(
         config,
         url=url,

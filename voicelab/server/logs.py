@@ -1,8 +1,9 @@
-"""What the embedded server writes to the log: no secrets, and one line (no traceback) for a client that
-went away before its WebSocket upgrade finished.
+"""What the embedded server writes to the log: no secrets, and one INFO line (no traceback, no warning) for a
+client that went away or sent garbage before its WebSocket upgrade finished.
 
-Independent of the HTTP/WebSocket stack: `server_logger()` is the logger to hand to that stack, and
-`ServerLogFilter` can be attached to any other logger whose records may carry a handshake.
+Independent of the HTTP/WebSocket stack: `protect_server_logs()` attaches `ServerLogFilter` to the loggers the
+stack writes to (uvicorn's, websockets', voicelab's), and `server_logger()` is a protected logger to hand to a
+stack that takes one.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ import logging
 from voicelab.redact import redact_log_text
 
 LOGGER_NAME = "voicelab.server.connections"
-# websockets' message when a connection ends before or during the opening handshake (a port scan, a health
-# check, a client that gave up): an everyday event under load, not a server error
-_HANDSHAKE_FAILED = "opening handshake failed"
+# the loggers the embedded server's HTTP/WebSocket stack writes to (uvicorn with the websockets sans-I/O
+# protocol logs handshakes, headers included, to uvicorn.error)
+STACK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", LOGGER_NAME)
+# Messages about a client that went away or sent no valid request before or during the opening handshake (a
+# port scan, a health check, a TLS hello on a plain port, a client that gave up): everyday events under load,
+# not server errors, so one INFO line each
+_CLIENT_FAULTS = (
+    "opening handshake failed",
+    "Invalid HTTP request received",
+    "Invalid UTF-8 sequence received from client",
+    "Unsupported upgrade request",
+)
 
 
 def _exception_line(exc_info: object) -> str:
@@ -37,9 +47,10 @@ class ServerLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record whose arguments do not format: keep it, redacted as written
             message = f"{record.msg} {record.args}"
-        if message.startswith(_HANDSHAKE_FAILED) and record.levelno >= logging.WARNING:
+        fault = next((f for f in _CLIENT_FAULTS if message.startswith(f)), None)
+        if fault is not None and record.levelno >= logging.WARNING:
             cause = _exception_line(record.exc_info)
-            message = f"{_HANDSHAKE_FAILED} (the client went away or sent no valid request)" + (
+            message = f"{message.rstrip('.')} (the client went away or sent no valid request)" + (
                 f": {cause}" if cause else ""
             )
             record.levelno, record.levelname = logging.INFO, "INFO"
@@ -53,6 +64,14 @@ class ServerLogFilter(logging.Filter):
         return True
 
 
+def protect_server_logs(names: tuple[str, ...] = STACK_LOGGERS) -> None:
+    """Attach `ServerLogFilter` (once) to each named logger: every record logged on them is redacted."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ServerLogFilter) for f in logger.filters):
+            logger.addFilter(ServerLogFilter())
+
+
 def server_logger() -> logging.Logger:
     """The logger for the server's connections, with `ServerLogFilter` attached once."""
     logger = logging.getLogger(LOGGER_NAME)
@@ -61,4 +80,4 @@ def server_logger() -> logging.Logger:
     return logger
 
 
-__all__ = ["LOGGER_NAME", "ServerLogFilter", "server_logger"]
+__all__ = ["LOGGER_NAME", "STACK_LOGGERS", "ServerLogFilter", "protect_server_logs", "server_logger"]
