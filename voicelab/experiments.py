@@ -185,6 +185,23 @@ def _scenarios(scenarios: Any) -> list[Scenario]:
     return list(scenarios)
 
 
+def _check_connect_options(variants: list[Variant]) -> None:
+    import inspect
+
+    from voicelab.session import connect
+
+    parameters = inspect.signature(connect).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    for variant in variants:
+        for key in variant.connect_options:
+            if key not in parameters:
+                raise ConfigError(
+                    f"variant {variant.name!r}: voicelab.connect() takes no {key!r} in this version; "
+                    f"remove it (connect takes: {', '.join(p for p in parameters if p != 'agent_or_config')})"
+                )
+
+
 def estimate_cost(usage: pd.DataFrame, prices: Mapping[str, float] = PRICES_PER_MILLION) -> float:
     """USD for a run's `tables.usage` rows (cached input tokens at the cached price)."""
     if usage.empty:
@@ -274,6 +291,7 @@ async def experiment(
     variant_list = _variants(variants)
     scenario_list = _scenarios(scenarios)
     agents = {v.name: v.resolve(base) for v in variant_list}
+    _check_connect_options(variant_list)
     for variant in variant_list:
         for scenario in scenario_list:
             scenario.check_agent(agents[variant.name])

@@ -299,6 +299,7 @@ class Prompt:
             raise ConfigError(f"Prompt.parse needs Markdown text, got {type(markdown).__name__}")
         values: dict[str, Any] = {}
         extra: list[tuple[str, str]] = []
+        markdown = re.sub(r"\A\s*<!--.*?-->\s*", "", markdown, flags=re.DOTALL)  # e.g. an export's provenance
         preamble, sections = _split(markdown, level=None)
         if preamble:
             values["role"] = preamble
