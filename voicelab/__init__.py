@@ -32,6 +32,8 @@ _EXPORTS = {
     "experiment": "voicelab.experiments",
     "Variant": "voicelab.experiments",
     "export": "voicelab.export",
+    "ChainedModels": "voicelab.pipeline",
+    "ChainedSession": "voicelab.pipeline",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

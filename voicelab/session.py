@@ -245,7 +245,7 @@ class Session:
             self._writer.write_meta(self._meta())
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
         try:
-            self._transport = await WebSocketTransport.connect(self._url, self._headers, self.open_timeout)
+            self._transport = await self._open_transport()
         except SessionError as exc:
             self._publish(Error(redact_text(str(exc), self._secrets), code="connect_failed", fatal=True))
             await self._finish(None, "connect failed")
@@ -256,6 +256,15 @@ class Session:
         with contextlib.suppress(SessionError):  # closed already: the reader reports it as events
             await self._send(self._config.session_update_event())
         return self
+
+    async def _open_transport(self) -> Any:
+        """The connection events go over (the chained architecture replaces it; see voicelab.pipeline)."""
+        return await WebSocketTransport.connect(self._url, self._headers, self.open_timeout)
+
+    @property
+    def architecture(self) -> str:
+        """ "realtime" (speech to speech); a `voicelab.pipeline.ChainedSession` says "chained"."""
+        return "realtime"
 
     async def __aenter__(self) -> Session:
         return await self.open()
@@ -874,10 +883,21 @@ def connect(
     open_timeout: float = 10.0,
     response_timeout: float = 30.0,
     playback: PlaybackTracker | None = None,
+    architecture: str = "realtime",
+    models: Any = None,
 ) -> Session:
     """A Session for a SessionConfig, a dict of session fields, or an agent (`session_config()` +
     `create_listener()`). Open it with `async with` (or `await`). `url=None` is the OpenAI API
-    (OPENAI_API_KEY); `record_dir=None` records to ./recordings/<timestamp>, False records nothing."""
+    (OPENAI_API_KEY); `record_dir=None` records to ./recordings/<timestamp>, False records nothing.
+    `architecture="chained"` runs the same agent as speech-to-text -> text model -> text-to-speech
+    (`voicelab.pipeline.ChainedSession`; `models=voicelab.ChainedModels(...)` picks the three models)."""
+    if architecture not in ("realtime", "chained"):
+        raise ConfigError(
+            f"architecture={architecture!r} is not an architecture; use 'realtime' (speech to speech) or "
+            "'chained' (speech-to-text -> text model -> text-to-speech)."
+        )
+    if models is not None and architecture != "chained":
+        raise ConfigError("models= picks the chained architecture's models; pass architecture='chained' too.")
     agent = None
     if agent_or_config is None:
         config = SessionConfig()
@@ -895,6 +915,21 @@ def connect(
         )
     if model is not None:
         config = config.replace(model=model)
+    if architecture == "chained":
+        from voicelab.pipeline import ChainedSession
+
+        return ChainedSession(
+            config,
+            url=url,
+            api_key=api_key,
+            headers=headers,
+            record_dir=record_dir,
+            open_timeout=open_timeout,
+            response_timeout=response_timeout,
+            agent=agent,
+            playback=playback,
+            models=models,
+        )
     return Session(
         config,
         url=url,

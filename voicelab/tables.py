@@ -33,7 +33,11 @@ turns(rec): one row per user turn (server-VAD, manual commit, idle timeout, or a
     speech_stopped, or the commit for manual and text turns), speech_end_ms (float64: where the caller's
     speech ended on the session clock, for server_vad turns: the first input audio's position +
     audio_end_ms - silence_duration_ms), speech_end_to_first_audio_ms (float64: the silence the caller
-    hears, from the end of their speech to the first audio delta), tool_ms (float64: time spent in tool
+    hears, from the end of their speech to the first audio delta), transcription_ms, text_model_ms,
+    synthesis_ms (float64: the chained architecture's split of the latency, from its `pipeline_stage` app
+    events: end of speech to transcript, the text model's requests up to its first text or call for every
+    response before the first audio, the first sentence to its first audio byte; NaN for Realtime (speech to
+    speech) sessions, where one model does all three), tool_ms (float64: time spent in tool
     calls started in the turn), interrupted
     (bool: a response of the turn was cancelled or its audio truncated/interrupted).
     A turn runs from its first event to the next turn's first event; responses created in that window
@@ -56,7 +60,9 @@ usage(rec): one row per server response.done.
     sent no usage), t_ms (float64).
 
 compare(recordings): one row per run, indexed by run label (index name "run").
-    turns, responses (int64), median_eos_to_first_audio_ms, median_eos_to_first_transcript_ms (float64),
+    architecture (string: meta["architecture"], "realtime" when absent), turns, responses (int64),
+    median_eos_to_first_audio_ms, median_eos_to_first_transcript_ms, median_transcription_ms,
+    median_text_model_ms, median_synthesis_ms (float64),
     tool_calls, tool_errors, guardrail_trips, interruptions, input_tokens, output_tokens,
     total_tokens (int64).
 """
@@ -127,6 +133,9 @@ TURN_COLUMNS: dict[str, str] = {
     "eos_to_first_audio_ms": FLOAT,
     "eos_to_first_transcript_ms": FLOAT,
     "speech_end_to_first_audio_ms": FLOAT,
+    "transcription_ms": FLOAT,
+    "text_model_ms": FLOAT,
+    "synthesis_ms": FLOAT,
     "tool_ms": FLOAT,
     "interrupted": "bool",
 }
@@ -166,10 +175,14 @@ USAGE_COLUMNS: dict[str, str] = {
     "t_ms": FLOAT,
 }
 COMPARE_COLUMNS: dict[str, str] = {
+    "architecture": STRING,
     "turns": "int64",
     "responses": "int64",
     "median_eos_to_first_audio_ms": FLOAT,
     "median_eos_to_first_transcript_ms": FLOAT,
+    "median_transcription_ms": FLOAT,
+    "median_text_model_ms": FLOAT,
+    "median_synthesis_ms": FLOAT,
     "tool_calls": "int64",
     "tool_errors": "int64",
     "guardrail_trips": "int64",
@@ -333,6 +346,9 @@ class _Conversation:
         self.tool_events: list[tuple[float, dict[str, Any]]] = []
         self.tool_starts: dict[str, float] = {}
         self.guardrail_events: list[tuple[float, dict[str, Any]]] = []
+        self.stages: list[dict[str, Any]] = []  # pipeline_stage app events (chained sessions)
+        architecture = source.meta.get("architecture")
+        self.architecture = architecture if isinstance(architecture, str) else "realtime"
         self.function_outputs: dict[str, tuple[float, Any]] = {}
         self.client_audio_ms: dict[str, float] = {}
         self.audio_origin_ms = input_origin_ms(source.events)  # the first input audio on the session clock
@@ -567,6 +583,8 @@ class _Conversation:
             self.tool_starts.setdefault(ev["call_id"], t)
         elif kind == "guardrail_tripped":
             self.guardrail_events.append((t, ev))
+        elif kind == "pipeline_stage":
+            self.stages.append(ev)
 
     # -- responses and turns -----------------------------------------------------------------------
 
@@ -766,6 +784,7 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
             and not math.isnan(c["duration_ms"])
             and turn.anchor_ms <= _num(c["started_ms"]) < next_anchor
         )
+        split = _split(conv, turn, responses, first_audio)
         rows.append(
             {
                 "turn": index,
@@ -786,11 +805,38 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
                 "eos_to_first_audio_ms": first_audio - eos,
                 "eos_to_first_transcript_ms": first_text - eos,
                 "speech_end_to_first_audio_ms": first_audio - turn.speech_end_ms,
+                **split,
                 "tool_ms": float(tool_ms),
                 "interrupted": bool(interrupted),
             }
         )
     return _frame(rows, TURN_COLUMNS)
+
+
+def _split(
+    conv: _Conversation, turn: _Turn, responses: list[_Response], first_audio: float
+) -> dict[str, float]:
+    """A chained turn's latency split (see the docstring); NaN without pipeline_stage events."""
+    out = {"transcription_ms": NAN, "text_model_ms": NAN, "synthesis_ms": NAN}
+    if not conv.stages:
+        return out
+
+    def duration(stage: dict[str, Any]) -> float:
+        return _num(stage.get("ended_ms")) - _num(stage.get("started_ms"))
+
+    for stage in conv.stages:
+        if stage.get("stage") == "transcription" and stage.get("item_id") == turn.item_id:
+            out["transcription_ms"] = duration(stage)
+    before = [r.response_id for r in responses if math.isnan(first_audio) or r.created_ms <= first_audio]
+    text = [
+        duration(s) for s in conv.stages if s.get("stage") == "text_model" and s.get("response_id") in before
+    ]
+    if text:
+        out["text_model_ms"] = float(sum(text))
+    speech = [s for s in conv.stages if s.get("stage") == "synthesis" and s.get("response_id") in before]
+    if speech:
+        out["synthesis_ms"] = duration(speech[-1])
+    return out
 
 
 def _arguments(value: Any) -> dict[str, Any]:
@@ -896,10 +942,14 @@ def compare(recordings: Mapping[str, Any]) -> pd.DataFrame:
         use = _frame(conv.usage_rows, USAGE_COLUMNS)
         rows.append(
             {
+                "architecture": conv.architecture,
                 "turns": len(turn_table),
                 "responses": len(use),
                 "median_eos_to_first_audio_ms": turn_table["eos_to_first_audio_ms"].median(),
                 "median_eos_to_first_transcript_ms": turn_table["eos_to_first_transcript_ms"].median(),
+                "median_transcription_ms": turn_table["transcription_ms"].median(),
+                "median_text_model_ms": turn_table["text_model_ms"].median(),
+                "median_synthesis_ms": turn_table["synthesis_ms"].median(),
                 "tool_calls": len(calls),
                 "tool_errors": int(calls["error"].notna().sum()),
                 "guardrail_trips": len(conv.guardrail_events),

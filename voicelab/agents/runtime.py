@@ -150,7 +150,7 @@ class AgentRuntime:
             if self._active_response == event.response_id:
                 self._active_response = None
         elif isinstance(event, TranscriptDelta) and event.role == "assistant":
-            if not self.agent.output_guardrails:
+            if not self.agent.output_guardrails or self.checks_before_speech:
                 return
             response_id = self._response_of(session, event.item_id)
             if response_id in self.watch.tripped_responses:
@@ -161,7 +161,7 @@ class AgentRuntime:
                     self._check_guardrails(session, event.item_id, text, self.agent), "output guardrail check"
                 )
         elif isinstance(event, TranscriptDone) and event.role == "assistant":
-            if not self.agent.output_guardrails:
+            if not self.agent.output_guardrails or self.checks_before_speech:
                 return
             if not self.watch.text(event.item_id) and event.transcript:
                 self.watch.add(event.item_id, "", self._response_of(session, event.item_id))
@@ -395,6 +395,19 @@ class AgentRuntime:
         await self._apply_agent(self.session, agent)
 
     # -- guardrails ---------------------------------------------------------------------------------------
+    checks_before_speech = False  # a chained session checks each sentence itself, before it is spoken
+
+    async def check_output(self, session: Any, item_id: str, response_id: str, text: str) -> bool:
+        """Run the output guardrails on `text` (the answer so far) before it is spoken; False when one
+        tripped: the trip is handled as in a Realtime session (interrupt, `guardrail_tripped`, follow-up)."""
+        if not self.agent.output_guardrails or self._closed:
+            return True
+        self.watch.add(item_id, "", response_id)
+        self.watch._items[item_id].text = text
+        self.watch._items[item_id].checked_length = len(text)
+        await self._check_guardrails(session, item_id, text, self.agent)
+        return response_id not in self.watch.tripped_responses
+
     async def _check_guardrails(self, session: Any, item_id: str, text: str, agent: Agent) -> None:
         async with self._guardrail_lock:
             response_id = self.watch.response_of(item_id) or item_id

@@ -1,8 +1,11 @@
-"""The embedded server on a socket: a `websockets` asyncio server that drives one `Engine` per connection.
+"""The embedded server on a socket: one Starlette app served by uvicorn, HTTP and WebSocket on one port.
 
-Path `/v1/realtime?model=...`. Like the real API, handshake problems are reported after the
-upgrade: an `error`
-event then a close frame (3000 for auth, 4000 for the request shape; reason "<error.type>.<error.code>").
+WebSocket `/v1/realtime?model=...` drives one sans-I/O `Engine` per connection (`?intent=transcription`
+opens a transcription session). Like the real API, handshake problems are reported after the upgrade: an
+`error` event then a close frame (3000 for auth, 4000 for the request shape; reason
+"<error.type>.<error.code>").
+HTTP `/v1/audio/transcriptions`, `/v1/audio/speech`, `/v1/responses` and `/v1/chat/completions` are served by
+`voicelab.server.httpapi` from the same brain and services.
 """
 
 from __future__ import annotations
@@ -12,23 +15,24 @@ import contextlib
 import functools
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
-from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server as _WsServer
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketState
 
 from voicelab.audio.vad import prewarm_silero
 from voicelab.errors import ConfigError
 from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
+from voicelab.server.httpapi import HttpApi, not_found
 from voicelab.server.ids import IdMaker
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
@@ -76,7 +80,7 @@ def _handshake_error(code: str | None, message: str, kind: str = "invalid_reques
 
 
 class _Handler:
-    """Accepts connections and runs one engine per connection."""
+    """Accepts connections and runs one engine per connection; serves the HTTP APIs."""
 
     def __init__(
         self, brain: BrainSource, token: str | None, pace: Pace, services: EngineServices | None = None
@@ -86,6 +90,8 @@ class _Handler:
         self.pace: Pace = pace
         self.services = _cached(services or EngineServices.default())
         self.connections = 0
+        self.http = HttpApi(self._http_brain, token, self.services)
+        self._shared_brain: Brain | None = None
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
         if hasattr(brain, "reply") and brain.phrases:  # type: ignore[union-attr]
             phrases = list(brain.phrases)  # type: ignore[union-attr]
@@ -102,24 +108,47 @@ class _Handler:
             return brain  # type: ignore[return-value]
         return brain()  # type: ignore[operator]
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path.rstrip("/") != PATH:
-            return connection.respond(
-                HTTPStatus.NOT_FOUND, f"voicelab embedded server: use ws://HOST:PORT{PATH}\n"
-            )
-        return None
+    def _http_brain(self) -> Brain:
+        """The brain of the HTTP APIs: one for the server's lifetime (a factory is called once)."""
+        if self._shared_brain is None:
+            self._shared_brain = self._new_brain()
+        return self._shared_brain
 
-    async def _refuse(self, ws: ServerConnection, close_code: int, code: str | None, message: str) -> None:
-        await ws.send(_handshake_error(code, message))
+    def app(self) -> Starlette:
+        routes = [
+            WebSocketRoute(PATH, self.realtime),
+            WebSocketRoute(PATH + "/", self.realtime),
+            *self.http.routes(),
+            WebSocketRoute("/{path:path}", self._no_such_socket),
+            Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+        ]
+        return Starlette(routes=routes)
+
+    async def _no_such_socket(self, ws: WebSocket) -> None:
+        await ws.send_denial_response(
+            PlainTextResponse(f"voicelab embedded server: use ws://HOST:PORT{PATH}\n", status_code=404)
+        )
+
+    async def _refuse(self, ws: WebSocket, close_code: int, code: str | None, message: str) -> None:
+        await ws.send_text(_handshake_error(code, message))
         await ws.close(close_code, f"invalid_request_error.{code}" if code else "invalid_request_error")
 
-    async def __call__(self, ws: ServerConnection) -> None:
-        request = ws.request
-        assert request is not None
-        headers = request.headers
-        query = parse_qs(urlsplit(request.path).query)
+    async def realtime(self, ws: WebSocket) -> None:
+        try:
+            await self._realtime(ws)
+        except Exception:  # a dropped connection or a failing send: the client is gone, nothing to report
+            logger.debug("realtime connection ended with an error", exc_info=True)
+            if ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await ws.close(1011, "server_error")
+
+    async def _realtime(self, ws: WebSocket) -> None:
+        headers = ws.headers
+        query = ws.query_params
+        offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+        await ws.accept(subprotocol="realtime" if "realtime" in offered else None)
         if self._token is not None:
-            auth = headers.get("Authorization")
+            auth = headers.get("authorization")
             if auth is None:
                 await self._refuse(
                     ws,
@@ -136,7 +165,7 @@ class _Handler:
                     "Incorrect API key provided. Use the token the embedded server was started with.",
                 )
                 return
-        if headers.get("OpenAI-Beta") is not None:
+        if headers.get("openai-beta") is not None:
             await self._refuse(
                 ws,
                 4000,
@@ -145,8 +174,17 @@ class _Handler:
                 "(drop the OpenAI-Beta header).",
             )
             return
-        model = (query.get("model") or [""])[0]
-        if not model:
+        intent = query.get("intent")
+        model = query.get("model") or ""
+        if intent is not None and intent != "transcription":
+            await self._refuse(
+                ws,
+                4000,
+                "invalid_intent",
+                f"Invalid value for 'intent': {intent!r}. Use intent=transcription, or leave it out.",
+            )
+            return
+        if intent is None and not model:
             await self._refuse(
                 ws,
                 4000,
@@ -154,16 +192,36 @@ class _Handler:
                 "Missing required parameter: 'model'. Connect to /v1/realtime?model=...",
             )
             return
-        await self._run(ws, model)
+        engine = Engine(
+            self._new_brain(),
+            model=model or "gpt-realtime",
+            pace=self.pace,
+            services=self.services,
+            intent=intent,
+        )
+        await self._run(ws, engine)
 
-    async def _run(self, ws: ServerConnection, model: str) -> None:
+    async def _run(self, ws: WebSocket, engine: Engine) -> None:
         loop = asyncio.get_running_loop()
         origin = loop.time()
 
         def now_ms() -> float:
             return (loop.time() - origin) * 1000.0
 
-        engine = Engine(self._new_brain(), model=model, pace=self.pace, services=self.services)
+        frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                while True:
+                    message = await ws.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    text = message.get("text")
+                    frames.put_nowait(text if text is not None else (message.get("bytes") or b""))
+            finally:
+                frames.put_nowait(None)
+
+        reader = loop.create_task(read())
         self.connections += 1
         try:
             await self._send(ws, engine.start(now_ms()))
@@ -171,12 +229,14 @@ class _Handler:
                 deadline = engine.next_deadline()
                 try:
                     if deadline is None:
-                        frame = await ws.recv()
+                        frame = await frames.get()
                     else:
-                        frame = await asyncio.wait_for(ws.recv(), max(0.0, deadline - now_ms()) / 1000.0)
+                        frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - now_ms()) / 1000.0)
                 except asyncio.TimeoutError:
                     await self._send(ws, engine.advance(now_ms()))
                     continue
+                if frame is None:
+                    return  # the client went away
                 # The engine runs on the loop: a frame's work (VAD over one chunk, a cached or short TTS
                 # call, handing audio to the transcriber) is well under a millisecond or two, far less
                 # than a thread hop under the GIL costs other connections. Decoding that takes longer
@@ -186,25 +246,86 @@ class _Handler:
                 if due is not None and due <= now_ms():
                     await self._send(ws, engine.advance(now_ms()))
             await ws.close(*engine.closed)
-        except ConnectionClosed:
-            pass
         finally:
             self.connections -= 1
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
 
     @staticmethod
-    async def _send(ws: ServerConnection, events: Sequence[dict[str, Any]]) -> None:
+    async def _send(ws: WebSocket, events: Sequence[dict[str, Any]]) -> None:
         for event in events:
-            await ws.send(json.dumps(event))
+            await ws.send_text(json.dumps(event))
+
+
+class _Listening:
+    """A uvicorn server on a socket bound here (so port=0 gives the port before the first request)."""
+
+    def __init__(self, handler: _Handler, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(512)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            if exc.errno is None:
+                raise
+            reason = (exc.strerror or str(exc)).lower()
+            raise OSError(
+                exc.errno, f"error while attempting to bind on address {(host, port)!r}: {reason}"
+            ) from None
+        except BaseException:
+            sock.close()
+            raise
+        self.socket = sock
+        self.port: int = sock.getsockname()[1]
+        config = uvicorn.Config(
+            handler.app(),
+            log_config=None,
+            access_log=False,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_max_size=MAX_FRAME_BYTES,
+            ws_ping_interval=PING_INTERVAL_S,
+            ws_ping_timeout=PING_INTERVAL_S,
+            timeout_graceful_shutdown=2,
+        )
+        config.load()
+        self.server = uvicorn.Server(config)
+        self.server.lifespan = config.lifespan_class(config)
+        self._main: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.server.startup(sockets=[self.socket])
+        except BaseException:
+            self.socket.close()
+            raise
+        self._main = asyncio.get_running_loop().create_task(self.server.main_loop())
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._main is not None:
+            with contextlib.suppress(Exception):
+                await self._main
+        for connection in list(self.server.server_state.connections):
+            connection.shutdown()
+        with contextlib.suppress(Exception):
+            await self.server.shutdown(sockets=[self.socket])
 
 
 class AsyncServer:
     """The embedded server inside the caller's running event loop (`await serve_async(...)`)."""
 
-    def __init__(self, ws_server: _WsServer, handler: _Handler, host: str) -> None:
-        self._ws_server = ws_server
+    def __init__(self, listening: _Listening, handler: _Handler, host: str) -> None:
+        self._listening = listening
         self._handler = handler
         self.host = host
-        self.port: int = ws_server.sockets[0].getsockname()[1]
+        self.port: int = listening.port
 
     @property
     def url(self) -> str:
@@ -215,12 +336,16 @@ class AsyncServer:
         return f"ws://{self.host}:{self.port}/v1"
 
     @property
+    def http_base_url(self) -> str:
+        """`http://HOST:PORT/v1`, for `AsyncOpenAI(base_url=...)`."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
     def connections(self) -> int:
         return self._handler.connections
 
     async def aclose(self) -> None:
-        self._ws_server.close()
-        await self._ws_server.wait_closed()
+        await self._listening.stop()
 
     async def __aenter__(self) -> AsyncServer:
         return self
@@ -271,16 +396,9 @@ async def serve_async(
     """Start the embedded server in the running event loop."""
     _check(pace, token)
     handler = _Handler(_brain_source(script, brain), token, pace, services)
-    ws_server = await serve(
-        handler,
-        host,
-        port,
-        process_request=handler.process_request,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_INTERVAL_S,
-        max_size=MAX_FRAME_BYTES,
-    )
-    return AsyncServer(ws_server, handler, host)
+    listening = _Listening(handler, host, port)
+    await listening.start()
+    return AsyncServer(listening, handler, host)
 
 
 class Server:
@@ -338,6 +456,11 @@ class Server:
     @property
     def base_url(self) -> str:
         return f"ws://{self.host}:{self.port}/v1"
+
+    @property
+    def http_base_url(self) -> str:
+        """`http://HOST:PORT/v1`, for `AsyncOpenAI(base_url=...)` (HTTP and WebSocket share the port)."""
+        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def connections(self) -> int:

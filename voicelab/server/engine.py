@@ -56,6 +56,7 @@ from voicelab.server.validation import (
     _path,
     check_session_update,
     default_session,
+    default_transcription_session,
     find_unknown_parameter,
     merge_session,
     voice_of,
@@ -101,6 +102,57 @@ def _bytes_per_ms(fmt: Mapping[str, Any] | None) -> float:
     return 48.0 if kind == "audio/pcm" else 8.0
 
 
+def brain_input(
+    items: list[dict[str, Any]],
+    instructions: str,
+    tools: tuple[str, ...],
+    call_notes: Mapping[str, Any],
+    idle: bool = False,
+    transcribe: Callable[[str], str | None] | None = None,
+) -> BrainInput:
+    """What a brain sees for a conversation (Realtime-shaped items, oldest first): the latest user words,
+    and the function output when the latest item is one. Shared by the Realtime engine and the HTTP APIs
+    (`voicelab.server.textapi`), so that both answer alike."""
+    user_text: str | None = None
+    for item in reversed(items):
+        if item.get("type") == "message" and item.get("role") == "user":
+            parts: list[str] = []
+            for part in item.get("content") or []:
+                if part.get("type") in ("input_text", "text") and part.get("text"):
+                    parts.append(part["text"])
+                elif part.get("type") == "input_audio":
+                    spoken = part.get("transcript") or (
+                        transcribe(item["id"]) if transcribe is not None and item.get("id") else None
+                    )
+                    if spoken:
+                        parts.append(spoken)
+            user_text = " ".join(parts)
+            break
+    output = name = note = None
+    last = items[-1] if items else None
+    if last is not None and last.get("type") == "function_call_output":
+        output = str(last.get("output", ""))
+        call_id = last.get("call_id")
+        note = call_notes.get(call_id) if isinstance(call_id, str) else None
+        name = next(
+            (
+                i.get("name")
+                for i in items
+                if i.get("type") == "function_call" and i.get("call_id") == call_id
+            ),
+            None,
+        )
+    return BrainInput(user_text, instructions, tools, output, name, note, idle, tuple(items))
+
+
+def decide(brain: Brain, context: BrainInput) -> Say | Call:
+    """The brain's answer; a call to a tool the request does not declare becomes a Say that says so."""
+    reply = brain.reply(context)
+    if isinstance(reply, Call) and reply.name not in context.tools:
+        return Say(f"The brain asked to call the tool {reply.name!r}, which this session does not declare.")
+    return reply
+
+
 class Engine:
     """One Realtime connection's server side. See the module docstring."""
 
@@ -114,7 +166,10 @@ class Engine:
         timing: Timing | None = None,
         seed: int | None = None,
         wall_clock: Callable[[], float] = time.time,
+        intent: str | None = None,
     ) -> None:
+        if intent not in (None, "transcription"):
+            raise ValueError(f"intent must be None or 'transcription', got {intent!r}")
         if pace not in ("realtime", "fast"):
             raise ValueError(f"pace must be 'realtime' or 'fast', got {pace!r}")
         self.brain = brain
@@ -126,7 +181,11 @@ class Engine:
             )
         self._planner = ResponsePlanner(self.timing)
         self._ids = IdMaker(seed)
-        self.session: dict[str, Any] = default_session(model, self._ids.session(), wall_clock())
+        self.session: dict[str, Any] = (
+            default_transcription_session(self._ids.session(), wall_clock())
+            if intent == "transcription"
+            else default_session(model, self._ids.session(), wall_clock())
+        )
         self.conversation_id = self._ids.conversation()
         self.closed: tuple[int, str] | None = None
         self._items: list[dict[str, Any]] = []
@@ -550,7 +609,9 @@ class Engine:
         del self._buffer[:end]
         self._buffer_start_ms = float(audio_end_ms)
         out.extend(self._commit(item_id, segment, transcribe=False))
-        respond = bool((self._turn_detection() or {}).get("create_response", True))
+        respond = not self.transcription_only and bool(
+            (self._turn_detection() or {}).get("create_response", True)
+        )
 
         def after(now: float) -> list[dict[str, Any]] | None:
             pending = self._pending.get(item_id)
@@ -563,6 +624,11 @@ class Engine:
 
         self._deferred.append((now_ms, after))
         return out
+
+    @property
+    def transcription_only(self) -> bool:
+        """A transcription session (`?intent=transcription`): turns are transcribed, never answered."""
+        return self.session.get("type") == "transcription"
 
     def _transcribing(self) -> bool:
         return bool(((self.session.get("audio") or {}).get("input") or {}).get("transcription"))
@@ -841,6 +907,13 @@ class Engine:
     # --- responses ------------------------------------------------------------------------------------
 
     def _on_response_create(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
+        if self.transcription_only:
+            raise ClientEventError(
+                "invalid_value",
+                "response.create is not supported in a transcription session; connect to "
+                "/v1/realtime?model=... for responses.",
+                "type",
+            )
         params = event.get("response") or {}
         unknown = find_unknown_parameter(params, RealtimeResponseCreateParams, "response")
         if unknown:
@@ -889,36 +962,7 @@ class Engine:
     def _brain_input(
         self, items: list[dict[str, Any]], instructions: str, tools: tuple[str, ...], idle: bool
     ) -> BrainInput:
-        user_text: str | None = None
-        for item in reversed(items):
-            if item.get("type") == "message" and item.get("role") == "user":
-                parts: list[str] = []
-                for part in item.get("content") or []:
-                    if part.get("type") == "input_text" and part.get("text"):
-                        parts.append(part["text"])
-                    elif part.get("type") == "input_audio":
-                        spoken = part.get("transcript") or (
-                            self._transcribe(item["id"]) if item.get("id") else None
-                        )
-                        if spoken:
-                            parts.append(spoken)
-                user_text = " ".join(parts)
-                break
-        output = name = note = None
-        last = items[-1] if items else None
-        if last is not None and last.get("type") == "function_call_output":
-            output = str(last.get("output", ""))
-            call_id = last.get("call_id")
-            note = self._call_notes.get(call_id)
-            name = next(
-                (
-                    i.get("name")
-                    for i in items
-                    if i.get("type") == "function_call" and i.get("call_id") == call_id
-                ),
-                None,
-            )
-        return BrainInput(user_text, instructions, tools, output, name, note, idle, tuple(items))
+        return brain_input(items, instructions, tools, self._call_notes, idle, self._transcribe)
 
     def _input_tokens(self, items: list[dict[str, Any]], instructions: str) -> tuple[int, int]:
         text = text_tokens(instructions)
@@ -983,11 +1027,7 @@ class Engine:
         previous = self._last_item_id() if default else None
         item_id = self._ids.item()
         try:
-            reply = self.brain.reply(context)
-            if isinstance(reply, Call) and reply.name not in names:
-                reply = Say(
-                    f"The brain asked to call the tool {reply.name!r}, which this session does not declare."
-                )
+            reply = decide(self.brain, context)
             if isinstance(reply, Call):
                 call_id = self._ids.call()
                 self._call_notes[call_id] = reply.note

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from openai.types.realtime import RealtimeSessionCreateRequest
+from openai.types.realtime import RealtimeSessionCreateRequest, RealtimeTranscriptionSessionCreateRequest
 from pydantic import BaseModel, ValidationError
 
 from voicelab.errors import RemoteProtocolError
@@ -56,6 +56,29 @@ class ClientEventError(RemoteProtocolError):
 
     def __str__(self) -> str:
         return self.message
+
+
+DEFAULT_TRANSCRIPTION: dict[str, Any] = {"model": "gpt-4o-transcribe", "language": None, "prompt": ""}
+
+
+def default_transcription_session(session_id: str, now_s: float) -> dict[str, Any]:
+    """The session body of `session.created` for `/v1/realtime?intent=transcription` (session.type
+    "transcription"): input audio only, transcribed per turn; no responses."""
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": session_id,
+        "expires_at": int(now_s) + SESSION_LIFETIME_S,
+        "include": None,
+        "audio": {
+            "input": {
+                "format": dict(PCM_FORMAT),
+                "transcription": dict(DEFAULT_TRANSCRIPTION),
+                "noise_reduction": None,
+                "turn_detection": dict(SERVER_VAD_DEFAULTS),
+            }
+        },
+    }
 
 
 def default_session(model: str, session_id: str, now_s: float) -> dict[str, Any]:
@@ -254,12 +277,17 @@ def check_session_update(session: Any, current_type: str) -> None:
             "cannot change.",
             "session.type",
         )
-    unknown = find_unknown_parameter(session, RealtimeSessionCreateRequest, "session")
+    model: type[BaseModel] = (
+        RealtimeTranscriptionSessionCreateRequest
+        if current_type == "transcription"
+        else RealtimeSessionCreateRequest
+    )
+    unknown = find_unknown_parameter(session, model, "session")
     if unknown:
         raise ClientEventError("unknown_parameter", f"Unknown parameter: '{unknown}'.", unknown)
     _check_ranges(session)
     try:
-        RealtimeSessionCreateRequest.model_validate(session)
+        model.model_validate(session)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = _path("session", tuple(first["loc"]), session)

@@ -1,0 +1,114 @@
+"""The chained architecture (voicelab.pipeline): the same agent and caller as a Realtime session, run as
+speech-to-text -> text model -> text-to-speech against the embedded server; comparable tables, the latency
+split, guardrails before speech, barge-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import voicelab
+from voicelab import tables
+from voicelab.agents import Agent, GuardrailResult, output_guardrail
+from voicelab.caller import play_turns
+from voicelab.demo import caller_turns, returns_desk_agent
+from voicelab.errors import ConfigError
+from voicelab.pipeline import ChainedModels, ChainedSession, endpoints, split_sentences
+from voicelab.recording import load_recording
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    with voicelab.serve("returns_desk", pace="fast", token="sk-local") as srv:
+        yield srv
+
+
+async def run(
+    server: Any, architecture: str, folder: Path, agent: Agent | None = None, turns: int = 2
+) -> Any:
+    session = voicelab.connect(
+        agent or returns_desk_agent(),
+        url=server.url,
+        api_key="sk-local",
+        record_dir=folder,
+        architecture=architecture,
+    )
+    async with session:
+        await play_turns(session, caller_turns("returns")[:turns], realtime=False)
+    return load_recording(folder)
+
+
+def test_endpoints_follow_the_realtime_url() -> None:
+    assert endpoints("ws://127.0.0.1:8000/v1/realtime") == (
+        "http://127.0.0.1:8000/v1",
+        "ws://127.0.0.1:8000/v1",
+    )
+    assert endpoints(None) == ("https://api.openai.com/v1", "wss://api.openai.com/v1")
+    with pytest.raises(ConfigError, match="not a server URL"):
+        endpoints("ftp://x")
+
+
+def test_connect_picks_the_architecture() -> None:
+    session = voicelab.connect(url="ws://127.0.0.1:9/v1/realtime", architecture="chained", record_dir=False)
+    assert isinstance(session, ChainedSession) and session.architecture == "chained"
+    assert session.models == ChainedModels()
+    assert voicelab.connect(url="ws://127.0.0.1:9/v1/realtime", record_dir=False).architecture == "realtime"
+    with pytest.raises(ConfigError, match="architecture='bogus'"):
+        voicelab.connect(architecture="bogus")
+    with pytest.raises(ConfigError, match="architecture='chained'"):
+        voicelab.connect(url="ws://127.0.0.1:9/v1/realtime", models=ChainedModels())
+
+
+def test_sentences_are_cut_where_speech_may_pause() -> None:
+    assert split_sentences("Hello there. How are", final=False) == (["Hello there. "], "How are")
+    assert split_sentences("It costs 3.", final=False) == ([], "It costs 3.")
+    assert split_sentences("It costs 3.5 euros", final=True) == (["It costs 3.5 euros"], "")
+
+
+async def test_chained_and_realtime_sessions_give_comparable_tables(server: Any, tmp_path: Path) -> None:
+    realtime = await run(server, "realtime", tmp_path / "realtime")
+    chained = await run(server, "chained", tmp_path / "chained")
+    assert chained.meta["architecture"] == "chained" and chained.meta["models"]["speech"] == "gpt-4o-mini-tts"
+    r_turns, c_turns = tables.turns(realtime), tables.turns(chained)
+    assert list(r_turns.columns) == list(c_turns.columns)
+    assert len(c_turns) == len(r_turns) == 2
+    assert c_turns["first_audio_ms"].notna().all()
+    # the split: transcription + text model + synthesis, within the end-of-speech-to-first-audio latency
+    split = c_turns[["transcription_ms", "text_model_ms", "synthesis_ms"]]
+    assert split.notna().all().all() and (split >= 0).all().all()
+    assert (split.sum(axis=1) <= c_turns["eos_to_first_audio_ms"] + 1e-6).all()
+    assert r_turns[["transcription_ms", "text_model_ms", "synthesis_ms"]].isna().all().all()
+    r_hist, c_hist = tables.history(realtime), tables.history(chained)
+    said = [t for t in c_hist[c_hist.role_or_type == "assistant"]["text"]]
+    assert said == [t for t in r_hist[r_hist.role_or_type == "assistant"]["text"]]
+    assert said[0] == "I can help with that. What is your order number?"
+    assert said[1].startswith("I found order four five six seven. It was delivered")
+    calls = tables.tool_calls(chained)
+    assert list(calls["name"]) == ["lookup_order"] == list(tables.tool_calls(realtime)["name"])
+    both = tables.compare({"realtime": realtime, "chained": chained})
+    assert list(both["architecture"]) == ["realtime", "chained"]
+    assert both.loc["chained", "median_transcription_ms"] >= 0
+    assert both.loc["chained", "tool_calls"] == both.loc["realtime", "tool_calls"] == 1
+
+
+async def test_guardrails_run_on_the_text_before_it_is_spoken(server: Any, tmp_path: Path) -> None:
+    @output_guardrail
+    def no_order_numbers(context: Any, agent: Any, text: str) -> GuardrailResult:
+        return GuardrailResult("order number" in text.lower())
+
+    agent = returns_desk_agent().clone(output_guardrails=[no_order_numbers], guardrail_follow_up=None)
+    rec = await run(server, "chained", tmp_path / "guarded", agent=agent, turns=1)
+    trips = tables.guardrail_trips(rec)
+    assert list(trips["guardrail"]) == ["no_order_numbers"]
+    spoken = [
+        e["event"]
+        for e in rec.events
+        if e.get("event", {}).get("type") == "response.output_audio_transcript.delta"
+    ]
+    heard = "".join(e["delta"] for e in spoken)
+    assert heard == "I can help with that. "  # the second sentence was checked, tripped, never synthesized
+    done = [e["event"] for e in rec.events if e.get("event", {}).get("type") == "response.done"]
+    assert done[0]["response"]["status"] == "cancelled"
