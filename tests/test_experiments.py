@@ -206,8 +206,10 @@ async def test_bad_definitions_fail_before_any_run(tmp_path) -> None:
         await experiment({"a": PLAIN}, [wrong], **kwargs)
     with pytest.raises(ConfigError, match="unknown setting 'silence'"):
         await experiment({"a": {"silence": 3}}, [LABEL], **kwargs)
-    with pytest.raises(ConfigError, match="takes no 'architecture' in this version"):
-        await experiment({"chained": {"architecture": "chained"}}, [LABEL], **kwargs)
+    with pytest.raises(ConfigError, match="takes no 'colour' in this version"):
+        await experiment([Variant("a", prompt=PLAIN, connect_kwargs={"colour": "red"})], [LABEL], **kwargs)
+    with pytest.raises(ConfigError, match="may not set 'url'"):
+        await experiment([Variant("a", prompt=PLAIN, connect_kwargs={"url": "ws://x"})], [LABEL], **kwargs)
     with pytest.raises(ConfigError, match="pass base="):
         await experiment({"a": PLAIN}, [LABEL], out_dir=tmp_path / "e2", progress=False)
     with pytest.raises(ConfigError, match="repeats"):
@@ -218,3 +220,18 @@ async def test_bad_definitions_fail_before_any_run(tmp_path) -> None:
 def test_public_names() -> None:
     assert voicelab.experiment is experiment
     assert voicelab.Scenario is Scenario and voicelab.Prompt is Prompt
+
+
+async def test_a_chained_architecture_variant_is_compared_in_the_same_table(tmp_path) -> None:
+    result = await experiment(
+        {"realtime": CAREFUL, "chained": {"instructions": CAREFUL.render(), "architecture": "chained"}},
+        [LABEL],
+        base=BASE,
+        script=SCRIPT,
+        out_dir=tmp_path / "exp",
+        progress=False,
+    )
+    assert result.runs["passed"].all() and result.runs["error"].isna().all()
+    assert list(result.summary.index) == ["realtime", "chained"]
+    manifest = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert manifest["variants"][1]["connect_kwargs"] == {"architecture": "chained"}
