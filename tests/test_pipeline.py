@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import voicelab
@@ -18,6 +19,8 @@ from voicelab.demo import caller_turns, returns_desk_agent
 from voicelab.errors import ConfigError
 from voicelab.pipeline import ChainedModels, ChainedSession, endpoints, split_sentences
 from voicelab.recording import load_recording
+from voicelab.server import ScriptedBrain
+from voicelab.server.app import resolve_script
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +115,77 @@ async def test_guardrails_run_on_the_text_before_it_is_spoken(server: Any, tmp_p
     assert heard == "I can help with that. "  # the second sentence was checked, tripped, never synthesized
     done = [e["event"] for e in rec.events if e.get("event", {}).get("type") == "response.done"]
     assert done[0]["response"]["status"] == "cancelled"
+
+
+class SpyBrain:
+    """The returns desk script, remembering the conversation of every request (what the text model saw)."""
+
+    def __init__(self) -> None:
+        self.inner = ScriptedBrain(resolve_script("returns_desk").script)
+        self.seen: list[tuple[dict[str, Any], ...]] = []
+
+    @property
+    def phrases(self) -> Any:
+        return self.inner.phrases
+
+    def reply(self, context: Any) -> Any:
+        self.seen.append(tuple(context.items))
+        return self.inner.reply(context)
+
+
+async def test_barge_in_stops_playback_and_history_keeps_what_was_heard(tmp_path: Path) -> None:
+    turns = caller_turns("returns")
+    silence = voicelab.Audio.from_array(np.zeros(24000), 24000)
+    spy = SpyBrain()
+    with voicelab.serve(brain=spy, pace="fast") as server:
+        session = voicelab.connect(
+            returns_desk_agent(), url=server.url, record_dir=tmp_path / "barge", architecture="chained"
+        )
+        async with session:
+            await session.send_audio(turns[0])
+            await session.send_audio(silence)
+            answer_item = None
+            async for event in session:
+                if event.type == "audio" and answer_item is None:
+                    answer_item = event.item_id
+                if event.type == "response_done":
+                    break
+            assert answer_item is not None
+            session.playback.on_played(answer_item, 1200)  # a player reports 1.2 s heard; the caller speaks
+            await session.send_audio(turns[1])
+            await session.send_audio(silence)
+            interrupted = None
+            async for event in session:
+                if event.type == "audio_interrupted":
+                    interrupted = event
+                if event.type == "response_done":
+                    break
+            assert interrupted is not None and interrupted.played_ms == 1200
+    history = tables.history(load_recording(tmp_path / "barge"))
+    first = history[history.item_id == answer_item].iloc[0]
+    assert first["interrupted"] and first["truncated_ms"] == 1200
+    # the text model's next request has the assistant turn as heard: the first words only
+    full = "I can help with that. What is your order number?"
+    said = [
+        part.get("text")
+        for item in spy.seen[-1]
+        if item.get("role") == "assistant"
+        for part in item.get("content") or []
+    ]
+    assert len(said) == 1 and said[0] and full.startswith(said[0]) and len(said[0]) < len(full)
+
+
+async def test_interrupt_cancels_the_rest_of_the_answer(server: Any, tmp_path: Path) -> None:
+    session = voicelab.connect(
+        returns_desk_agent(), url=server.url, api_key="sk-local", record_dir=False, architecture="chained"
+    )
+    async with session:
+        await session.send_text("Hi, I would like to return an order.")
+        statuses = []
+        async for event in session:
+            if event.type == "response_started":
+                await session.interrupt()
+            if event.type == "response_done":
+                statuses.append(event.status)
+                break
+    assert statuses == ["cancelled"]

@@ -25,9 +25,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "serve",
         help="run the embedded Realtime-compatible server (offline, scripted replies)",
         description=(
-            "Run voicelab's embedded Realtime server. Point the openai client at the printed base URL "
-            "(AsyncOpenAI(websocket_base_url=...)) or the Agents SDK at the printed URL. Replies come from a "
-            "script, not a language model."
+            "Run voicelab's embedded Realtime server (WebSocket and HTTP APIs on one port). Point the "
+            "openai client at the printed base URLs (AsyncOpenAI(base_url=..., websocket_base_url=...)) or "
+            "the Agents SDK at the printed URL. Replies come from a script, not a language model."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -55,7 +55,14 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     try:
         print(f"voicelab embedded Realtime server: {server.url}", flush=True)
         print(
-            f"  openai client: AsyncOpenAI(api_key=..., websocket_base_url={server.base_url!r})", flush=True
+            f"  openai client: AsyncOpenAI(api_key=..., base_url={server.http_base_url!r}, "
+            f"websocket_base_url={server.base_url!r})",
+            flush=True,
+        )
+        print(
+            f"  HTTP APIs:     {server.http_base_url}/audio/transcriptions, /audio/speech, /responses, "
+            "/chat/completions",
+            flush=True,
         )
         print(
             f"  Agents SDK:    model_config={{'url': '{server.url}?model=gpt-realtime', 'api_key': ...}}",

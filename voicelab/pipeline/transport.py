@@ -174,7 +174,7 @@ class ChainedTransport:
         frame = await self._out.get()
         if isinstance(frame, Close):
             self._out.put_nowait(frame)
-            raise ConnectionClosed(frame, frame)
+            raise ConnectionClosed(frame, None)
         return frame
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -189,6 +189,8 @@ class ChainedTransport:
         if self._stt is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._stt.close(), 2.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._client.close(), 2.0)
         self._out.put_nowait(Close(code, reason))
 
     # --- plumbing ----------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.httpapi import HttpApi, not_found
 from voicelab.server.ids import IdMaker
+from voicelab.server.logs import protect_server_logs
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
 
@@ -209,6 +210,7 @@ class _Handler:
             return (loop.time() - origin) * 1000.0
 
         frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        gone = asyncio.Event()
 
         async def read() -> None:
             try:
@@ -219,12 +221,21 @@ class _Handler:
                     text = message.get("text")
                     frames.put_nowait(text if text is not None else (message.get("bytes") or b""))
             finally:
+                gone.set()
                 frames.put_nowait(None)
+
+        async def send(events: Sequence[dict[str, Any]]) -> None:
+            for index, event in enumerate(events):
+                if gone.is_set():
+                    return  # the client went away: what is left is dropped, as on a closed socket
+                await ws.send_text(json.dumps(event))
+                if index % 4 == 3:
+                    await asyncio.sleep(0)  # lets a disconnect be noticed within a few frames
 
         reader = loop.create_task(read())
         self.connections += 1
         try:
-            await self._send(ws, engine.start(now_ms()))
+            await send(engine.start(now_ms()))
             while engine.closed is None:
                 deadline = engine.next_deadline()
                 try:
@@ -233,29 +244,25 @@ class _Handler:
                     else:
                         frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - now_ms()) / 1000.0)
                 except asyncio.TimeoutError:
-                    await self._send(ws, engine.advance(now_ms()))
+                    await send(engine.advance(now_ms()))
                     continue
-                if frame is None:
+                if frame is None or gone.is_set():
                     return  # the client went away
                 # The engine runs on the loop: a frame's work (VAD over one chunk, a cached or short TTS
                 # call, handing audio to the transcriber) is well under a millisecond or two, far less
                 # than a thread hop under the GIL costs other connections. Decoding that takes longer
                 # belongs in a worker process (EngineServices.pooled()).
-                await self._send(ws, engine.receive(frame, now_ms()))
+                await send(engine.receive(frame, now_ms()))
                 due = engine.next_deadline()
                 if due is not None and due <= now_ms():
-                    await self._send(ws, engine.advance(now_ms()))
-            await ws.close(*engine.closed)
+                    await send(engine.advance(now_ms()))
+            if not gone.is_set():
+                await ws.close(*engine.closed)
         finally:
             self.connections -= 1
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-
-    @staticmethod
-    async def _send(ws: WebSocket, events: Sequence[dict[str, Any]]) -> None:
-        for event in events:
-            await ws.send_text(json.dumps(event))
 
 
 class _Listening:
@@ -295,6 +302,7 @@ class _Listening:
             timeout_graceful_shutdown=2,
         )
         config.load()
+        protect_server_logs()  # after load() configured uvicorn's loggers: redacted, client faults INFO
         self.server = uvicorn.Server(config)
         self.server.lifespan = config.lifespan_class(config)
         self._main: asyncio.Task[None] | None = None
