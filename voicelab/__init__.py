@@ -26,6 +26,12 @@ _EXPORTS = {
     "tool": "voicelab.agents",
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
+    "Prompt": "voicelab.prompts",
+    "Scenario": "voicelab.scenarios",
+    "expect": "voicelab.scenarios",
+    "experiment": "voicelab.experiments",
+    "Variant": "voicelab.experiments",
+    "export": "voicelab.export",
     "ChainedModels": "voicelab.pipeline",
     "ChainedSession": "voicelab.pipeline",
 }
