@@ -27,6 +27,12 @@ _EXPORTS = {
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
     "Lab": "voicelab.widgets",
+    "Prompt": "voicelab.prompts",
+    "Scenario": "voicelab.scenarios",
+    "expect": "voicelab.scenarios",
+    "experiment": "voicelab.experiments",
+    "Variant": "voicelab.experiments",
+    "export": "voicelab.export",
     "ChainedModels": "voicelab.pipeline",
     "ChainedSession": "voicelab.pipeline",
 }

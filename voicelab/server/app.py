@@ -34,6 +34,7 @@ from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.httpapi import HttpApi, not_found
 from voicelab.server.ids import IdMaker
+from voicelab.server.logs import protect_server_logs
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
 
@@ -269,9 +270,12 @@ class _Listening:
 
     def __init__(self, handler: _Handler, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it a
+        # response written in two parts waits ~40 ms for the client's delayed ACK on every kept-alive request
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((host, port))
             sock.listen(512)
             sock.setblocking(False)
@@ -301,6 +305,7 @@ class _Listening:
             timeout_graceful_shutdown=2,
         )
         config.load()
+        protect_server_logs()  # after load() configured uvicorn's loggers: redacted, client faults INFO
         self.server = uvicorn.Server(config)
         self.server.lifespan = config.lifespan_class(config)
         self._main: asyncio.Task[None] | None = None

@@ -1,0 +1,237 @@
+"""Experiments through a real embedded server: 2 variants x 2 scenarios x 2 repeats, resuming, definitions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import voicelab
+from voicelab.agents import Agent, tool
+from voicelab.errors import ConfigError
+from voicelab.experiments import Variant, experiment
+from voicelab.prompts import Prompt
+from voicelab.scenarios import Scenario, expect
+
+# The embedded server's script: the greeting differs with the prompt (a rule that applies only while the
+# session instructions ask to repeat numbers back), so the two prompt variants answer differently.
+SCRIPT = {
+    "fallback": "Sorry, I did not catch that.",
+    "rules": [
+        {
+            "match": "would like to return",
+            "examples": ["Hi, I would like to return an order."],
+            "instructions": "repeat (it|them|numbers) back",
+            "say": "I can help. What is your order number? I will repeat it back to you.",
+        },
+        {"match": "would like to return", "say": "Sure. What is the order number?"},
+        {
+            "match": "order number is (?P<order_number>[a-z ]+[a-z])",
+            "examples": ["The order number is four five six seven."],
+            "call": {"name": "lookup_order", "arguments": {"order_number": "{order_number}"}},
+            "say": "Order {order_number}: {output}",
+        },
+        {
+            "match": "return label",
+            "examples": ["Yes, please send me the return label."],
+            "call": {"name": "create_return_label", "arguments": {"delivery": "email"}},
+            "say": "Done. {output}",
+        },
+    ],
+}
+
+
+@tool
+def lookup_order(order_number: str) -> str:
+    """Look up an order."""
+    return "not stubbed"
+
+
+@tool
+def create_return_label(delivery: str = "email") -> str:
+    """Create a return label."""
+    return f"The label is on its way by {delivery}."
+
+
+BASE = Agent(
+    name="desk",
+    instructions="",
+    tools=[lookup_order, create_return_label],
+    turn_detection={"type": "server_vad", "silence_duration_ms": 500},
+)
+PLAIN = Prompt(role="You are the returns desk.")
+CAREFUL = PLAIN.replace(instructions="When the caller gives a number, repeat it back.")
+RETURNS = Scenario(
+    "returns",
+    ["Hi, I would like to return an order.", "The order number is four five six seven."],
+    stubs={"lookup_order": "Delivered on March third."},
+    expect=[
+        expect.says("repeat it back"),
+        expect.tool("lookup_order", {"order_number": "four five six seven"}),
+        expect.says("delivered on march third"),
+    ],
+)
+LABEL = Scenario(
+    "label",
+    ["Yes, please send me the return label."],
+    expect=[
+        expect.tool("create_return_label", {"delivery": "e.*"}, match="pattern"),
+        expect.never_says("sorry"),
+        expect.first_audio_within(5000),
+    ],
+)
+
+
+async def test_two_variants_two_scenarios_two_repeats(tmp_path) -> None:
+    result = await experiment(
+        {"plain": PLAIN, "careful": CAREFUL},
+        [RETURNS, LABEL],
+        repeats=2,
+        base=BASE,
+        script=SCRIPT,
+        out_dir=tmp_path / "exp",
+        progress=False,
+    )
+    runs = result.runs
+    assert len(runs) == 8 and list(runs["variant"].unique()) == ["plain", "careful"]
+    assert runs["error"].isna().all() and not runs["resumed"].any()
+    by = runs.set_index("run_id")
+    assert list(by.index[:4]) == [
+        "plain__returns__0",
+        "plain__returns__1",
+        "plain__label__0",
+        "plain__label__1",
+    ]
+    # exact expectation outcomes
+    for variant, greeted in (("plain", False), ("careful", True)):
+        for repeat in (0, 1):
+            row = by.loc[f"{variant}__returns__{repeat}"]
+            assert row["expect: says:repeat it back"] == greeted
+            assert row['expect: tool:lookup_order{"order_number": "four five six seven"}']
+            assert row["expect: says:delivered on march third"]  # the scenario's stub answered the tool
+            assert row["passed"] == greeted
+            assert row["expectations_met"] == (3 if greeted else 2) and row["expectations"] == 3
+            assert (row["tool_calls"], row["tool_calls_correct"], row["arguments_correct"]) == (1, 1, 1)
+            assert row["turns"] == 2 and row["responses"] == 3
+            row = by.loc[f"{variant}__label__{repeat}"]
+            assert row["passed"] and row["expectations_met"] == 3
+            assert row['expect: tool:create_return_label{"delivery": "e.*"}']
+            assert row["turns"] == 1 and row["guardrail_trips"] == 0 and row["interruptions"] == 0
+    assert (runs["first_audio_p50_ms"] >= 500).all()  # the VAD's 500 ms of silence are part of it
+    assert (runs["input_tokens"] > 0).all() and (runs["cost_usd"] > 0).all()
+    assert runs["conversation_s"].gt(1).all()
+    assert runs.groupby("variant")["prompt_hash"].nunique().eq(1).all()
+    assert by.loc["plain__label__0", "prompt_hash"] == PLAIN.hash
+    assert by.loc["careful__label__0", "prompt_hash"] == CAREFUL.hash
+    summary = result.summary
+    assert list(summary.index) == ["plain", "careful"]
+    assert summary.loc["plain", "pass_rate"] == 0.5 and summary.loc["careful", "pass_rate"] == 1.0
+    assert summary.loc["plain", "passed"] == 2 and summary.loc["careful", "runs"] == 4
+    assert (
+        summary.loc["plain", "tool_call_accuracy"] == 1.0
+        and summary.loc["careful", "argument_accuracy"] == 1.0
+    )
+    assert summary["guardrail_trips"].eq(0).all() and summary["errors"].eq(0).all()
+    p50, p95 = summary.loc["careful", ["first_audio_p50_ms", "first_audio_p95_ms"]]
+    assert 500 <= p50 <= p95 < 5000
+    assert result.best == "careful"
+    # every run recorded; files for people
+    assert (tmp_path / "exp" / "runs" / "careful__label__1" / "events.jsonl").is_file()
+    assert (tmp_path / "exp" / "runs.csv").is_file() and (tmp_path / "exp" / "summary.csv").is_file()
+    figure = result.figure()
+    assert [ax.get_title() for ax in figure.axes] == ["pass rate", "end of speech -> first audio", "cost"]
+    assert result.save_figure().is_file()
+    provenance = result.provenance("careful")
+    assert provenance["pass_rate"] == 1.0 and provenance["compared_with"] == ["plain"]
+    assert len(provenance["runs"]) == 4
+
+
+async def test_a_rerun_skips_finished_runs_and_an_interrupted_one_loses_none(tmp_path) -> None:
+    out = tmp_path / "exp"
+    kwargs = {"base": BASE, "script": SCRIPT, "out_dir": out, "progress": False, "concurrency": 1}
+    task = asyncio.create_task(experiment({"careful": CAREFUL}, [RETURNS, LABEL], repeats=2, **kwargs))
+    first = out / "runs" / "careful__returns__0" / "result.json"
+    while not first.exists():
+        await asyncio.sleep(0.01)
+    task.cancel()  # a kernel restart half way
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/result.json")}
+    assert "careful__returns__0" in finished and len(finished) < 4
+    result = await experiment({"careful": CAREFUL}, [RETURNS, LABEL], repeats=2, **kwargs)
+    resumed = dict(zip(result.runs["run_id"], result.runs["resumed"], strict=True))
+    assert all(resumed[run] for run in finished)
+    assert sum(resumed.values()) == len(finished)
+    for run, mtime in finished.items():  # not run again
+        assert (out / "runs" / run / "result.json").stat().st_mtime_ns == mtime
+    assert result.summary.loc["careful", "pass_rate"] == 1.0 and result.runs["passed"].all()
+    again = await experiment({"careful": CAREFUL}, [RETURNS, LABEL], repeats=2, **kwargs)
+    assert again.runs["resumed"].all()
+    assert json.loads((out / "runs" / "careful__label__0" / "result.json").read_text())["passed"] is True
+    # a changed variant under the same name is run again
+    changed = await experiment({"careful": PLAIN}, [LABEL], repeats=1, **kwargs)
+    assert not changed.runs["resumed"].any()
+
+
+async def test_settings_and_agent_variants_and_connect_kwargs(tmp_path) -> None:
+    fast_vad = {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}
+    result = await experiment(
+        [
+            Variant(
+                "vad300", prompt=CAREFUL, settings=fast_vad, connect_kwargs={"model": "gpt-realtime-mini"}
+            ),
+            BASE.clone(name="agent-as-is", instructions=CAREFUL.render()),
+        ],
+        [LABEL],
+        base=BASE,
+        script=SCRIPT,
+        out_dir=tmp_path / "exp",
+        progress=False,
+    )
+    by = result.runs.set_index("variant")
+    meta = json.loads((tmp_path / "exp" / "runs" / "vad300__label__0" / "meta.json").read_text())
+    assert meta["model"] == "gpt-realtime-mini"  # connect_kwargs reached voicelab.connect
+    assert meta["config"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
+    assert 300 <= by.loc["vad300", "first_audio_p50_ms"] < 500 <= by.loc["agent-as-is", "first_audio_p50_ms"]
+    assert result.agent("agent-as-is").name == "agent-as-is"
+
+
+async def test_bad_definitions_fail_before_any_run(tmp_path) -> None:
+    kwargs = {"base": BASE, "script": SCRIPT, "out_dir": tmp_path / "exp", "progress": False}
+    with pytest.raises(ConfigError, match="variant name 'a' is used twice"):
+        await experiment([Variant("a", prompt=PLAIN), Variant("a", prompt=CAREFUL)], [LABEL], **kwargs)
+    wrong = Scenario("wrong", ["hi"], expect=[expect.tool("refund")])
+    with pytest.raises(ConfigError, match="expects a call of 'refund' but agent 'desk' has no such tool"):
+        await experiment({"a": PLAIN}, [wrong], **kwargs)
+    with pytest.raises(ConfigError, match="unknown setting 'silence'"):
+        await experiment({"a": {"silence": 3}}, [LABEL], **kwargs)
+    with pytest.raises(ConfigError, match="takes no 'colour' in this version"):
+        await experiment([Variant("a", prompt=PLAIN, connect_kwargs={"colour": "red"})], [LABEL], **kwargs)
+    with pytest.raises(ConfigError, match="may not set 'url'"):
+        await experiment([Variant("a", prompt=PLAIN, connect_kwargs={"url": "ws://x"})], [LABEL], **kwargs)
+    with pytest.raises(ConfigError, match="pass base="):
+        await experiment({"a": PLAIN}, [LABEL], out_dir=tmp_path / "e2", progress=False)
+    with pytest.raises(ConfigError, match="repeats"):
+        await experiment({"a": PLAIN}, [LABEL], repeats=0, **kwargs)
+    assert not (tmp_path / "exp").exists()
+
+
+def test_public_names() -> None:
+    assert voicelab.experiment is experiment
+    assert voicelab.Scenario is Scenario and voicelab.Prompt is Prompt
+
+
+async def test_a_chained_architecture_variant_is_compared_in_the_same_table(tmp_path) -> None:
+    result = await experiment(
+        {"realtime": CAREFUL, "chained": {"instructions": CAREFUL.render(), "architecture": "chained"}},
+        [LABEL],
+        base=BASE,
+        script=SCRIPT,
+        out_dir=tmp_path / "exp",
+        progress=False,
+    )
+    assert result.runs["passed"].all() and result.runs["error"].isna().all()
+    assert list(result.summary.index) == ["realtime", "chained"]
+    manifest = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert manifest["variants"][1]["connect_kwargs"] == {"architecture": "chained"}
