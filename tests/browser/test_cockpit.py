@@ -136,7 +136,7 @@ def test_the_cockpit_in_a_real_browser(
         assert stats["player_non_monotonic"] == 0 and stats["player_past_received"] == 0
         assert 300 < cut_ms < 4000
         heard = [r[1] for r in state["player_log"] if r[0] == item_id]
-        assert heard and abs(max(heard) - cut_ms) <= 150  # truncated at what the player said was heard
+        assert heard and abs(max(heard) - cut_ms) <= 1.0  # truncated at what the player confirmed it played
 
         # the manual stub: type the answer in the panel, click Answer
         state = jupyter_server.wait_for_json(STATE, lambda s: s["pending"], timeout=30)
@@ -147,7 +147,8 @@ def test_the_cockpit_in_a_real_browser(
         state = jupyter_server.wait_for_json(
             STATE, lambda s: any(c[0] == "lookup_order" for c in s["tool_calls"]), timeout=30
         )
-        assert ["lookup_order", "Order 4567 was delivered on March 3rd.", None, "manual"] in state["tool_calls"]
+        answered = ["lookup_order", "Order 4567 was delivered on March 3rd.", None, "manual"]
+        assert answered in state["tool_calls"]
 
         # a typed message, then the approval
         page.get_by_placeholder("Type a message to the agent").fill("Yes, please send me the return label.")
@@ -161,8 +162,13 @@ def test_the_cockpit_in_a_real_browser(
         assert label[2] == "approved"
         state = jupyter_server.wait_for_json(STATE, lambda s: "is on its way" in s["transcript"], timeout=30)
 
-        shot = lab.screenshot(tmp_path / "cockpit.png")
-        target = os.environ.get("VOICELAB_SCREENSHOT")
+        cockpit = page.locator(".voicelab-lab").first
+        cockpit.scroll_into_view_if_needed()
+        page.wait_for_timeout(600)  # the timeline and tables redraw a few times a second
+        shot = tmp_path / "cockpit.png"
+        cockpit.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+        target = os.environ.get("VOICELAB_SCREENSHOT")  # README's: VOICELAB_SCREENSHOT=docs/cockpit.png
         if target:
             Path(target).write_bytes(shot.read_bytes())
 

@@ -132,29 +132,53 @@ async def test_assistant_audio_goes_to_the_player_batched_and_reports_feed_playb
         await lab.close()
 
 
-async def test_barge_in_truncates_at_the_played_ms_the_player_reported(tmp_path: Path) -> None:
+async def test_barge_in_truncates_at_what_the_player_confirms_it_played(tmp_path: Path) -> None:
     lab = Lab.local(CONFIG, pace="realtime", record_dir=tmp_path)
-    sent = sent_by(lab.player)
+    sent: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+
+    def browser(content: dict[str, Any], buffers: Any = None) -> None:  # a player that stops at 420 ms
+        sent.append(content)
+        if content.get("type") == "flush" and lab.playback is not None and lab.playback.state():
+            item_id = lab.playback.state().item_id
+            report = {"type": "played", "item_id": item_id, "played_ms": 420.0, "final": True}
+            loop.call_later(0.05, lab.player._on_custom, lab.player, report, [])
+
+    lab.player.send = browser
     try:
         await lab.connect()
         lab.send_text("I would like to return an order.")
-        first = (
-            await lab.wait_for("audio", timeout=20)
-            if False
-            else await lab.wait_for("response_started", timeout=20)
-        )
-        assert first.response_id
+        await lab.wait_for("response_started", timeout=20)
         await asyncio.sleep(0.8)
-        item_id = next(m["item_id"] for m, _ in sent if m.get("type") == "audio")
+        item_id = next(m["item_id"] for m in sent if m.get("type") == "audio")
         lab.player._on_custom(lab.player, {"type": "played", "item_id": item_id, "played_ms": 350.0}, [])
         await lab.interrupt()
         interrupted = [e for e in lab.events if e.type == "audio_interrupted"]
-        assert interrupted and interrupted[-1].played_ms == 350.0
-        assert sent[-1][0] == {"type": "flush"} or {"type": "flush"} in [m for m, _ in sent]
+        assert interrupted and interrupted[-1].played_ms == 420.0  # the final report, not the last tick
+        assert {"type": "flush"} in sent
+        assert lab.playback is not None and lab.playback.confirmed_stops == 1
         await lab.wait_for("response_done", timeout=10)
         truncates = [r for r in recorded(lab) if r["type"] == "conversation.item.truncate"]
-        assert truncates and truncates[-1]["event"]["audio_end_ms"] == 350
-        assert "interrupted at 0.35 s" in lab.transcript.text()
+        assert truncates and truncates[-1]["event"]["audio_end_ms"] == 420
+        assert "interrupted at 0.42 s" in lab.transcript.text()
+    finally:
+        await lab.close()
+
+
+async def test_without_a_final_report_the_stop_extrapolates_from_the_last_one(tmp_path: Path) -> None:
+    lab = Lab.local(CONFIG, pace="realtime", record_dir=tmp_path)
+    sent = sent_by(lab.player)
+    try:
+        session = await lab.connect()
+        lab.send_text("I would like to return an order.")
+        await lab.wait_for("response_started", timeout=20)
+        await asyncio.sleep(0.8)
+        item_id = next(m["item_id"] for m, _ in sent if m.get("type") == "audio")
+        lab.player._on_custom(lab.player, {"type": "played", "item_id": item_id, "played_ms": 350.0}, [])
+        played = await lab.interrupt()
+        assert lab.playback is not None and lab.playback.estimated_stops == 1
+        received = session.conversation.get(item_id).audio_ms
+        assert 350.0 + 400 <= played <= received  # it kept playing while the flush travelled
     finally:
         await lab.close()
 

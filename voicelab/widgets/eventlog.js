@@ -15,11 +15,18 @@ function render({ model, el: root }) {
   for (const [dir, label] of Object.entries(DIRS)) {
     const lab = document.createElement("label");
     const box = document.createElement("input");
-    box.type = "checkbox"; box.checked = dir !== "app" || true;
+    box.type = "checkbox"; box.checked = true;
     boxes[dir] = box;
     lab.append(box, document.createTextNode(` ${label} `));
     bar.append(lab);
   }
+  const audioLabel = document.createElement("label");
+  const audioBox = document.createElement("input");
+  audioBox.type = "checkbox";
+  audioBox.checked = false;
+  audioLabel.append(audioBox, document.createTextNode(" audio frames "));
+  bar.append(audioLabel);
+  const AUDIO_TYPES = new Set(["input_audio_buffer.append", "response.output_audio.delta"]);
   const count = document.createElement("span");
   count.style.marginLeft = "8px";
   bar.append(count);
@@ -36,6 +43,7 @@ function render({ model, el: root }) {
 
   function matches(e) {
     if (!boxes[e.dir] || !boxes[e.dir].checked) return false;
+    if (!audioBox.checked && AUDIO_TYPES.has(e.type)) return false;
     const q = filter.value.trim().toLowerCase();
     return !q || e.type.toLowerCase().includes(q) || (e.summary || "").toLowerCase().includes(q);
   }
@@ -76,7 +84,7 @@ function render({ model, el: root }) {
     schedule();
   });
   filter.addEventListener("input", schedule);
-  for (const box of Object.values(boxes)) box.addEventListener("change", schedule);
+  for (const box of [...Object.values(boxes), audioBox]) box.addEventListener("change", schedule);
   schedule();
 }
 

@@ -36,6 +36,7 @@ from voicelab.redact import redact_text
 from voicelab.widgets.eventlog import EventLog
 from voicelab.widgets.mic import Microphone
 from voicelab.widgets.panels import SettingsPanel, StubsPanel, TablesPanel, TranscriptPanel
+from voicelab.widgets.playback import PlayerPlayback
 from voicelab.widgets.player import Player
 from voicelab.widgets.tail import RecordingTail
 from voicelab.widgets.timeline import Timeline
@@ -166,6 +167,7 @@ class Lab:
         self.tables_panel.refresh_button.on_click(self._homed(lambda _b: self._refresh_tables(force=True)))
         self._build_text_box()
         self._view: Any = None
+        self.playback: PlayerPlayback | None = None
 
     # -- construction ---------------------------------------------------------------------------------
     @classmethod
@@ -284,8 +286,8 @@ class Lab:
         return Pending(future, what)
 
     def _homed(self, fn: Callable[..., Any]) -> Callable[..., None]:
-        """`fn` wrapped to run on the lab's home loop: widget callbacks may arrive on another thread (JupyterLab
-        sends widget messages to a kernel subshell), and the session lives on one loop."""
+        """`fn` wrapped to run on the lab's home loop: widget callbacks may arrive on another thread
+        (JupyterLab sends widget messages to a kernel subshell), and the session lives on one loop."""
 
         def on_home(*args: Any, **kwargs: Any) -> None:
             home = self._loop
@@ -339,8 +341,14 @@ class Lab:
         self._error, self._error_raised = None, False
         self._set_state("connecting", f"Connecting to {self.url} ...")
         folder = default_recording_folder(self._record_base)
+        self.playback = PlayerPlayback(self.player.interrupt)
         session = voicelab.connect(
-            self._target, url=self._url, api_key=self._api_key, record_dir=folder, **self._connect_kwargs
+            self._target,
+            url=self._url,
+            api_key=self._api_key,
+            record_dir=folder,
+            playback=self.playback,
+            **self._connect_kwargs,
         )
         if self._stubs is not None and session.runtime is not None:
             session.runtime.stubs = self._stubs  # one Stubs across reconnects: answers and saved fixtures
@@ -407,8 +415,7 @@ class Lab:
     def interrupt(self) -> Pending:
         """Stop the assistant now: playback flushed, the item truncated at what was heard."""
         session = self._live()
-        self.player.interrupt()
-        return self._start(session.interrupt(), "interrupt")
+        return self._start(session.interrupt(), "interrupt")  # the player stops through self.playback
 
     def update(self, **fields: Any) -> Pending:
         """`session.update` with flat SessionConfig fields (voice=, instructions=, turn_detection=, ...)."""
@@ -652,10 +659,10 @@ class Lab:
         elif self._saved_turn_detection is not None:
             await session.update({"turn_detection": self._saved_turn_detection})
 
-    def _on_played(self, item_id: str, played_ms: float, _report: dict[str, Any]) -> None:
-        session = self._session
-        if session is not None:
-            session.playback.on_played(item_id, played_ms)
+    def _on_played(self, item_id: str, played_ms: float, report: dict[str, Any]) -> None:
+        playback = self.playback
+        if playback is not None:
+            playback.on_played(item_id, played_ms, final=bool(report.get("final")))
 
     def _send_box(self) -> None:
         text = self.text.value

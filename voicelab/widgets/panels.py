@@ -179,9 +179,8 @@ class StubsPanel:
         return pending, approvals
 
     def record_answer(self, name: str, arguments: Any, output: Any, kind: str) -> None:
-        line = (
-            f"{_esc(name)}({_esc(json.dumps(arguments, default=str)[:120])}) &rarr; {_esc(str(output)[:160])}"
-        )
+        args = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str)
+        line = f"{_esc(name)}({_esc(args[:120])}) &rarr; {_esc(str(output)[:160])}"
         self._answers.append(f"<div style='font-size:12px'>{line} <i>({_esc(kind)})</i></div>")
         self._answers = self._answers[-20:]
         self.answered.value = "<b>Answered</b>" + "".join(self._answers)

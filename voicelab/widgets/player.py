@@ -104,9 +104,8 @@ class Player(anywidget.AnyWidget):
             stats.past_received += 1
         stats.played[item_id] = max(played, stats.played.get(item_id, 0.0))
         clock = content.get("audio_time")
-        stats.log.append(
-            (item_id, played, float(clock) if isinstance(clock, (int, float)) else None, bool(content.get("final")))
-        )
+        audio_clock = float(clock) if isinstance(clock, (int, float)) else None
+        stats.log.append((item_id, played, audio_clock, bool(content.get("final"))))
         del stats.log[:-5000]
         for handler in list(self._played_handlers):
             handler(item_id, played, content)
