@@ -2,7 +2,8 @@
 
 The microphone never stops: between turns it sends silence, so the server's VAD sees the end of each turn
 exactly as it would on a call. The caller speaks its next turn only once the assistant has finished speaking
-(its last response is done and its audio has been played out), after a short pause.
+(its last response is done and its audio has been played out), after a short pause; its first turn too,
+when an answer is still arriving or playing as play_turns starts.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ async def play_turns(
     chunk = int(REALTIME_RATE * chunk_ms / 1000)
     silence = Audio.from_array(np.zeros(chunk, dtype=np.float32), REALTIME_RATE)
     clock = _Pacer(chunk_ms, realtime=realtime)
+    await _until_quiet(session, listener, clock, silence, realtime, turn_timeout_s)
 
     for index, turn in enumerate(turns):
         samples = turn.to_realtime().samples
@@ -151,6 +153,38 @@ async def play_turns(
     report.responses = listener.responses_done
     report.events = listener.events
     return report
+
+
+async def _until_quiet(
+    session: Any, listener: _Listener, clock: _Pacer, silence: Audio, realtime: bool, timeout_s: float
+) -> None:
+    """Before the first turn: let an answer that is still arriving or playing finish (a caller does not talk
+    over it). Real time: the microphone sends silence meanwhile. Fast: audio counts as heard on arrival, so
+    once the response is done what it sent counts as played."""
+
+    def playing() -> bool:
+        state = session.playback.state()
+        return state is not None and not state.finished
+
+    deadline = time.monotonic() + timeout_s
+    while session.responding or playing():
+        if time.monotonic() > deadline:
+            raise SessionError(
+                f"an answer was still playing {timeout_s:.0f} s after play_turns started; wait for it (or "
+                "call session.interrupt()) before the caller speaks, or raise turn_timeout_s."
+            )
+        if not realtime and not session.responding:
+            state = session.playback.state()
+            if state is not None:
+                session.playback.on_played(state.item_id, state.received_ms)
+            continue
+        if realtime:
+            await session.send_audio(silence)
+            await clock.tick()
+        else:
+            listener.changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(listener.changed.wait(), 0.05)
 
 
 class _Pacer:

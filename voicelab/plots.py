@@ -122,12 +122,22 @@ def _vad_curve(track: VadTrack, bins: int) -> tuple[np.ndarray, np.ndarray, str]
     return t, values, "default"
 
 
+MAX_FIGURE_PX = 10_000  # per side: a 10000 x 10000 figure is already ~400 MB of pixels to render
+MAX_DPI = 1_000
+
+
 def _check_figure_size(width_px: int, height_px: int, dpi: int) -> None:
-    for name, value in (("width_px", width_px), ("height_px", height_px), ("dpi", dpi)):
+    for name, value, top in (
+        ("width_px", width_px, MAX_FIGURE_PX),
+        ("height_px", height_px, MAX_FIGURE_PX),
+        ("dpi", dpi, MAX_DPI),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ConfigError(
                 f"{name} must be a positive integer, got {value!r}; e.g. width_px=1600, dpi=100"
             )
+        if value > top:
+            raise ConfigError(f"{name}={value} is too large; use at most {top} (e.g. width_px=1600, dpi=100)")
 
 
 def _turn_list(turns: TurnAnalysis | Sequence[Turn] | None) -> list[Turn]:

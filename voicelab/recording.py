@@ -8,8 +8,10 @@ killed process leaves a readable recording.
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import json
 import os
+import secrets
 import struct
 import time
 from collections.abc import Callable
@@ -29,6 +31,40 @@ AUDIO_FIELDS = {
     "input_audio_buffer.append": ("audio", "input"),
     "response.output_audio.delta": ("delta", "output"),
 }
+
+
+DEFAULT_RECORDINGS = Path("recordings")
+
+
+def default_record_dir(root: str | os.PathLike[str] = DEFAULT_RECORDINGS) -> Path:
+    """A new folder name under `root` for a session's recording: local time to the microsecond, then a random
+    suffix, so two sessions opened in the same microsecond (or a notebook run again) never share a folder,
+    and names still sort by time. E.g. recordings/20260101-120000-123456-3fa2c1."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(root) / f"{stamp}-{secrets.token_hex(3)}"
+
+
+def check_record_dir(record_dir: object) -> None:
+    """Raise ConfigError unless `record_dir` can be a recording folder: None/True (a new default folder),
+    False (no recording), or a path that is not a file and not under one."""
+    if record_dir is None or isinstance(record_dir, bool):
+        return
+    if not isinstance(record_dir, (str, os.PathLike)):
+        raise ConfigError(
+            f"record_dir must be a folder path (str or Path), True/None for a new folder under ./recordings, "
+            f"or False to record nothing; got {type(record_dir).__name__}."
+        )
+    path = Path(record_dir)
+    if str(record_dir) == "":
+        raise ConfigError("record_dir is an empty path; pass a folder path, or None for ./recordings/<time>.")
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"record_dir {str(path)!r} cannot be created: {str(folder)!r} is a file. Pass a folder "
+                    "path that is not a file or inside one."
+                )
+            break
 
 
 def _wav_header(data_bytes: int) -> bytes:
@@ -296,8 +332,11 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
 
 
 __all__ = [
+    "DEFAULT_RECORDINGS",
     "Recording",
     "RecordingWriter",
+    "check_record_dir",
+    "default_record_dir",
     "input_origin_ms",
     "load_recording",
     "read_events",

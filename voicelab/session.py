@@ -23,10 +23,12 @@ import copy
 import datetime as _dt
 import json
 import logging
+import math
 import platform
+import shutil
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,12 +67,13 @@ from voicelab.protocol.events import (
     decode_frame,
     dumps_event,
     is_valid_delta,
+    json_too_deep,
     loads_event,
     parse_server_dict,
     validate_client_event,
 )
 from voicelab.protocol.ids import new_event_id
-from voicelab.recording import RecordingWriter
+from voicelab.recording import RecordingWriter, check_record_dir, default_record_dir
 from voicelab.redact import mask_secret, redact_text, redact_url
 from voicelab.transports.websocket import WebSocketTransport, auth_headers, realtime_url
 
@@ -174,6 +177,8 @@ class Session:
         self._closing = False
         self._finished = False
         self._awaiting_created = False
+        self._awaiting_create_id: str | None = None
+        self._cancel_ids: deque[str] = deque(maxlen=64)  # response.cancel events sent, newest last
         self._create_queue: deque[dict[str, Any]] = deque()
         self._announced: set[str] = set()
         self._interrupted_items: set[str] = set()
@@ -240,22 +245,43 @@ class Session:
             return self
         self._opened = True
         if self._record_dir is not False:
-            folder = self._record_dir or Path("recordings") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+            default = self._record_dir is None or self._record_dir is True
+            folder = default_record_dir() if default else Path(self._record_dir)  # type: ignore[arg-type]
             self._writer = RecordingWriter(folder)
             self._writer.write_meta(self._meta())
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
         try:
             self._transport = await self._open_transport()
-        except SessionError as exc:
-            self._publish(Error(redact_text(str(exc), self._secrets), code="connect_failed", fatal=True))
-            await self._finish(None, "connect failed")
-            raise
+        except BaseException as exc:
+            await self._open_failed(exc)
+            if isinstance(exc, (SessionError, asyncio.CancelledError)) or not isinstance(exc, Exception):
+                raise
+            message = f"cannot connect to {self.url}: {type(exc).__name__}: {exc}"
+            raise SessionError(redact_text(message, self._secrets)) from None
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         if self.response_timeout:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch_responses())
         with contextlib.suppress(SessionError):  # closed already: the reader reports it as events
             await self._send(self._config.session_update_event())
         return self
+
+    async def _open_failed(self, exc: BaseException) -> None:
+        """A failed open ends cleanly: an error and `disconnected` for the iterator, the recording closed (a
+        default folder removed: it would hold nothing), the dispatcher task finished."""
+        text = str(exc) if isinstance(exc, SessionError) else f"{type(exc).__name__}: {exc}"
+        self._publish(Error(redact_text(text, self._secrets), code="connect_failed", fatal=True))
+        await self._finish(None, "connect failed")
+        if self._dispatcher is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._dispatcher), timeout=5.0)
+        runtime_close = getattr(self._runtime, "close", None)
+        if callable(runtime_close):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runtime_close(), timeout=5.0)
+        if self._writer is not None and (self._record_dir is None or self._record_dir is True):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self._writer.path)
+            self._writer = None
 
     async def _open_transport(self) -> Any:
         """The connection events go over (the chained architecture replaces it; see voicelab.pipeline)."""
@@ -495,24 +521,52 @@ class Session:
         if not out_of_band and self._response_busy():
             self._create_queue.append(event)
             return
-        if not out_of_band:
-            self._awaiting_created = True
-            self._last_request_at = time.monotonic()
-        await self._send(event)
+        if out_of_band:
+            await self._send(event)
+        else:
+            await self._send_create(event)
+
+    async def _send_create(self, event: dict[str, Any]) -> None:
+        """Send a response.create for the default conversation; the session is busy until the server
+        answers it with response.created, or with an error (then the next queued create goes out)."""
+        self._awaiting_created = True
+        self._awaiting_create_id = event.get("event_id")
+        self._last_request_at = time.monotonic()
+        try:
+            await self._send(event)
+        except BaseException:
+            self._awaiting_created = False
+            self._awaiting_create_id = None
+            raise
 
     async def _release_queued_create(self) -> None:
         if self._create_queue and not self._response_busy() and not self._finished:
-            event = self._create_queue.popleft()
-            self._awaiting_created = True
-            self._last_request_at = time.monotonic()
-            await self._send(event)
+            await self._send_create(self._create_queue.popleft())
+
+    def _refuses_create(self, error: dict[str, Any]) -> bool:
+        """Whether a server `error` answers the response.create the session is waiting on."""
+        if not self._awaiting_created:
+            return False
+        if error.get("code") == "conversation_already_has_active_response":
+            return True
+        event_id = error.get("event_id")
+        if event_id is not None:
+            return bool(event_id == self._awaiting_create_id)
+        return str(error.get("param") or "").startswith("response")  # a server that does not echo ids
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         """Cancel the active response (no-op when none is active). Queued creates are dropped."""
         self._create_queue.clear()
         if self.conversation.active_response_id is None and not self._awaiting_created:
             return
-        await self._send(client_event("response.cancel", response_id=response_id))
+        await self._send_cancel(response_id)
+
+    async def _send_cancel(self, response_id: str | None = None) -> None:
+        """response.cancel, remembered: when the response ended before the cancel arrived, the server's
+        `response_cancel_not_active` answers a race, not a mistake, and is not reported as an error."""
+        event = client_event("response.cancel", response_id=response_id)
+        self._cancel_ids.append(event["event_id"])
+        await self._send(event)
 
     async def update(self, config: SessionConfig | dict[str, Any]) -> None:
         """Change the session: a SessionConfig, or a dict of GA or flat fields merged into the current one."""
@@ -536,8 +590,14 @@ class Session:
         played = await self._interrupt_playback()
         if self.conversation.active_response_id is not None or self._awaiting_created:
             self._create_queue.clear()
-            await self._send(client_event("response.cancel"))
+            await self._send_cancel()
         return played
+
+    async def cut_playback(self) -> float | None:
+        """Stop what is playing without cancelling anything: audio_interrupted + truncate at what was
+        played. For a reply that already arrived whole (a cancel would be refused). Returns the played ms,
+        or None when nothing was playing."""
+        return await self._interrupt_playback()
 
     async def _interrupt_playback(self) -> float | None:
         state = self.playback.state()
@@ -580,7 +640,21 @@ class Session:
                 self._last_frame_at = monotonic()
                 pending = on_frame(frame)
                 if pending is not None:
-                    await pending
+                    try:
+                        await pending
+                    except (SessionError, ConnectionClosed, asyncio.CancelledError):
+                        raise
+                    except (
+                        Exception
+                    ) as exc:  # one event voicelab cannot handle: reported, the session goes on
+                        logger.debug("session failed on a server event", exc_info=True)
+                        self._publish(
+                            Error(
+                                f"voicelab could not handle a server event ({type(exc).__name__}: {exc}); "
+                                "it was skipped and the session goes on.",
+                                code="invalid_server_event",
+                            )
+                        )
         except ConnectionClosed as exc:
             frame = exc.rcvd or exc.sent
             code = frame.code if frame is not None else None
@@ -652,7 +726,7 @@ class Session:
         text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")
         try:
             data = decode_frame(text)
-        except ValueError:
+        except Exception:  # ValueError, and RecursionError for deep nesting: any frame is an error at worst
             data = None
         if type(data) is not dict or type(data.get("type")) is not str:
             self._on_invalid_frame(text, t_ms)
@@ -660,6 +734,9 @@ class Session:
         fast = self._delta_handlers.get(data["type"])
         if fast is not None and is_valid_delta(data):
             fast(data, t_ms)
+            return None
+        if json_too_deep(data):  # no event nests this deep; typing and copying it would recurse too far
+            self._on_invalid_frame(text, t_ms)
             return None
         return self._handle_event(data, t_ms)
 
@@ -669,6 +746,8 @@ class Session:
             message = f"the server sent an unusable frame: {text[:80]!r}."
         except RemoteProtocolError as exc:
             message = str(exc)
+        except Exception as exc:  # never let a frame's problem out of the reader
+            message = f"the server sent an unusable frame ({type(exc).__name__}): {text[:80]!r}."
         if self._writer is not None:
             self._writer.record_wire("server", {"type": "invalid_frame", "text": text[:2000]}, t_ms=t_ms)
         self._publish(Error(message, code="invalid_json", raw={"text": text[:2000]}))
@@ -758,7 +837,7 @@ class Session:
             if state is not None and not state.finished:
                 await self._interrupt_playback()
                 if not self._server_interrupts() and conv.active_response_id is not None:
-                    await self._send(client_event("response.cancel"))
+                    await self._send_cancel()
         elif event_type == "input_audio_buffer.speech_stopped":
             publish(SpeechStopped(data.get("item_id", ""), data.get("audio_end_ms", 0)))
         elif event_type == "input_audio_buffer.timeout_triggered":
@@ -822,8 +901,16 @@ class Session:
         elif event_type == "error":
             error = data.get("error") or {}
             self._last_error = error
-            if error.get("code") == "conversation_already_has_active_response":
+            refused = self._refuses_create(error)
+            if refused:
                 self._awaiting_created = False
+                self._awaiting_create_id = None
+            if (
+                error.get("code") == "response_cancel_not_active"
+                and error.get("event_id") in self._cancel_ids
+            ):
+                publish(RawServerEvent(data))  # the response finished first: nothing was left to cancel
+                return
             publish(
                 Error(
                     str(error.get("message") or "server error"),
@@ -832,6 +919,8 @@ class Session:
                     raw=data,
                 )
             )
+            if refused:
+                await self._release_queued_create()
         else:
             publish(RawServerEvent(data))
 
@@ -872,6 +961,46 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
 
+def _check_connect_args(
+    url: Any,
+    api_key: Any,
+    model: Any,
+    record_dir: Any,
+    headers: Any,
+    open_timeout: Any,
+    response_timeout: Any,
+    playback: Any,
+) -> None:
+    """ConfigError naming the argument and the fix, for what connect() cannot use (URLs: SessionError)."""
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise ConfigError(
+            "api_key must be a non-empty str, or None to use OPENAI_API_KEY (or no key offline)."
+        )
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise ConfigError(
+            "model must be a non-empty str such as 'gpt-realtime', or None for the config's model."
+        )
+    check_record_dir(record_dir)
+    if headers is not None and (
+        not isinstance(headers, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        raise ConfigError("headers must be a dict of str to str, e.g. {'X-Trace': 'abc'}.")
+    for name, value, zero_ok in (
+        ("open_timeout", open_timeout, False),
+        ("response_timeout", response_timeout, True),
+    ):
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number_ok or value < 0 or (value == 0 and not zero_ok):
+            allowed = "0 (no watchdog) or more" if zero_ok else "more than 0"
+            raise ConfigError(f"{name} must be a number of seconds, {allowed}; got {value!r}.")
+    if playback is not None and not isinstance(playback, PlaybackTracker):
+        raise ConfigError(
+            "playback must be a voicelab PlaybackTracker (or None for a new one), got "
+            f"{type(playback).__name__}."
+        )
+
+
 def connect(
     agent_or_config: Any = None,
     url: str | None = None,
@@ -888,9 +1017,11 @@ def connect(
 ) -> Session:
     """A Session for a SessionConfig, a dict of session fields, or an agent (`session_config()` +
     `create_listener()`). Open it with `async with` (or `await`). `url=None` is the OpenAI API
-    (OPENAI_API_KEY); `record_dir=None` records to ./recordings/<timestamp>, False records nothing.
-    `architecture="chained"` runs the same agent as speech-to-text -> text model -> text-to-speech
+    (OPENAI_API_KEY); `record_dir=None` (or True) records to a new ./recordings/<time>-<random> folder,
+    False records nothing. Arguments that cannot work raise ConfigError (a bad URL: SessionError) here, not
+    at open. `architecture="chained"` runs the same agent as speech-to-text -> text model -> text-to-speech
     (`voicelab.pipeline.ChainedSession`; `models=voicelab.ChainedModels(...)` picks the three models)."""
+    _check_connect_args(url, api_key, model, record_dir, headers, open_timeout, response_timeout, playback)
     if architecture not in ("realtime", "chained"):
         raise ConfigError(
             f"architecture={architecture!r} is not an architecture; use 'realtime' (speech to speech) or "
@@ -899,6 +1030,11 @@ def connect(
     if models is not None and architecture != "chained":
         raise ConfigError("models= picks the chained architecture's models; pass architecture='chained' too.")
     agent = None
+    if isinstance(agent_or_config, type):
+        raise ConfigError(
+            f"connect() got the class {agent_or_config.__name__}, not an instance; create one first, e.g. "
+            f"voicelab.connect({agent_or_config.__name__}(...))."
+        )
     if agent_or_config is None:
         config = SessionConfig()
     elif isinstance(agent_or_config, SessionConfig):

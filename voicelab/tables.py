@@ -33,13 +33,14 @@ turns(rec): one row per user turn (server-VAD, manual commit, idle timeout, or a
     speech_stopped, or the commit for manual and text turns), speech_end_ms (float64: where the caller's
     speech ended on the session clock, for server_vad turns: the first input audio's position +
     audio_end_ms - silence_duration_ms), speech_end_to_first_audio_ms (float64: the silence the caller
-    hears, from the end of their speech to the first audio delta), transcription_ms, text_model_ms,
-    synthesis_ms (float64: the chained architecture's split of the latency, from its `pipeline_stage` app
-    events: end of speech to transcript, the text model's requests up to its first text or call for every
-    response before the first audio, the first sentence to its first audio byte; NaN for Realtime (speech to
-    speech) sessions, where one model does all three), tool_ms (float64: time spent in tool
-    calls started in the turn), interrupted
-    (bool: a response of the turn was cancelled or its audio truncated/interrupted).
+    hears, from the end of their speech to the first audio delta; both NaN when the input audio was sent
+    faster than real time, since the audio clock then runs ahead of the session clock), transcription_ms,
+    text_model_ms, synthesis_ms (float64: the chained architecture's split of the latency, from its
+    `pipeline_stage` app events: end of speech to transcript, the text model's requests up to its first text
+    or call for every response before the first audio, the first sentence to its first audio byte; NaN for
+    Realtime (speech to speech) sessions, where one model does all three), tool_ms (float64: time spent in
+    tool calls started in the turn), interrupted (bool: a response of the turn was cancelled or its audio
+    truncated/interrupted).
     A turn runs from its first event to the next turn's first event; responses created in that window
     belong to it.
 
@@ -81,6 +82,7 @@ from typing import Any
 import pandas as pd
 
 from voicelab.errors import ConfigError
+from voicelab.protocol.conversation import place_item
 from voicelab.recording import input_origin_ms, read_events, read_meta
 
 __all__ = [
@@ -378,15 +380,7 @@ class _Conversation:
         return item
 
     def _place(self, item_id: str, previous: Any) -> None:
-        order = self.order
-        if previous is ... or previous is None or (order and previous == order[-1]):
-            order.append(item_id)
-        elif previous == "root":
-            order.insert(0, item_id)
-        elif previous in self.items and previous in order:
-            order.insert(order.index(previous) + 1, item_id)
-        else:
-            order.append(item_id)
+        place_item(self.order, item_id, previous)  # the session's own rule (voicelab.protocol.conversation)
 
     def _absorb_item(self, data: Any, t: float, previous: Any = ..., response_id: str | None = None) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
@@ -794,7 +788,7 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
                 "speech_stop_ms": turn.speech_stop_ms,
                 "audio_start_ms": turn.audio_start_ms,
                 "audio_end_ms": turn.audio_end_ms,
-                "speech_end_ms": turn.speech_end_ms,
+                "speech_end_ms": _speech_end(turn),
                 "committed_ms": turn.committed_ms,
                 "response_id": first.response_id if first else None,
                 "response_created_ms": first.created_ms if first else NAN,
@@ -804,13 +798,30 @@ def _turns(conv: _Conversation) -> pd.DataFrame:
                 "status": last.status if last else None,
                 "eos_to_first_audio_ms": first_audio - eos,
                 "eos_to_first_transcript_ms": first_text - eos,
-                "speech_end_to_first_audio_ms": first_audio - turn.speech_end_ms,
+                "speech_end_to_first_audio_ms": _speech_end_to_first_audio(turn, first_audio),
                 **split,
                 "tool_ms": float(tool_ms),
                 "interrupted": bool(interrupted),
             }
         )
     return _frame(rows, TURN_COLUMNS)
+
+
+def _speech_end(turn: _Turn) -> float:
+    """Where the caller's speech ended on the session clock, or NaN when the input audio was sent faster than
+    real time: the audio clock then runs ahead of the session clock, and the position it gives falls after
+    the server's own speech_stopped (impossible for audio sent as it is spoken)."""
+    end = turn.speech_end_ms
+    if not math.isnan(end) and not math.isnan(turn.speech_stop_ms) and end > turn.speech_stop_ms:
+        return NAN
+    return end
+
+
+def _speech_end_to_first_audio(turn: _Turn, first_audio: float) -> float:
+    """The silence the caller heard; NaN when the speech end is unknown (see _speech_end) or would come after
+    the first audio (audio sent faster than real time: no caller heard that silence)."""
+    gap = first_audio - _speech_end(turn)
+    return NAN if gap < 0 else gap
 
 
 def _split(

@@ -112,7 +112,7 @@ async def test_async_server_inside_a_running_loop() -> None:
     async with await serve_async(brain=ScriptedBrain(SCRIPT), pace="fast", services=FAKE_SERVICES) as srv:
         assert srv.url == f"ws://127.0.0.1:{srv.port}/v1/realtime"
         assert srv.base_url == f"ws://127.0.0.1:{srv.port}/v1"
-        async with connect(srv.url + "?model=m") as ws:
+        async with connect(srv.url + "?model=gpt-realtime") as ws:
             assert (await recv(ws))["type"] == "session.created"
             assert srv.connections == 1
 

@@ -66,7 +66,9 @@ class ToolApprovalRequired(AppEvent):
 class GuardrailTripped(AppEvent):
     """An output guardrail cut a response. `guardrail` names the guardrails that tripped (comma-separated),
     `text` is the transcript checked, `played_ms` the audio of the item the user heard, `follow_up` the
-    message sent to the model afterwards (None: none was sent)."""
+    message sent to the model afterwards (None: none was sent). `response_finished` is True when the whole
+    reply had arrived before the trip: nothing was left to cancel (no error), playback was still cut.
+    `note` says why no follow-up was sent when one was configured (MAX_GUARDRAIL_FOLLOW_UPS in a row)."""
 
     type: ClassVar[str] = "guardrail_tripped"
     guardrail: str
@@ -76,6 +78,8 @@ class GuardrailTripped(AppEvent):
     follow_up: str | None
     response_id: str | None = None
     info: Any = None
+    response_finished: bool = False  # the whole reply had arrived: playback was cut, nothing was cancelled
+    note: str | None = None  # why no follow-up was sent when one was configured (the follow-up cap)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ It reacts to the session's app events (`on_event(session, event)`):
   failing tools and stubs give the model an error text and the app a ToolCall event with `error`.
 - assistant TranscriptDelta -> guardrails every `debounce_text_length` characters and at the end of the item;
   a trip cancels the response, interrupts playback (truncating to what was played), emits GuardrailTripped
-  and sends the follow-up message. At most one trip per response.
+  and sends the follow-up message. At most one trip per response. A trip after the response finished only
+  cuts playback (nothing is left to cancel; `GuardrailTripped.response_finished`). At most
+  MAX_GUARDRAIL_FOLLOW_UPS follow-ups are sent in a row without a new user turn: a model whose answer to a
+  follow-up trips the guardrail again would otherwise loop forever (`GuardrailTripped.note` says so).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from voicelab.events import (
     Disconnected,
     Error,
     FunctionCall,
+    HistoryAdded,
     ResponseDone,
     ResponseStarted,
+    SpeechStarted,
     TranscriptDelta,
     TranscriptDone,
 )
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
     from voicelab.agents.agent import Agent
 
 logger = logging.getLogger(__name__)
+
+MAX_GUARDRAIL_FOLLOW_UPS = 2  # follow-up messages in a row, without a user turn between them
 
 
 def tool_error_output(name: str, message: str) -> str:
@@ -70,6 +77,9 @@ class AgentRuntime:
         self._closed = False
         self._guardrail_lock = asyncio.Lock()
         self._active_response: str | None = None
+        self._finished_responses: set[str] = set()
+        self._follow_ups_in_row = 0
+        self._sent_follow_ups: set[str] = set()
 
     def __repr__(self) -> str:
         return f"AgentRuntime(agent={self.agent.name!r}, stubs={self.stubs!r})"
@@ -147,8 +157,15 @@ class AgentRuntime:
         elif isinstance(event, ResponseStarted):
             self._active_response = event.response_id
         elif isinstance(event, ResponseDone):
+            self._finished_responses.add(event.response_id)
             if self._active_response == event.response_id:
                 self._active_response = None
+        elif isinstance(event, SpeechStarted):
+            self._follow_ups_in_row = 0  # the user speaks: a new turn
+        elif isinstance(event, HistoryAdded):
+            item = event.item
+            if item.role == "user" and _user_text(item) not in self._sent_follow_ups:
+                self._follow_ups_in_row = 0  # the user wrote: a new turn
         elif isinstance(event, TranscriptDelta) and event.role == "assistant":
             if not self.agent.output_guardrails or self.checks_before_speech:
                 return
@@ -234,13 +251,14 @@ class AgentRuntime:
     # -- tools --------------------------------------------------------------------------------------------
     async def _on_function_call(self, session: Any, call: FunctionCall, agent: Agent) -> None:
         started = self.now_ms()
+        # every call the runtime answers starts with ToolStart and ends with ToolCall, handoffs included
+        await self._emit(session, ToolStart(call.call_id, call.name, call.arguments, agent.name))
         handoff = agent.handoff_tools.get(call.name)
         if handoff is not None:
             await self._handoff(session, call, handoff, started, agent)
             return
         tool = agent.function_tools.get(call.name)
         stub_kind = self.stubs.kind(call.name)
-        await self._emit(session, ToolStart(call.call_id, call.name, call.arguments, agent.name))
         approval: str | None = None
         error: str | None = None
         output: str
@@ -446,17 +464,32 @@ class AgentRuntime:
     ) -> None:
         names = [name for name, _ in tripped]
         active = self._active_response
+        finished = self._response_finished(session, response_id)
+        note: str | None = None
         if active is not None and active != response_id and self.watch.response_of(item_id) is not None:
             # The tripped response ended and a newer one is streaming (a slow guardrail): cancelling now would
             # cut the newer response, and the model already moved on, so (as the SDK) no cancel, no follow-up.
             played_ms = _played_ms(session, item_id)
             follow_up = None
         else:
-            # interrupt(): audio_interrupted + truncate to what was played, and response.cancel when one is
-            # active
-            played = await session.interrupt()
+            cut_playback = getattr(session, "cut_playback", None)
+            if finished and callable(cut_playback):
+                # the whole reply had arrived: nothing to cancel (a cancel would be refused), but what is
+                # still playing stops and is truncated to what was heard
+                played = await cut_playback()
+            else:
+                # interrupt(): audio_interrupted + truncate to what was played, and response.cancel when one
+                # is active
+                played = await session.interrupt()
             played_ms = float(played) if isinstance(played, int | float) else _played_ms(session, item_id)
             follow_up = self._follow_up(names, agent)
+            if follow_up and self._follow_ups_in_row >= MAX_GUARDRAIL_FOLLOW_UPS:
+                note = (
+                    f"follow-up not sent: {self._follow_ups_in_row} follow-ups in a row already tripped "
+                    f"{', '.join(names)} again (the cap is MAX_GUARDRAIL_FOLLOW_UPS="
+                    f"{MAX_GUARDRAIL_FOLLOW_UPS}); the next user turn resets it."
+                )
+                follow_up = None
         await self._emit(
             session,
             GuardrailTripped(
@@ -467,16 +500,36 @@ class AgentRuntime:
                 follow_up=follow_up,
                 response_id=response_id,
                 info=tripped[0][1] if len(tripped) == 1 else [info for _, info in tripped],
+                response_finished=finished,
+                note=note,
             ),
         )
         if follow_up:
+            self._follow_ups_in_row += 1
+            self._sent_follow_ups.add(follow_up)
             await session.send_text(follow_up, respond=True)
+
+    def _response_finished(self, session: Any, response_id: str) -> bool:
+        """Whether the response had ended before the trip (its response.done was received)."""
+        if response_id in self._finished_responses:
+            return True
+        conversation = getattr(session, "conversation", None)
+        responses = getattr(conversation, "responses", None)
+        response = responses.get(response_id) if isinstance(responses, dict) else None
+        return response is not None and getattr(response, "status", "in_progress") != "in_progress"
 
     def _follow_up(self, names: list[str], agent: Agent) -> str | None:
         follow_up: str | Callable[[list[str]], str] | None = agent.guardrail_follow_up
         if follow_up is None or isinstance(follow_up, str):
             return follow_up
         return follow_up(names)
+
+
+def _user_text(item: Any) -> str:
+    parts = getattr(item, "content", None) or []
+    return " ".join(
+        str(p.get("text") or "") for p in parts if isinstance(p, dict) and p.get("type") == "input_text"
+    )
 
 
 def _played_ms(session: Any, item_id: str) -> float | None:

@@ -11,6 +11,23 @@ from voicelab.commands.turn_options import add_turn_options, turn_detection_from
 from voicelab.errors import ConfigError
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+MAX_FIGURE_PX = 10_000  # plots.MAX_FIGURE_PX (not imported: matplotlib loads only when a plot is drawn)
+MIN_FIGURE_PX = 100
+
+
+def pixels(text: str) -> int:
+    """An argparse type: an image side in pixels, from MIN_FIGURE_PX to MAX_FIGURE_PX."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of pixels; give e.g. 1600"
+        ) from None
+    if not MIN_FIGURE_PX <= value <= MAX_FIGURE_PX:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside {MIN_FIGURE_PX}-{MAX_FIGURE_PX}; give a size in pixels, e.g. 1600"
+        )
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,8 +45,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "-o", "--output", metavar="OUT", help="image to write (.png, .svg or .pdf; default: PATH with .png)"
     )
     add_turn_options(parser)
-    parser.add_argument("--width", type=int, default=1600, help="image width in pixels")
-    parser.add_argument("--height", type=int, default=600, help="image height in pixels")
+    parser.add_argument(
+        "--width",
+        type=pixels,
+        default=1600,
+        help=f"image width in pixels, 100-{MAX_FIGURE_PX} (default 1600)",
+    )
+    parser.add_argument(
+        "--height",
+        type=pixels,
+        default=600,
+        help=f"image height in pixels, 100-{MAX_FIGURE_PX} (default 600)",
+    )
     return parser
 
 

@@ -21,14 +21,19 @@ def probability(text: str) -> float:
     return value
 
 
+MAX_MS = 600_000  # ten minutes: longer paddings or silences mean nothing for a turn
+
+
 def milliseconds(text: str) -> int:
-    """An argparse type: a whole number of milliseconds >= 0."""
+    """An argparse type: a whole number of milliseconds from 0 to MAX_MS."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms; give e.g. 500") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative; give a whole number of ms >= 0, e.g. 500")
+    if value > MAX_MS:
+        raise argparse.ArgumentTypeError(f"{text} is too long; give at most {MAX_MS} ms, e.g. 500")
     return value
 
 

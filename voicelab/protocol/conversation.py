@@ -134,6 +134,23 @@ class Response:
         return (self.status_details or {}).get("reason")
 
 
+def place_item(order: list[str], item_id: str, previous: Any = ...) -> None:
+    """Insert `item_id` into `order` where a server event's `previous_item_id` puts it: the one ordering rule
+    of the client state (`Conversation`) and the tables (`voicelab.tables`).
+
+    `...` (the event has no previous_item_id): at the end. None or "root" (the server sends null for the
+    first item, also when a client inserted at "root"): at the front. A known id: right after it. An unknown
+    id: at the end (its place cannot be known)."""
+    if previous is ... or (order and previous == order[-1]):
+        order.append(item_id)
+    elif previous is None or previous == "root":
+        order.insert(0, item_id)
+    elif previous in order:
+        order.insert(order.index(previous) + 1, item_id)
+    else:
+        order.append(item_id)
+
+
 class Conversation:
     """Items and responses of one Realtime session, updated by `apply(server_event)`."""
 
@@ -195,13 +212,7 @@ class Conversation:
         if item_id in self._items:
             return
         explicit = _has_field(event, "previous_item_id")
-        previous = _get(event, "previous_item_id")
-        if explicit and previous in (None, "root"):
-            self._order.insert(0, item_id)
-        elif previous is not None and previous in self._items:
-            self._order.insert(self._order.index(previous) + 1, item_id)
-        else:
-            self._order.append(item_id)
+        place_item(self._order, item_id, _get(event, "previous_item_id") if explicit else ...)
 
     def _ensure(self, item_id: str, **defaults: Any) -> Item:
         item = self._items.get(item_id)

@@ -77,11 +77,51 @@ def decode_frame(text: str) -> Any:
     return value
 
 
+MAX_EVENT_DEPTH = 64  # Realtime events nest a few levels (response.output[].content[]); JSON schemas more
+
+
+def json_too_deep(value: Any, limit: int = MAX_EVENT_DEPTH) -> bool:
+    """Whether a decoded JSON value nests lists/objects more than `limit` levels (checked without recursion,
+    so any depth is safe to ask about)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_frame(text: str, max_depth: int = MAX_EVENT_DEPTH) -> Any:
+    """Decode one text frame. Any failure (bad JSON, a number too long, nesting too deep for the parser or
+    deeper than `max_depth`, running out of memory) raises ValueError with a message naming the problem:
+    no frame can raise anything else."""
+    try:
+        value = decode_frame(text)
+    except RecursionError:
+        raise ValueError(f"the JSON is nested too deeply (more than {max_depth} levels)") from None
+    except MemoryError:
+        raise ValueError("the JSON is too large to decode") from None
+    except ValueError:
+        raise
+    except Exception as exc:  # the json module documents ValueError only; never let another one out
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    if json_too_deep(value, max_depth):
+        raise ValueError(f"the JSON is nested too deeply (more than {max_depth} levels)")
+    return value
+
+
 def loads_event(text: str | bytes) -> dict[str, Any]:
     """Decode one frame into an event dict; RemoteProtocolError if it is not a JSON object with a `type`."""
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = parse_frame(text if isinstance(text, str) else text.decode("utf-8"))
+    except ValueError as exc:
         preview = text[:80] if isinstance(text, str) else repr(text[:80])
         raise RemoteProtocolError(
             f"the server sent a frame that is not JSON ({exc}): {preview!r}. Each Realtime frame must be one "
@@ -230,6 +270,7 @@ def event_to_dict(event: BaseModel | RawEvent | dict[str, Any]) -> dict[str, Any
 __all__ = [
     "CLIENT_EVENT_TYPES",
     "DELTA_EVENT_TYPES",
+    "MAX_EVENT_DEPTH",
     "SERVER_EVENT_TYPES",
     "RawEvent",
     "ServerEvent",
@@ -238,7 +279,9 @@ __all__ = [
     "dumps_event",
     "event_to_dict",
     "is_valid_delta",
+    "json_too_deep",
     "loads_event",
+    "parse_frame",
     "parse_server_dict",
     "parse_server_event",
     "validate_client_event",

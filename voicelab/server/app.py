@@ -34,6 +34,7 @@ from voicelab.server.brains import Brain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.httpapi import HttpApi, not_found
 from voicelab.server.ids import IdMaker
+from voicelab.server.logs import protect_server_logs
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
 
@@ -301,6 +302,7 @@ class _Listening:
             timeout_graceful_shutdown=2,
         )
         config.load()
+        protect_server_logs()  # after load() configured uvicorn's loggers: redacted, client faults INFO
         self.server = uvicorn.Server(config)
         self.server.lifespan = config.lifespan_class(config)
         self._main: asyncio.Task[None] | None = None

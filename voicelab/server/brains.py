@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from voicelab.errors import ScriptError
-from voicelab.server.script import Rule, Script, fill, fill_arguments, load_script
+from voicelab.server.script import (
+    MAX_INSTRUCTIONS_MATCH_CHARS,
+    MAX_MATCH_CHARS,
+    Rule,
+    Script,
+    fill,
+    fill_arguments,
+    load_script,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,8 @@ class ScriptedBrain:
         return self.script.phrases
 
     def _applies(self, rule: Rule, context: BrainInput) -> bool:
-        if rule.instructions is not None and not rule.instructions.search(context.instructions):
+        instructions = context.instructions[:MAX_INSTRUCTIONS_MATCH_CHARS]
+        if rule.instructions is not None and not rule.instructions.search(instructions):
             return False
         return rule.call_name is None or rule.call_name in context.tools
 
@@ -92,7 +101,7 @@ class ScriptedBrain:
             # a handoff rule without `say`: the new agent answers the caller's last words with its own rules
         if context.idle:
             return Say(self.script.idle or self.script.fallback)
-        text = context.user_text or ""
+        text = (context.user_text or "")[:MAX_MATCH_CHARS]
         for rule in self.script.rules:
             if not self._applies(rule, context):
                 continue

@@ -20,7 +20,6 @@ import binascii
 import bisect
 import contextlib
 import copy
-import json
 import time
 import typing
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ import numpy as np
 from openai.types.realtime import ConversationItem, RealtimeClientEvent, RealtimeResponseCreateParams
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from voicelab.protocol.events import parse_frame
 from voicelab.server.brains import Brain, BrainInput, Call, Say
 from voicelab.server.ids import IdMaker
 from voicelab.server.responses import (
@@ -54,11 +54,13 @@ from voicelab.server.services import (
 from voicelab.server.validation import (
     ClientEventError,
     _path,
+    check_response_params,
     check_session_update,
     default_session,
     default_transcription_session,
     find_unknown_parameter,
     merge_session,
+    model_problem,
     voice_of,
 )
 
@@ -66,6 +68,12 @@ from voicelab.server.validation import (
 # turn-detection model, which waits up to 8 s / 4 s / 2 s for low / medium / high).
 SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
 MIN_COMMIT_MS = 100.0
+# What one request may cost the event loop (all sessions share it): a reply is cut at MAX_REPLY_CHARS (about a
+# minute of speech; synthesis time grows with it) and ends `incomplete`, like a max_output_tokens cut.
+MAX_REPLY_CHARS = 1200
+# Under server VAD, audio before the current turn is kept only this far back (plus the prefix padding):
+# enough for a turn's start, not ten minutes of silence.
+VAD_KEEP_MS = 2000.0
 POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
 STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
 ACCEPTED_TYPES = (
@@ -202,6 +210,9 @@ class Engine:
         self._input_ms = 0.0
         self._buffer = bytearray()
         self._buffer_start_ms = 0.0
+        self._odd_byte = (
+            b""  # the first half of a PCM sample an append ended on: the next append completes it
+        )
         self._detector: TurnDetectorLike | None = None
         self._detector_key: tuple[Any, ...] | None = None
         self._detector_offset_ms = 0.0
@@ -219,7 +230,14 @@ class Engine:
     # --- public API -----------------------------------------------------------------------------------
 
     def start(self, now_ms: float) -> list[dict[str, Any]]:
-        """The first event of the connection: `session.created`."""
+        """The first event of the connection: `session.created`; or, for a model the real API does not
+        know, `invalid_model` and the connection closes with 4000 (`closed` is set)."""
+        problem = (
+            model_problem(str(self.session["model"])) if self.session.get("type") == "realtime" else None
+        )
+        if problem is not None:
+            self.closed = (4000, "invalid_request_error.invalid_model")
+            return [self._error("invalid_model", problem, None, None)]
         self._configure_detector()
         return [self._event({"type": "session.created", "session": copy.deepcopy(self.session)})]
 
@@ -239,7 +257,7 @@ class Engine:
             return out
         client_event_id: str | None = None
         try:
-            event = json.loads(data)
+            event = parse_frame(data)
         except ValueError as exc:
             out.append(
                 self._error(
@@ -488,6 +506,10 @@ class Engine:
                 "first response, or start a new session.",
                 "session.audio.output.voice",
             )
+        if self._input_format() != str(
+            (((merged.get("audio") or {}).get("input") or {}).get("format") or {}).get("type", "audio/pcm")
+        ):
+            self._odd_byte = b""
         self.session = merged
         self._configure_detector()
         return [self._event({"type": "session.updated", "session": copy.deepcopy(self.session)})]
@@ -512,8 +534,11 @@ class Engine:
             )
         fmt = self._input_format()
         bytes_per_ms = _bytes_per_ms({"type": fmt})
-        if fmt == "audio/pcm" and len(data) % 2:
-            data = data[:-1]
+        if fmt == "audio/pcm":
+            if self._odd_byte:
+                data, self._odd_byte = self._odd_byte + data, b""
+            if len(data) % 2:
+                data, self._odd_byte = data[:-1], data[-1:]
         self._buffer.extend(data)
         self._input_ms += len(data) / bytes_per_ms
         if self._detector is None or not data:
@@ -534,7 +559,23 @@ class Engine:
                 )
         if self._stream is not None and len(self._buffer) - self._stream_pos >= STREAM_FEED_BYTES:
             self._feed_stream(len(self._buffer))
+        if self._speech_item_id is None:
+            self._trim_idle_buffer(bytes_per_ms)
         return out
+
+    def _trim_idle_buffer(self, bytes_per_ms: float) -> None:
+        """Outside a turn, drop input audio older than VAD_KEEP_MS + the prefix padding: a turn that starts
+        later still gets its padding, and silence does not pile up (10 minutes would be 29 MB of PCM)."""
+        detection = self._turn_detection() or {}
+        padding = detection.get("prefix_padding_ms")
+        keep_ms = VAD_KEEP_MS + (float(padding) if isinstance(padding, (int, float)) else 300.0)
+        excess_ms = (self._input_ms - self._buffer_start_ms) - 2 * keep_ms
+        if excess_ms <= 0:  # trim in steps of keep_ms, not on every append
+            return
+        drop = int((self._input_ms - self._buffer_start_ms - keep_ms) * bytes_per_ms)
+        drop -= drop % 2
+        del self._buffer[:drop]
+        self._buffer_start_ms += drop / bytes_per_ms
 
     # --- transcription while the user speaks ----------------------------------------------------------
 
@@ -739,11 +780,13 @@ class Engine:
             self._detector.clear()
         audio = bytes(self._buffer)
         self._buffer.clear()
+        self._odd_byte = b""  # half a sample cannot be committed; it must not start the next turn either
         self._buffer_start_ms = self._input_ms
         return self._commit(item_id, audio)
 
     def _on_input_audio_buffer_clear(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
         self._buffer.clear()
+        self._odd_byte = b""
         self._buffer_start_ms = self._input_ms
         self._speech_item_id = None
         self._drop_stream()
@@ -860,7 +903,7 @@ class Engine:
             raise ClientEventError(
                 "unsupported_content_type", "Only model output audio messages can be truncated.", "item_id"
             )
-        if content_index != 0 or content_index >= len(content):
+        if content_index != 0 or content_index >= len(content):  # negative indexes included
             raise ClientEventError(
                 "invalid_value",
                 f"Invalid 'content_index': {content_index}; audio is content 0.",
@@ -869,6 +912,12 @@ class Engine:
         bytes_per_ms = active.bytes_per_ms if active is not None else self._output_bytes_per_ms()
         length_ms = len(audio) / bytes_per_ms
         end_ms = event["audio_end_ms"]
+        if end_ms < 0:
+            raise ClientEventError(
+                "invalid_value",
+                f"Invalid 'audio_end_ms': {end_ms}. Use the ms of audio the user heard, from 0 up.",
+                "audio_end_ms",
+            )
         if end_ms > length_ms:
             raise ClientEventError(
                 None,
@@ -918,6 +967,7 @@ class Engine:
         unknown = find_unknown_parameter(params, RealtimeResponseCreateParams, "response")
         if unknown:
             raise ClientEventError("unknown_parameter", f"Unknown parameter: '{unknown}'.", unknown)
+        check_response_params(params)
         return self._create_response(params, now_ms)
 
     def _on_response_cancel(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
@@ -1070,6 +1120,10 @@ class Engine:
         status, details = "completed", None
         if isinstance(max_tokens, int) and text_tokens(text) > max_tokens:
             text = text[: max_tokens * 4].rstrip()
+            status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
+        if len(text) > MAX_REPLY_CHARS:
+            cut = text[:MAX_REPLY_CHARS]
+            text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip()
             status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
         audio: bytes | None = None
         if "audio" in modalities:

@@ -41,6 +41,11 @@ import yaml
 from voicelab.errors import ScriptError
 
 DEFAULT_FALLBACK = "Sorry, I have no scripted reply for that."
+# A rule's regex runs on the server's event loop: it sees at most the first MAX_MATCH_CHARS of the user
+# text (a backtracking pattern like `yes.*correct` over 16 KB took a second) and the first
+# MAX_INSTRUCTIONS_MATCH_CHARS of the session instructions.
+MAX_MATCH_CHARS = 2000
+MAX_INSTRUCTIONS_MATCH_CHARS = 4000
 _TOP_KEYS = {"rules", "fallback", "idle", "description"}
 _RULE_KEYS = {"match", "examples", "instructions", "call", "say"}
 _CALL_KEYS = {"name", "arguments"}

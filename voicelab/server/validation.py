@@ -58,6 +58,32 @@ class ClientEventError(RemoteProtocolError):
         return self.message
 
 
+# the model names openai's SDK lists, and newer names of the same families (the real API answers anything
+# else with `invalid_model` and closes 4000)
+REALTIME_MODELS: tuple[str, ...] = tuple(
+    name
+    for arg in typing.get_args(RealtimeSessionCreateRequest.model_fields["model"].annotation)
+    if typing.get_origin(arg) is typing.Literal
+    for name in typing.get_args(arg)
+)
+_MODEL_FAMILIES = ("gpt-realtime", "gpt-4o-realtime-", "gpt-4o-mini-realtime-", "gpt-audio-")
+_MODEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+def model_problem(model: str) -> str | None:
+    """Why the real API would refuse `?model=<model>` (the `invalid_model` message), or None if it is a
+    Realtime model."""
+    if model in REALTIME_MODELS:
+        return None
+    if model.startswith(_MODEL_FAMILIES) and set(model) <= _MODEL_CHARS:
+        return None
+    known = ", ".join(sorted(REALTIME_MODELS)[:6])
+    return (
+        f"Invalid model: {model!r} is not a Realtime model. Connect with ?model= one of the Realtime models, "
+        f"e.g. gpt-realtime or gpt-realtime-mini (known: {known}, ...)."
+    )
+
+
 DEFAULT_TRANSCRIPTION: dict[str, Any] = {"model": "gpt-4o-transcribe", "language": None, "prompt": ""}
 
 
@@ -200,7 +226,7 @@ def _path(prefix: str, loc: tuple[Any, ...], value: Any) -> str:
     return text
 
 
-def _check_ranges(session: dict[str, Any]) -> None:
+def _check_ranges(session: dict[str, Any], prefix: str = "session") -> None:
     audio = session.get("audio") or {}
     for direction in ("input", "output"):
         fmt = (audio.get(direction) or {}).get("format")
@@ -209,10 +235,10 @@ def _check_ranges(session: dict[str, Any]) -> None:
             if isinstance(rate, int) and rate < 24000:
                 raise ClientEventError(
                     "integer_below_min_value",
-                    f"Invalid 'session.audio.{direction}.format.rate': integer below minimum "
+                    f"Invalid '{prefix}.audio.{direction}.format.rate': integer below minimum "
                     "value. Expected a "
                     f"value >= 24000, but got {rate} instead.",
-                    f"session.audio.{direction}.format.rate",
+                    f"{prefix}.audio.{direction}.format.rate",
                 )
     output = audio.get("output") or {}
     voice = output.get("voice")
@@ -220,14 +246,14 @@ def _check_ranges(session: dict[str, Any]) -> None:
         raise ClientEventError(
             "invalid_value",
             f"Invalid value: '{voice}'. Supported values are: {', '.join(repr(v) for v in VOICES)}.",
-            "session.audio.output.voice",
+            f"{prefix}.audio.output.voice",
         )
     speed = output.get("speed")
     if isinstance(speed, (int, float)) and not 0.25 <= speed <= 1.5:
         raise ClientEventError(
             "invalid_value",
-            f"Invalid 'session.audio.output.speed': {speed}; use 0.25 to 1.5.",
-            "session.audio.output.speed",
+            f"Invalid '{prefix}.audio.output.speed': {speed}; use 0.25 to 1.5.",
+            f"{prefix}.audio.output.speed",
         )
     detection = (audio.get("input") or {}).get("turn_detection")
     if isinstance(detection, dict):
@@ -235,31 +261,37 @@ def _check_ranges(session: dict[str, Any]) -> None:
         if isinstance(threshold, (int, float)) and not 0.0 <= threshold <= 1.0:
             raise ClientEventError(
                 "invalid_value",
-                f"Invalid 'session.audio.input.turn_detection.threshold': {threshold}; use 0.0 to 1.0.",
-                "session.audio.input.turn_detection.threshold",
+                f"Invalid '{prefix}.audio.input.turn_detection.threshold': {threshold}; use 0.0 to 1.0.",
+                f"{prefix}.audio.input.turn_detection.threshold",
             )
         for key in ("prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms"):
             number = detection.get(key)
             if isinstance(number, int) and number < 0:
                 raise ClientEventError(
                     "integer_below_min_value",
-                    f"Invalid 'session.audio.input.turn_detection.{key}': {number}; use a value >= 0.",
-                    f"session.audio.input.turn_detection.{key}",
+                    f"Invalid '{prefix}.audio.input.turn_detection.{key}': {number}; use a value >= 0.",
+                    f"{prefix}.audio.input.turn_detection.{key}",
                 )
     modalities = session.get("output_modalities")
     if isinstance(modalities, list) and len(modalities) != 1:
         raise ClientEventError(
             "invalid_value",
-            "Invalid 'session.output_modalities': use exactly one of ['audio'] or ['text'].",
-            "session.output_modalities",
+            f"Invalid '{prefix}.output_modalities': use exactly one of ['audio'] or ['text'].",
+            f"{prefix}.output_modalities",
         )
     tokens = session.get("max_output_tokens")
     if isinstance(tokens, int) and not 1 <= tokens <= 4096:
         raise ClientEventError(
             "invalid_value",
-            f"Invalid 'session.max_output_tokens': {tokens}; use an integer from 1 to 4096 or 'inf'.",
-            "session.max_output_tokens",
+            f"Invalid '{prefix}.max_output_tokens': {tokens}; use an integer from 1 to 4096 or 'inf'.",
+            f"{prefix}.max_output_tokens",
         )
+
+
+def check_response_params(params: dict[str, Any]) -> None:
+    """Raise ClientEventError for `response.create.response` values the real server rejects (the same ranges
+    as a session: voice, max_output_tokens, output_modalities)."""
+    _check_ranges(params, "response")
 
 
 def check_session_update(session: Any, current_type: str) -> None:

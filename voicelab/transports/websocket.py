@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.uri import parse_uri
 
 from voicelab.errors import SessionError
 from voicelab.redact import SECRET_HEADERS, SECRET_QUERY_KEYS, redact_text, redact_url
@@ -20,20 +21,40 @@ OPENAI_REALTIME_URL = "wss://api.openai.com/v1/realtime"
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # an append may carry up to 15 MiB of base64
 
 
+_URL_HINT = (
+    "use ws://HOST:PORT/v1/realtime (e.g. a voicelab.serve() server's .url; an IPv6 host in brackets: "
+    "ws://[::1]:PORT/v1/realtime) or leave url=None for the OpenAI API"
+)
+
+
 def realtime_url(url: str | None, model: str) -> str:
-    """The URL to open: OpenAI's when None; `model=` appended when there is no model/intent/call_id."""
+    """The URL to open: OpenAI's when None; `model=` appended when there is no model/intent/call_id.
+    Raises SessionError naming the problem for anything that is not a usable ws:// or wss:// URL."""
     if url is None:
         url = OPENAI_REALTIME_URL
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise SessionError(f"url must be a str, got {type(url).__name__}; {_URL_HINT}.")
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+        host = parts.hostname
+    except ValueError as exc:
+        raise SessionError(f"{shown!r} is not a valid WebSocket URL ({exc}); {_URL_HINT}.") from None
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
-        raise SessionError(
-            f"{redact_url(url)!r} is not a WebSocket URL; use ws://HOST:PORT/v1/realtime (e.g. a "
-            "voicelab.serve() server's .url) or leave url=None for the OpenAI API."
-        )
+        raise SessionError(f"{shown!r} is not a WebSocket URL; {_URL_HINT}.")
+    if not host or (":" in host and not parts.netloc.startswith("[")) or port == 0:
+        problem = "no host" if not host else "port 0" if port == 0 else "an IPv6 host without brackets"
+        raise SessionError(f"{shown!r} is not a valid WebSocket URL ({problem}); {_URL_HINT}.")
     query = parse_qsl(parts.query, keep_blank_values=True)
     if not any(key in ("model", "intent", "call_id") for key, _ in query):
         query.append(("model", model))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    full = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    try:
+        parse_uri(full)
+    except (InvalidURI, ValueError) as exc:
+        raise SessionError(f"{shown!r} is not a valid WebSocket URL ({exc}); {_URL_HINT}.") from None
+    return full
 
 
 def is_openai_url(url: str) -> bool:

@@ -1,0 +1,220 @@
+"""Faults the client session must survive (issue 8): any server frame is an `error` event at worst, every
+error reply to a response.create releases the queue, and a failed open leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_session import Conn, FakeServer, collect, types
+
+import voicelab
+from voicelab import events as ev
+from voicelab.errors import ConfigError, LocalProtocolError, SessionError
+from voicelab.protocol.samples import text_turn
+from voicelab.recording import default_record_dir
+
+# --- 1. any frame from the server: an error event at worst ----------------------------------------------
+
+_DEEP = {"type": "response.done", "response": {"id": "r", "metadata": None}}
+for _ in range(200):
+    _DEEP = {"type": "x.nested", "inner": [_DEEP]}
+
+HOSTILE = [
+    "[" * 100_000,
+    '{"type": "x", "a": ' + "[" * 50_000,
+    json.dumps(_DEEP),  # valid JSON, deeper than any event
+    "1" * 100_000,
+    '"\\ud800"',
+    "",
+]
+
+
+@pytest.mark.parametrize("frame", HOSTILE, ids=range(len(HOSTILE)))
+async def test_a_hostile_server_frame_is_an_error_event_and_the_session_goes_on(
+    frame: str, tmp_path: Path
+) -> None:
+    async def script(conn: Conn) -> None:
+        await conn.expect("response.create")
+        await conn.ws.send(frame)
+        await conn.send(*text_turn("hi", "Hello!"))
+
+    async with (
+        FakeServer(script) as server,
+        voicelab.connect(None, url=server.url, api_key="k", record_dir=tmp_path / "r") as session,
+    ):
+        await session.send_text("hi")
+        got = await asyncio.wait_for(collect(session, "response_done"), 20)
+    errors = [e for e in got if isinstance(e, ev.Error)]
+    assert errors and not any(e.fatal for e in errors), errors
+    assert "disconnected" not in types(got) and types(got)[-1] == "response_done"
+
+
+# --- 8. every error reply to a response.create releases the queue ---------------------------------------
+
+
+async def _until_idle(session: voicelab.Session, limit: int = 300) -> list[ev.AppEvent]:
+    got: list[ev.AppEvent] = []
+
+    async def run() -> None:
+        async for event in session:
+            got.append(event)
+            if event.type == "response_done" and not session.responding:
+                return
+            if len(got) >= limit:
+                return
+
+    await asyncio.wait_for(run(), 20)
+    return got
+
+
+async def test_a_rejected_response_create_does_not_leave_the_session_responding(fast_server: Any) -> None:
+    async with voicelab.connect(
+        {"output_modalities": ["text"]}, url=fast_server.url, record_dir=False, response_timeout=60
+    ) as session:
+        await session.create_response(bogus=1)
+        got: list[ev.AppEvent] = []
+        async for event in session:
+            got.append(event)
+            if event.type == "error":
+                break
+        assert got[-1].code == "unknown_parameter"  # type: ignore[attr-defined]
+        assert not session.responding
+        await session.send_text("hello")
+        got = await _until_idle(session)
+        done = [e for e in got if isinstance(e, ev.ResponseDone)]
+        assert len(done) == 1 and done[0].status == "completed"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"bogus": 1}, {"max_output_tokens": -5}, {"audio": {"output": {"voice": "robot"}}}],
+    ids=["unknown", "range", "voice"],
+)
+async def test_a_queued_create_goes_out_when_the_one_before_is_refused(fast_server: Any, bad: Any) -> None:
+    async with voicelab.connect(
+        {"output_modalities": ["text"]}, url=fast_server.url, record_dir=False, response_timeout=60
+    ) as session:
+        await session.create_item(
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+        )
+        await session.create_response(**bad)
+        await session.create_response()  # queued behind the first
+        assert session.responding
+        got = await _until_idle(session)
+        assert [e.type for e in got if e.type in ("error", "response_done")] == ["error", "response_done"]
+        assert not session.responding
+
+
+async def test_a_create_the_client_refuses_to_send_does_not_leave_it_responding(fast_server: Any) -> None:
+    async with voicelab.connect(None, url=fast_server.url, record_dir=False) as session:
+        with pytest.raises(LocalProtocolError):
+            await session.create_response(output_modalities=5)
+        assert not session.responding
+
+
+# --- 9. connect() and open() failures ------------------------------------------------------------------
+
+BAD_URLS = [
+    42,
+    b"ws://127.0.0.1:1/v1/realtime",
+    "ws://127.0.0.1:99999/v1/realtime",
+    "ws://127.0.0.1:-1/v1/realtime",
+    "ws://[::1/v1/realtime",
+    "ws://::1:1/v1/realtime",
+    "ws://h:abc/v1/realtime",
+    "ws:///v1/realtime",
+    "http://127.0.0.1:1/v1/realtime",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS, ids=range(len(BAD_URLS)))
+def test_a_bad_url_fails_at_connect_with_one_clear_message(url: Any) -> None:
+    with pytest.raises(SessionError) as info:
+        voicelab.connect(None, url=url, api_key="k", record_dir=False)
+    message = str(info.value)
+    assert "ws://HOST:PORT/v1/realtime" in message
+    assert "\n" not in message
+
+
+def _other_tasks() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()}
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:1/v1/realtime", "ws://[::1]:1/v1/realtime"])
+async def test_a_failed_open_leaves_no_task_no_file_no_folder_and_says_closed(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = _other_tasks()
+    session = voicelab.connect(None, url=url, api_key="k", open_timeout=2)
+    with pytest.raises(SessionError, match="cannot connect|no WebSocket handshake"):  # noqa: RUF043
+        async with session:
+            pass
+    assert _other_tasks() <= before
+    assert "closed" in repr(session) and session.closed
+    got = await asyncio.wait_for(collect(session, "never"), 5)  # ends, does not hang
+    assert types(got) == ["error", "disconnected"]
+    assert not (tmp_path / "recordings").exists() or not any((tmp_path / "recordings").iterdir())
+
+
+async def test_a_failed_open_keeps_an_explicit_recording_closed(tmp_path: Path) -> None:
+    session = voicelab.connect(
+        None, url="ws://127.0.0.1:1/v1/realtime", api_key="k", record_dir=tmp_path / "c"
+    )
+    with pytest.raises(SessionError):
+        await session.open()
+    writer = session._writer
+    assert writer is not None and writer.closed
+    assert "closed" in repr(session)
+
+
+async def test_record_dir_true_records_to_a_default_folder(
+    fast_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with voicelab.connect(None, url=fast_server.url, record_dir=True) as session:
+        path = session.recording_path
+    assert path is not None and (tmp_path / path / "events.jsonl").exists()
+    assert Path(path).parent == Path("recordings")
+
+
+async def test_default_recording_folders_never_collide(
+    fast_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    names = {default_record_dir() for _ in range(2000)}
+    assert len(names) == 2000
+    import voicelab.recording as recording
+
+    class Frozen(recording._dt.datetime):  # type: ignore[name-defined,misc]
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return cls(2026, 1, 1, 12, 0, 0, 123456)
+
+    monkeypatch.setattr(recording._dt, "datetime", Frozen)  # type: ignore[attr-defined]
+    sessions = [voicelab.connect(None, url=fast_server.url) for _ in range(3)]
+    await asyncio.gather(*(s.open() for s in sessions))
+    paths = {s.recording_path for s in sessions}
+    await asyncio.gather(*(s.close() for s in sessions))
+    assert len(paths) == 3
+    assert all(str(p).startswith(os.path.join("recordings", "20260101-120000-123456")) for p in paths)
+
+
+@pytest.mark.parametrize("record_dir", [42, 1.5, ["a"], object()], ids=["int", "float", "list", "object"])
+def test_a_record_dir_of_the_wrong_type_fails_at_connect(record_dir: Any) -> None:
+    with pytest.raises(ConfigError, match="record_dir"):
+        voicelab.connect(None, url="ws://127.0.0.1:1/v1/realtime", api_key="k", record_dir=record_dir)
+
+
+def test_a_record_dir_under_a_file_fails_at_connect(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    for bad in (tmp_path / "file.txt", tmp_path / "file.txt" / "rec", tmp_path / "file.txt" / "a" / "b"):
+        with pytest.raises(ConfigError, match="record_dir") as info:
+            voicelab.connect(None, url="ws://127.0.0.1:1/v1/realtime", api_key="k", record_dir=bad)
+        assert "file.txt" in str(info.value)
