@@ -95,12 +95,21 @@ def browser(chromium: Callable[..., Any], speech_wav: SpeechWav) -> Any:
 
 @pytest.fixture
 def page(browser: Any, jupyter_server: JupyterServer, tmp_path: Path) -> Iterator[Any]:
-    """A fresh browser context and page; on leaving, a screenshot lands in tmp_path and the kernels stop."""
+    """A fresh browser context and page; on leaving, a screenshot lands in tmp_path and the kernels stop.
+
+    The page's console messages and uncaught errors go to tmp_path/console.log and to the captured output,
+    which pytest shows when the test failed.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"console.{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     try:
         yield page
     finally:
+        (tmp_path / "console.log").write_text("\n".join(console))
+        print("browser console:", *console[-50:], sep="\n")
         with contextlib.suppress(Exception):  # the page may be gone; the screenshot is only a help
             page.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
         context.close()

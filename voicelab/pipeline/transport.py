@@ -153,6 +153,7 @@ class ChainedTransport:
                 f"({redact_text(str(exc), self._secrets) or type(exc).__name__}); check the URL and that "
                 "the server is running."
             ) from None
+        await asyncio.to_thread(_warm_openai, self._client)  # not on the first turn's clock
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._client_loop()))
         self._tasks.append(loop.create_task(self._stt_loop()))
@@ -815,6 +816,17 @@ class ChainedTransport:
                 "response": self._response_body(answer, "failed", {"type": "failed", "error": error}),
             }
         )
+
+
+def _warm_openai(client: Any) -> None:
+    """Import the openai client's Responses and speech modules and build its stream event parsers now: done
+    lazily on the first request, it costs the first turn a few hundred milliseconds."""
+    with contextlib.suppress(Exception):
+        from openai._models import construct_type
+        from openai.types.responses import ResponseStreamEvent
+
+        _ = client.responses, client.audio.speech
+        construct_type(type_=ResponseStreamEvent, value={"type": "response.output_text.delta", "delta": ""})
 
 
 def _to_g711(pcm: bytes, fmt: str) -> bytes:
