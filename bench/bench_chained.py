@@ -49,6 +49,7 @@ def emit(metric: str, value: float, unit: str = "ms", **extra: Any) -> None:
 async def end_of_speech_to_first_audio(turns: int) -> None:
     caller = caller_turns("returns")[:turns]
     medians: dict[str, float] = {}
+    decided: dict[str, float] = {}
     with voicelab.serve("returns_desk", pace="realtime") as server, tempfile.TemporaryDirectory() as tmp:
         for architecture in ("realtime", "chained"):
             folder = Path(tmp) / architecture
@@ -59,9 +60,17 @@ async def end_of_speech_to_first_audio(turns: int) -> None:
                 await play_turns(session, caller, realtime=True)
             frame = tables.turns(load_recording(folder))
             medians[architecture] = float(frame["speech_end_to_first_audio_ms"].median())
+            decided[architecture] = float(frame["eos_to_first_audio_ms"].median())
             if architecture == "chained":
                 for column in ("transcription_ms", "text_model_ms", "synthesis_ms"):
                     emit(f"chained_{column}_p50", float(frame[column].median()), turns=len(frame))
+    emit("realtime_eos_to_first_audio_p50", decided["realtime"], note="from speech_stopped")
+    emit(
+        "chained_eos_to_first_audio_p50",
+        decided["chained"],
+        baseline="realtime_eos_to_first_audio_p50",
+        ratio=round(decided["chained"] / decided["realtime"], 3),
+    )
     emit("realtime_speech_end_to_first_audio_p50", medians["realtime"], silence_duration_ms=SILENCE_MS)
     emit(
         "chained_speech_end_to_first_audio_p50",
@@ -170,7 +179,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--turns", type=int, default=4, help="caller turns per architecture (default 4)")
+    parser.add_argument(
+        "--turns", type=int, default=4, help="caller turns per architecture (default and most: 4)"
+    )
     parser.add_argument("--requests", type=int, default=300, help="HTTP requests per figure (default 300)")
     args = parser.parse_args()
     http_overhead(args.requests)

@@ -189,3 +189,29 @@ async def test_interrupt_cancels_the_rest_of_the_answer(server: Any, tmp_path: P
                 statuses.append(event.status)
                 break
     assert statuses == ["cancelled"]
+
+
+async def test_the_key_stays_out_of_logs_recordings_and_reprs(tmp_path: Path, caplog: Any) -> None:
+    import logging
+
+    secret = "sk-chained-secret-4242"
+    caplog.set_level(logging.DEBUG)
+    with voicelab.serve("returns_desk", pace="fast", token=secret) as server:
+        session = voicelab.connect(
+            returns_desk_agent(),
+            url=server.url,
+            api_key=secret,
+            record_dir=tmp_path / "rec",
+            architecture="chained",
+        )
+        async with session:
+            await session.send_text("Hi, I would like to return an order.")
+            async for event in session:
+                if event.type == "response_done":
+                    break
+            shown = repr(session)
+    assert secret not in shown and "ChainedSession(" in shown
+    assert secret not in caplog.text
+    for path in (tmp_path / "rec").iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            assert secret not in path.read_text()

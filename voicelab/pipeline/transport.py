@@ -141,9 +141,16 @@ class ChainedTransport:
     async def _start(self) -> None:
         shown = redact_text(self._stt_url, self._secrets)
         try:
+            from voicelab.transports.websocket import _RedactingLogger, _secrets_of
+
+            secrets = (*self._secrets, *_secrets_of(self._stt_url, self._headers))
             self._stt = await asyncio.wait_for(
                 websockets.connect(
-                    self._stt_url, additional_headers=self._headers, max_size=32 * 1024 * 1024
+                    self._stt_url,
+                    additional_headers=self._headers,
+                    max_size=32 * 1024 * 1024,
+                    open_timeout=self._open_timeout,
+                    logger=_RedactingLogger(secrets),  # handshake headers are logged at DEBUG
                 ),
                 self._open_timeout + 1.0,
             )
@@ -400,14 +407,36 @@ class ChainedTransport:
             ):
                 await self._cancel("turn_detected")
             return
+        if kind == "input_audio_buffer.committed":
+            item_id = event.get("item_id")
+            if isinstance(item_id, str) and self._index(item_id) is None:
+                # the user turn, in case the transcription service announces no conversation item for it
+                self._items.append(
+                    {
+                        "id": item_id,
+                        "type": "message",
+                        "role": "user",
+                        "object": "realtime.item",
+                        "status": "completed",
+                        "content": [{"type": "input_audio", "transcript": None}],
+                    }
+                )
+            self._emit(event)
+            return
         if kind == "input_audio_buffer.speech_stopped":
             self._speech_end[str(event.get("item_id"))] = self._clock()
             self._emit(event)
             return
         if kind == "conversation.item.added":
             item = copy.deepcopy(event.get("item") or {})
-            if self._index(item.get("id")) is None:
+            index = self._index(item.get("id"))
+            if index is None:
                 self._items.append(item)
+            else:
+                self._items[index] = {
+                    **item,
+                    "content": self._items[index].get("content") or item.get("content"),
+                }
             self._emit({**event, "previous_item_id": self._previous_of(item.get("id"))})
             return
         if kind == "conversation.item.done":

@@ -301,7 +301,9 @@ class HttpApi:
                 "speed",
                 "invalid_value",
             )
-        speed = min(float(speed), 2.0)  # the offline voices speak up to twice as fast
+        from voicelab.speech.tts import MAX_SPEED, MIN_SPEED
+
+        speed = min(max(float(speed), MIN_SPEED), MAX_SPEED)  # the offline voices' range
         fmt = body.get("response_format") or "mp3"
         if fmt not in SPEECH_FORMATS:
             choices = ", ".join(repr(f) for f in SPEECH_FORMATS)
