@@ -255,7 +255,10 @@ async def test_provenance_names_the_experiment(tmp_path) -> None:
 
     base = make_agent()
     scenario = Scenario(
-        "hello", ["Hi, I would like to return an order."], expect=[expect.says("order number")]
+        "hello",
+        ["Hi, I would like to return an order."],
+        stubs={"create_return_label": "Label sent.", "lookup_order": "from the scenario"},
+        expect=[expect.says("order number")],
     )
     result = await voicelab.experiment(
         {"short": PROMPT, "long": PROMPT.replace(pacing="Slow.")},
@@ -271,6 +274,10 @@ async def test_provenance_names_the_experiment(tmp_path) -> None:
     data = json.loads(export(chosen, "tools-json", experiment=result))
     assert data["provenance"]["experiment"]["variant"] == "long"
     assert data["provenance"]["prompt_hash"] == PROMPT.replace(pacing="Slow.").hash
+    # the tools answer with what the runs used: the agent's own stubs, else the scenario's
+    assert data["stubs"]["stubs"]["create_return_label"] == {"kind": "fixed", "output": "Label sent."}
+    assert data["stubs"]["stubs"]["lookup_order"]["output"] == "It is a pair of blue shoes."
+    assert '"Label sent."' in export(chosen, "agents-python", experiment=result)
     assert json.loads(export(chosen, "session-update", experiment=result))["event_id"].endswith("-long")
     with pytest.raises(ConfigError, match="not one of the experiment's variants"):
         export(base, "markdown", experiment=result)

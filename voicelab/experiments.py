@@ -441,11 +441,7 @@ def _measure(job: _Job, rec: Any) -> dict[str, Any]:
     history = tables.history(rec)
     turns = tables.turns(rec)
     latencies = facts.first_audio_ms
-    conversation_ms = sum(
-        float(((line.get("event") or {}).get("audio") or {}).get("$audio", {}).get("duration_ms") or 0.0)
-        for line in rec.events
-        if line.get("dir") == "client" and line.get("type") == "input_audio_buffer.append"
-    )
+    conversation_ms = _conversation_ms(rec.events)
     row: dict[str, Any] = {
         "passed": all(o.passed for o in outcomes.values()),
         "expectations_met": sum(o.passed for o in outcomes.values()),
@@ -481,6 +477,23 @@ def _measure(job: _Job, rec: Any) -> dict[str, Any]:
         }
     )
     return row
+
+
+def _conversation_ms(events: list[dict[str, Any]]) -> float:
+    """How long the call would last live: the caller's audio sent (silences included) and the assistant's
+    audio received (while it speaks, a live caller waits)."""
+    total = 0.0
+    for line in events:
+        kind = line.get("type")
+        if line.get("dir") == "client" and kind == "input_audio_buffer.append":
+            ref = (line.get("event") or {}).get("audio")
+        elif line.get("dir") == "server" and kind == "response.output_audio.delta":
+            ref = (line.get("event") or {}).get("delta")
+        else:
+            continue
+        if isinstance(ref, dict) and isinstance(ref.get("$audio"), dict):
+            total += float(ref["$audio"].get("duration_ms") or 0.0)
+    return total
 
 
 def _empty_measures(job: _Job) -> dict[str, Any]:

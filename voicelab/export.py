@@ -71,6 +71,8 @@ def export(
             "agent.clone(instructions=<text>)"
         )
     info = provenance(agent, experiment=experiment, variant=variant)
+    if experiment is not None:
+        agent = _with_scenario_stubs(agent, experiment)
     text = _WRITERS[format](agent, info)
     if path is not None:
         target = Path(path)
@@ -106,6 +108,25 @@ def provenance(agent: Agent, *, experiment: Any = None, variant: str | None = No
     return info
 
 
+def _with_scenario_stubs(agent: Agent, experiment: Any) -> Agent:
+    """The agent with the stubs its experiment's scenarios gave tools it has no stub for (the outputs the
+    runs were measured with), for the exported tools to answer with."""
+    from voicelab.agents.stubs import Stubs
+
+    data = _stubs_json(agent)
+    added = False
+    for scenario in getattr(experiment, "scenarios", []):
+        if scenario.stubs is None:
+            continue
+        for name, spec in scenario.stubs.to_json()["stubs"].items():
+            if name in agent.function_tools and name not in data:
+                data[name] = spec
+                added = True
+    if not added:
+        return agent
+    return agent.clone(stubs=Stubs.from_json({"voicelab_stubs": 1, "stubs": data}))
+
+
 # -- shared pieces ----------------------------------------------------------------------------------------
 def _agents(agent: Agent) -> list[Agent]:
     """The agent and every agent reachable by handoffs, in discovery order."""
@@ -121,10 +142,21 @@ def _agents(agent: Agent) -> list[Agent]:
     return out
 
 
-def _stub_output(agent: Agent, name: str) -> str:
+def _stubs_json(agent: Agent) -> dict[str, Any]:
+    """The agent's stubs as Stubs JSON entries, without callable ones (code is not exported)."""
     stubs = agent.stubs
-    if stubs is not None and name in stubs:
-        spec = stubs.to_json()["stubs"].get(name, {})
+    if stubs is None:
+        return {}
+    out = {}
+    for name in stubs.names:
+        if stubs.kind(name) != "callable":
+            out[name] = stubs._stubs[name].to_json()
+    return out
+
+
+def _stub_output(agent: Agent, name: str) -> str:
+    spec = _stubs_json(agent).get(name)
+    if spec is not None:
         if "output" in spec:
             return str(spec["output"])
         if spec.get("outputs"):
@@ -202,7 +234,7 @@ def _session_update(agent: Agent, info: dict[str, Any]) -> str:
 
 def _markdown(agent: Agent, info: dict[str, Any]) -> str:
     comment = "\n".join(_header_lines(info)).replace("--", "- -")
-    return f"<!--\n{comment}\n-->\n\n{agent.instructions.strip()}\n"
+    return f"<!--\n{comment}\n-->\n\n{agent.instructions.strip()}\n"  # type: ignore[union-attr]
 
 
 def _tools_json(agent: Agent, info: dict[str, Any]) -> str:
@@ -211,7 +243,7 @@ def _tools_json(agent: Agent, info: dict[str, Any]) -> str:
         "version": 1,
         "provenance": info,
         "tools": agent.session_tools(),
-        "stubs": agent.stubs.to_json() if agent.stubs is not None else None,
+        "stubs": {"voicelab_stubs": 1, "stubs": _stubs_json(agent)} if agent.stubs is not None else None,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 

@@ -1,0 +1,108 @@
+"""`voicelab replay` and `voicelab export`, and the replay API behind the first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+import voicelab
+from voicelab.caller import play_turns
+from voicelab.cli import main
+from voicelab.demo import caller_turns, returns_desk_agent
+from voicelab.prompts import Prompt
+from voicelab.replay import agent_from_recording, replay
+
+AGENT_FILE = """
+from voicelab import Agent
+
+def make():
+    return Agent(name="no_tools", instructions="You are the returns desk without tools.",
+                 turn_detection={"type": "server_vad", "silence_duration_ms": 500})
+"""
+
+
+@pytest.fixture(scope="module")
+def recording(fast_server, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("replay") / "rec"
+
+    async def record() -> None:
+        async with voicelab.connect(
+            returns_desk_agent(), url=fast_server.url, api_key="sk-local", record_dir=folder
+        ) as session:
+            await play_turns(session, caller_turns("returns")[:3], realtime=False)
+
+    asyncio.run(record())
+    return folder
+
+
+STABLE = [
+    "turns",
+    "responses",
+    "tool_calls",
+    "tool_errors",
+    "guardrail_trips",
+    "interruptions",
+    "total_tokens",
+]
+
+
+async def test_replays_are_deterministic_and_match_the_original(recording, tmp_path) -> None:
+    first = await replay(recording, out_dir=tmp_path / "one")
+    second = await replay(recording, out_dir=tmp_path / "two")
+    assert first.turns.equals(second.turns)
+    assert first.compare.loc["replay", STABLE].equals(second.compare.loc["replay", STABLE])
+    # the recording's own agent, rebuilt from meta.json, answers as the original did
+    assert first.turns["same"].all() and len(first.turns) == 3
+    assert list(first.compare.loc["original", STABLE]) == list(first.compare.loc["replay", STABLE])
+    assert first.turns.loc[1, "replay_tools"] == 'lookup_order({"order_number": "four five six seven"})'
+
+
+def test_agent_from_recording(recording) -> None:
+    agent = agent_from_recording(recording)
+    assert agent.name == "returns_desk"
+    assert agent.instructions == returns_desk_agent().instructions
+    assert sorted(t.name for t in agent.tools) == ["create_return_label", "lookup_order", "transfer_to_human"]
+    assert agent.stubs is not None and agent.stubs.kind("lookup_order") == "recorded"
+    assert agent.stubs.kind("transfer_to_human") == "fixed"
+
+
+def test_cli_replay_against_another_agent(recording, tmp_path, capsys) -> None:
+    agent_file = tmp_path / "other_agent.py"
+    agent_file.write_text(AGENT_FILE)
+    status = main(["replay", str(recording), "--agent", f"{agent_file}:make", "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "turn 1: caller: The order number is four five six seven." in out
+    assert "  replay  : Thank you. Order four five six seven can be returned." in out
+    assert "1 of 3 turns answered the same." in out
+    assert (tmp_path / "r" / "runs" / "replay__replay__0" / "events.jsonl").is_file()
+
+
+def test_cli_replay_errors_are_one_line(tmp_path, capsys) -> None:
+    assert main(["replay", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("voicelab replay: error: recording folder") and err.count("\n") == 1
+    assert main(["replay", str(tmp_path), "--agent", "no_such_module_xyz:agent"]) == 2
+    assert "cannot import 'no_such_module_xyz'" in capsys.readouterr().err
+
+
+def test_cli_export(recording, tmp_path, capsys) -> None:
+    agent_file = tmp_path / "my_agent.py"
+    agent_file.write_text(AGENT_FILE)
+    assert main(["export", f"{agent_file}:make", "--format", "session-update"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["type"] == "session.update" and event["session"]["instructions"].endswith("without tools.")
+    target = tmp_path / "desk.md"
+    assert main(["export", str(recording), "-f", "markdown", "-o", str(target)]) == 0
+    assert f"wrote {target}" in capsys.readouterr().out
+    assert (
+        Prompt.parse(target.read_text()).render().strip()
+        == Prompt.parse(returns_desk_agent().instructions).render().strip()
+    )
+    assert main(["export", f"{agent_file}:make", "-f", "yaml"]) == 2
+    assert "invalid choice: 'yaml'" in capsys.readouterr().err
+    assert main(["export", f"{agent_file}:missing", "-f", "markdown"]) == 2
+    assert "has no 'missing'" in capsys.readouterr().err
