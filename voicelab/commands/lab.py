@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _has_jupyterlab() -> bool:
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("jupyterlab") is not None

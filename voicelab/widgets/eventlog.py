@@ -15,7 +15,8 @@ MAX_JSON = 20_000
 
 def summarize(record: dict[str, Any]) -> str:
     """A one-line hint for an event: its item, text, error or tool."""
-    event = record.get("event") if isinstance(record.get("event"), dict) else {}
+    raw = record.get("event")
+    event: dict[str, Any] = raw if isinstance(raw, dict) else {}
     for key in ("delta", "transcript", "text", "message", "name"):
         value = event.get(key)
         if isinstance(value, str) and value:

@@ -170,7 +170,8 @@ class RecordingTail:
     def _absorb(self, record: dict[str, Any], update: TailUpdate) -> list[Span]:
         kind = record.get("type")
         direction = record.get("dir")
-        event = record.get("event") if isinstance(record.get("event"), dict) else {}
+        raw = record.get("event")
+        event: dict[str, Any] = raw if isinstance(raw, dict) else {}
         t = float(record.get("t_ms") or 0.0)
         if direction == "client" and kind == "input_audio_buffer.append" and self.input_origin_ms is None:
             ref = event.get("audio")
