@@ -680,6 +680,14 @@ class ExperimentResult:
             f"runs={len(self.runs)}, best={self.best!r}, out_dir={str(self.out_dir)!r})"
         )
 
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p>experiment <code>{self.out_dir}</code>: {len(self.variants)} variants x "
+            f"{len(self.scenarios)} scenarios, {len(self.runs)} runs; best: <b>{self.best}</b> "
+            "(<code>.runs</code>, <code>.summary</code>, <code>.figure()</code>)</p>"
+        )
+        return head + self.summary.to_html(float_format=lambda v: f"{v:.3g}")
+
     @property
     def best(self) -> str:
         """The variant with the highest pass rate (then the lowest p50 latency, then the lowest cost)."""
