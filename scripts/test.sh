@@ -7,6 +7,7 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
 ruff check voicelab tests bench
+mypy  # voicelab/, configured in pyproject.toml [tool.mypy]
 # The browser tests (tests/browser) need Debian's chromium: installed here when run as root with apt-get.
 # Elsewhere they skip with the reason; in CI (CI=true) a missing browser is a failure.
 if ! bash scripts/install-browser.sh; then

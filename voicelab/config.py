@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -114,6 +116,18 @@ def _turn_detection(value: Any) -> dict[str, Any] | None:
     return td
 
 
+def check_field_names(changes: Mapping[str, Any], where: str) -> None:
+    """ConfigError for a key that is not a SessionConfig field, with the closest field name."""
+    known = [f.name for f in fields(SessionConfig)]
+    for key in changes:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{where}: SessionConfig has no field {key!r}; {hint}fields: {', '.join(known)}."
+            )
+
+
 @dataclass
 class SessionConfig:
     """Everything voicelab sends in `session.update`. `to_session()` gives the GA `session` object."""
@@ -142,7 +156,15 @@ class SessionConfig:
     speed: float | None = None
 
     def __post_init__(self) -> None:
-        self.validate()
+        try:
+            self.validate()
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a value of the wrong type
+            raise ConfigError(
+                f"SessionConfig has a value of the wrong type ({type(exc).__name__}: {exc}); check the field "
+                "types in help(voicelab.SessionConfig)."
+            ) from None
 
     # -- validation ----------------------------------------------------------------------------------
     def validate(self) -> None:
@@ -160,7 +182,10 @@ class SessionConfig:
             raise ConfigError(
                 f"voice={self.voice!r} is not a Realtime voice; use one of {', '.join(VOICES)}."
             )
-        if list(self.output_modalities) not in MODALITIES:
+        if (
+            not isinstance(self.output_modalities, (list, tuple))
+            or list(self.output_modalities) not in MODALITIES
+        ):
             raise ConfigError(
                 f"output_modalities={self.output_modalities!r} is not valid; use ['audio'] (audio plus "
                 "transcript) or ['text'] (both at once is not allowed)."
@@ -192,7 +217,8 @@ class SessionConfig:
         names = [t["name"] for t in self.tools]
         if len(names) != len(set(names)):
             raise ConfigError(
-                f"tools have duplicate names {sorted({n for n in names if names.count(n) > 1})}."
+                f"tools have duplicate names {sorted({n for n in names if names.count(n) > 1})}; each tool "
+                "needs its own name: rename one (or drop the copy)."
             )
         if isinstance(self.tool_choice, str):
             if self.tool_choice not in TOOL_CHOICES:
@@ -262,6 +288,7 @@ class SessionConfig:
 
     def replace(self, **changes: Any) -> SessionConfig:
         """A copy with some fields changed (validated)."""
+        check_field_names(changes, "SessionConfig.replace()")
         values = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
         values.update(changes)
         return SessionConfig(**values)

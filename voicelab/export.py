@@ -234,7 +234,7 @@ def _session_update(agent: Agent, info: dict[str, Any]) -> str:
 
 def _markdown(agent: Agent, info: dict[str, Any]) -> str:
     comment = "\n".join(_header_lines(info)).replace("--", "- -")
-    return f"<!--\n{comment}\n-->\n\n{agent.instructions.strip()}\n"
+    return f"<!--\n{comment}\n-->\n\n{agent.instructions.strip()}\n"  # type: ignore[union-attr]
 
 
 def _tools_json(agent: Agent, info: dict[str, Any]) -> str:

@@ -315,7 +315,11 @@ def _draw_turns(axes: list[Axes], turns: list[Turn]) -> None:
     verts[:, 1, 1] = verts[:, 2, 1] = 1.0
     for ax in axes:
         bands = PolyCollection(
-            verts, transform=ax.get_xaxis_transform(), facecolors=TURN_COLOR, alpha=0.15, linewidths=0
+            verts,  # type: ignore[arg-type]
+            transform=ax.get_xaxis_transform(),
+            facecolors=TURN_COLOR,
+            alpha=0.15,
+            linewidths=0,
         )
         bands.set_gid("turns")
         ax.add_collection(bands, autolim=False)
@@ -437,7 +441,7 @@ def recording_timeline(recording: Any) -> tuple[list[Turn], list[Span], list[Mar
                 if begin is not None:
                     start = audio_origin + float(begin.get("audio_start_ms", 0))
                     end = audio_origin + float(body.get("audio_end_ms", 0))
-                    turns.append(Turn(start_ms=start, end_ms=end, speech_start_ms=start, speech_end_ms=end))
+                    turns.append(Turn(start_ms=start, end_ms=end, speech_start_ms=start, speech_end_ms=end))  # type: ignore[arg-type]
             elif kind == "response.created":
                 started[str(body.get("response", {}).get("id"))] = t_ms
             elif kind == "response.done":

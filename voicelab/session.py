@@ -656,11 +656,11 @@ class Session:
                             )
                         )
         except ConnectionClosed as exc:
-            frame = exc.rcvd or exc.sent
-            code = frame.code if frame is not None else None
-            reason = frame.reason if frame is not None else "connection lost"
+            close = exc.rcvd or exc.sent
+            code = close.code if close is not None else None
+            reason = close.reason if close is not None else "connection lost"
             if not self._closing:
-                detail = f"code {code}" + (f", {reason}" if reason else "") if frame else "no close frame"
+                detail = f"code {code}" + (f", {reason}" if reason else "") if close else "no close frame"
                 last = self._last_error
                 if last is not None:
                     detail += f"; last server error: {last.get('message')}"
@@ -723,7 +723,7 @@ class Session:
         `_handle_event` coroutine for the reader to await."""
         writer = self._writer
         t_ms = writer.t_ms() if writer is not None else 0.0
-        text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")
+        text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")  # type: ignore[arg-type]
         try:
             data = decode_frame(text)
         except Exception:  # ValueError, and RecursionError for deep nesting: any frame is an error at worst

@@ -468,7 +468,7 @@ class _Conversation:
             data = ev.get("item")
             response = self.responses.get(response_id)  # type: ignore[arg-type]
             if response is not None and isinstance(data, dict) and data.get("id") not in response.items:
-                response.items.append(data.get("id"))
+                response.items.append(data.get("id"))  # type: ignore[arg-type]
         elif kind == "response.content_part.done":
             part = ev.get("part")
             if isinstance(item_id, str) and isinstance(part, dict):
@@ -490,7 +490,7 @@ class _Conversation:
             turn = _Turn(item_id, "vad", t, speech_start_ms=t, audio_start_ms=_num(ev.get("audio_start_ms")))
             self._add_turn(turn)
         elif kind == "input_audio_buffer.speech_stopped":
-            turn = self.turn_of_item.get(item_id)  # type: ignore[arg-type]
+            turn = self.turn_of_item.get(item_id)  # type: ignore[arg-type, assignment]
             if turn is None:
                 turn = _Turn(item_id, "vad", t)
                 self._add_turn(turn)
@@ -505,9 +505,9 @@ class _Conversation:
             if isinstance(audio_in, dict) and "turn_detection" in audio_in:
                 detection = audio_in.get("turn_detection")
                 server_vad = isinstance(detection, dict) and detection.get("type") == "server_vad"
-                self.silence_ms = _num(detection.get("silence_duration_ms")) if server_vad else NAN
+                self.silence_ms = _num(detection.get("silence_duration_ms")) if server_vad else NAN  # type: ignore[union-attr]
         elif kind == "input_audio_buffer.timeout_triggered":
-            turn = self.turn_of_item.get(item_id)  # type: ignore[arg-type]
+            turn = self.turn_of_item.get(item_id)  # type: ignore[arg-type, assignment]
             if turn is None:
                 turn = _Turn(item_id, "timeout", t)
                 self._add_turn(turn)

@@ -296,3 +296,46 @@ def test_a_turn_after_long_silence_still_keeps_its_prefix_padding() -> None:
     audio = base64.b64decode(got[0]["item"]["content"][0]["audio"])
     assert len(audio) == (stopped["audio_end_ms"] - started_event["audio_start_ms"]) * 48
     assert audio[: 300 * 48] == bytes(300 * 48)  # the padding is the silence before the speech
+
+
+# --- tools the real API refuses ------------------------------------------------------------------------
+
+BAD_TOOLS = [
+    ({"type": "function", "name": "bad name!", "parameters": {"type": "object"}}, "name", "invalid_value"),
+    ({"type": "function", "name": "x" * 65}, "name", "invalid_value"),
+    ({"type": "function", "name": "ok", "parameters": 5}, "parameters", "invalid_type"),
+    ({"type": "function", "name": "ok", "parameters": "{}"}, "parameters", "invalid_type"),
+]
+
+
+@pytest.mark.parametrize(("tool", "field", "code"), BAD_TOOLS, ids=range(len(BAD_TOOLS)))
+def test_a_tool_the_real_api_refuses_is_refused_in_session_update(
+    tool: dict[str, Any], field: str, code: str
+) -> None:
+    engine = started()
+    (error,) = send(engine, {"type": "session.update", "session": {"type": "realtime", "tools": [tool]}})
+    assert error["type"] == "error" and error["error"]["code"] == code
+    assert error["error"]["param"] == f"session.tools[0].{field}"
+    assert engine.session["tools"] == []  # the whole update was discarded
+
+
+@pytest.mark.parametrize(("tool", "field", "code"), BAD_TOOLS, ids=range(len(BAD_TOOLS)))
+def test_a_tool_the_real_api_refuses_is_refused_in_response_create(
+    tool: dict[str, Any], field: str, code: str
+) -> None:
+    engine = started()
+    send(engine, user_text("hello"))
+    (error,) = send(engine, {"type": "response.create", "response": {"tools": [tool]}})
+    assert error["error"]["code"] == code and error["error"]["param"] == f"response.tools[0].{field}"
+    assert engine.active_response_ids == []
+
+
+@pytest.mark.parametrize(
+    "response",
+    [{"max_output_tokens": 0}, {"max_output_tokens": 99999}, {"audio": {"output": {"voice": "robot"}}}],
+)
+def test_response_values_out_of_range_are_refused(response: dict[str, Any]) -> None:
+    engine = started()
+    send(engine, user_text("hello"))
+    (error,) = send(engine, {"type": "response.create", "response": response})
+    assert error["type"] == "error" and error["error"]["param"].startswith("response.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,7 +90,27 @@ class Agent:
             raise ConfigError(
                 f"Agent {self.name!r}: stubs must be a voicelab.Stubs, got {type(self.stubs).__name__}"
             )
+        debounce = self.debounce_text_length
+        if isinstance(debounce, bool) or not isinstance(debounce, int) or debounce == 0 or debounce < -1:
+            raise ConfigError(
+                f"Agent {self.name!r}: debounce_text_length={debounce!r} must be a positive whole number of "
+                "characters (check the transcript every N), or -1 to check only at the end of each item"
+            )
+        follow_up = self.guardrail_follow_up
+        if follow_up is not None and not isinstance(follow_up, str) and not callable(follow_up):
+            raise ConfigError(
+                f"Agent {self.name!r}: guardrail_follow_up must be a str, a function (names) -> str, or None "
+                f"for no follow-up; got {type(follow_up).__name__}"
+            )
+        if self.handoff_description is not None and not isinstance(self.handoff_description, str):
+            raise ConfigError(
+                f"Agent {self.name!r}: handoff_description must be a str or None, got "
+                f"{type(self.handoff_description).__name__}"
+            )
+        self._check_settings()
         self.validate()
+        if self.stubs is not None:
+            self.check_stubs(self.stubs)
 
     # -- definition checks --------------------------------------------------------------------------------
     def validate(self) -> None:
@@ -106,6 +127,46 @@ class Agent:
                     "(rename one with @tool(name=...) or handoff(tool_name=...))"
                 )
             seen[entry.name] = kind
+
+    def _check_settings(self) -> None:
+        """The session settings given to the agent, checked now (not at connect) by SessionConfig itself."""
+        from voicelab.config import SessionConfig
+
+        settings = {
+            name: getattr(self, name) for name in SESSION_SETTINGS if getattr(self, name) is not UNSET
+        }
+        try:
+            SessionConfig(**settings)
+        except ConfigError as exc:
+            raise ConfigError(f"Agent {self.name!r}: {exc}") from None
+
+    def reachable_agents(self) -> list[Agent]:
+        """This agent and every agent its handoffs lead to, directly or not (each once)."""
+        found: list[Agent] = []
+        stack: list[Agent] = [self]
+        while stack:
+            agent = stack.pop()
+            if any(agent is seen for seen in found):
+                continue
+            found.append(agent)
+            for entry in agent.handoffs:
+                resolved = _as_handoff(agent.name, entry)
+                stack.extend(a for a in getattr(resolved, "targets", []) if isinstance(a, Agent))
+        return found
+
+    def check_stubs(self, stubs: Stubs) -> None:
+        """ConfigError for a stub whose name is no tool of this agent or of an agent it hands off to: such a
+        stub would never answer anything (usually a misspelt name)."""
+        tools = sorted({name for agent in self.reachable_agents() for name in agent.function_tools})
+        for name in stubs.names:
+            if name not in tools:
+                close = difflib.get_close_matches(name, tools, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    f"Agent {self.name!r}: stub {name!r} names no tool of this agent or the agents it hands "
+                    f"off to; {hint}tools: {', '.join(tools) or 'none'}. Fix the name, or "
+                    f"stubs.remove({name!r})."
+                )
 
     @property
     def function_tools(self) -> dict[str, FunctionTool]:
@@ -187,6 +248,13 @@ class Agent:
     def create_listener(self, *, stubs: Stubs | None = None, context: Any = None) -> AgentRuntime:
         from voicelab.agents.runtime import AgentRuntime
 
+        if stubs is not None and not isinstance(stubs, Stubs):
+            raise ConfigError(
+                f"Agent {self.name!r}: stubs must be a voicelab.Stubs, got {type(stubs).__name__}"
+            )
+        chosen = stubs if stubs is not None else self.stubs
+        if chosen is not None:
+            self.check_stubs(chosen)  # stubs added after the Agent was made are checked here
         return AgentRuntime(self, stubs=stubs, context=context)
 
     def clone(self, **changes: Any) -> Agent:

@@ -94,8 +94,8 @@ class Stubs:
             fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
         except ValueError as exc:
             raise ConfigError(
-                f"stub template for {name!r} is malformed ({exc}); "
-                "double the braces {{{{ }}}} for a literal brace"
+                f"stub template for {name!r} is malformed ({exc}); write {{{{ and }}}} for a literal brace, "
+                "{argument} for an argument"
             ) from None
         if any(f == "" or f.isdigit() for f in fields):
             raise ConfigError(

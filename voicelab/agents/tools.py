@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from voicelab.errors import ConfigError
 
@@ -68,6 +68,14 @@ class FunctionTool:
         needs_approval: bool = False,
     ) -> FunctionTool:
         """A tool with a schema and no implementation: answer its calls with `Stubs`."""
+        validate_tool_name(name)
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ConfigError(
+                f"tool {name!r} parameters must be a JSON schema dict, got {type(parameters).__name__}; e.g. "
+                '{"type": "object", "properties": {"city": {"type": "string"}}}'
+            )
+        if not isinstance(description, str):
+            raise ConfigError(f"tool {name!r} description must be a str, got {type(description).__name__}")
         schema = dict(parameters) if parameters is not None else {"type": "object", "properties": {}}
         return cls(name=name, description=description, parameters=schema, needs_approval=needs_approval)
 
@@ -131,6 +139,26 @@ def output_to_string(value: Any) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     return json.dumps(value, default=str)
+
+
+_TYPE_HINTS = (
+    "str, int, float, bool, list[...], dict[str, ...], Literal[...], a TypedDict or a pydantic model"
+)
+
+
+def _schema_problem(name: str, func: Callable[..., Any], fields: dict[str, Any], exc: Exception) -> str:
+    """One line naming the parameter whose type hint has no JSON schema (pydantic's own message is a page)."""
+    for param, (annotation, _) in fields.items():
+        try:
+            TypeAdapter(annotation).json_schema()
+        except Exception:
+            shown = getattr(annotation, "__name__", None) or repr(annotation)
+            return (
+                f"tool {name!r}: parameter {param!r} of {func.__qualname__} has type {shown}, which has no "
+                f"JSON schema; annotate it with {_TYPE_HINTS}"
+            )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"tool {name!r}: no JSON schema for {func.__qualname__}'s signature ({first}); use {_TYPE_HINTS}"
 
 
 def validate_tool_name(name: str) -> None:
@@ -331,11 +359,7 @@ def schema_from_function(
         model = create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
         schema = model.model_json_schema()
     except Exception as exc:
-        raise ConfigError(
-            f"tool {name!r}: pydantic cannot build a JSON schema from {func.__qualname__}'s signature "
-            f"({exc}); "
-            "use JSON-compatible type hints (str, int, float, bool, list, dict, Literal, pydantic models)"
-        ) from None
+        raise ConfigError(_schema_problem(name, func, fields, exc)) from None
     return _tidy_schema(schema), model, takes_context, summary
 
 

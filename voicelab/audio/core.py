@@ -33,11 +33,11 @@ def _check_rate(rate: Any) -> int:
     """A positive integer sample rate, or AudioError."""
     if isinstance(rate, bool) or not isinstance(rate, Real):
         raise AudioError(f"sample rate must be a positive integer in Hz, got {rate!r}; pass e.g. rate=24000")
-    if not math.isfinite(float(rate)) or float(rate) != int(rate):
+    if not math.isfinite(float(rate)) or float(rate) != int(float(rate)):
         raise AudioError(f"sample rate must be a whole number of Hz, got {rate!r}; pass e.g. rate=24000")
-    if int(rate) <= 0:
+    if float(rate) <= 0:
         raise AudioError(f"sample rate must be positive, got {rate!r}; pass e.g. rate=24000")
-    return int(rate)
+    return int(float(rate))
 
 
 def _check_finite(samples: np.ndarray) -> None:

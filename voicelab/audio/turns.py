@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voicelab.audio.vad import StreamingVad, VadEngine, VadTrack, frame_probabilities
-from voicelab.errors import ConfigError
+from voicelab.errors import AudioError, ConfigError
 
 if TYPE_CHECKING:
     from voicelab.audio.core import Audio
@@ -285,6 +285,18 @@ def detect_turns(
     engine: str | VadEngine = "silero",
 ) -> TurnAnalysis:
     """Offline turns of ``audio`` (or of a precomputed ``VadTrack``, whose ``engine`` then wins)."""
+    from voicelab.audio.core import Audio  # at call time: core imports this module's neighbours
+
+    if not isinstance(audio, (Audio, VadTrack)):
+        raise AudioError(
+            f"detect_turns needs an Audio (or a VadTrack), got {type(audio).__name__}; wrap samples with "
+            "Audio.from_array(samples, rate), or read a file with voicelab.read_audio(path)."
+        )
+    if config is not None and not isinstance(config, TurnDetection):
+        raise ConfigError(
+            f"detect_turns config must be a TurnDetection, got {type(config).__name__}; e.g. "
+            "TurnDetection(silence_duration_ms=500)."
+        )
     config = config or TurnDetection()
     if isinstance(audio, VadTrack):
         track = audio

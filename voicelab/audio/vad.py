@@ -255,7 +255,7 @@ class WebrtcEngine(VadEngine):
         self.smoothing = smoothing
 
     def scorer(self) -> FrameScorer:
-        return _WebrtcScorer(self.aggressiveness, self.smoothing, self.rate)
+        return _WebrtcScorer(self.aggressiveness, self.smoothing, self.rate)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return (

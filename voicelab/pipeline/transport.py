@@ -695,7 +695,7 @@ class ChainedTransport:
             }
         )
         local = copy.deepcopy(item)
-        local["content"] = [copy.deepcopy(part)]
+        local["content"] = [copy.deepcopy(part)]  # type: ignore[list-item]
         self._answers[item_id] = answer
         self._items.append(local)
         self._emit(

@@ -61,7 +61,7 @@ SERVER_EVENT_TYPES = _literal_types(RealtimeServerEvent)
 CLIENT_EVENT_TYPES: frozenset[str] = _literal_types(RealtimeClientEvent)
 
 
-_scan_once = json.JSONDecoder().scan_once
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def decode_frame(text: str) -> Any:

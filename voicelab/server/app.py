@@ -456,9 +456,9 @@ class Server:
             self._thread.join()
             raise ConfigError(_listen_error(host, port, self._failure)) from self._failure
         assert self._inner is not None
-        self.host = host
-        self.port = self._inner.port
-        self.pace = pace
+        self.host: str = host
+        self.port: int = self._inner.port
+        self.pace: Pace = pace
 
     @property
     def url(self) -> str:

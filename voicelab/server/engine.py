@@ -472,18 +472,13 @@ class Engine:
             silence = SEMANTIC_SILENCE_MS.get(str(detection.get("eagerness") or "auto"), 600)
             key: tuple[Any, ...] = (0.5, 300, silence)
         else:
+            threshold: Any = detection.get("threshold")
+            padding: Any = detection.get("prefix_padding_ms")
+            silence_ms: Any = detection.get("silence_duration_ms")
             key = (
-                float(detection.get("threshold") if detection.get("threshold") is not None else 0.5),
-                int(
-                    detection.get("prefix_padding_ms")
-                    if detection.get("prefix_padding_ms") is not None
-                    else 300
-                ),
-                int(
-                    detection.get("silence_duration_ms")
-                    if detection.get("silence_duration_ms") is not None
-                    else 200
-                ),
+                float(threshold if threshold is not None else 0.5),
+                int(padding if padding is not None else 300),
+                int(silence_ms if silence_ms is not None else 200),
             )
         rate = 24000 if self._input_format() == "audio/pcm" else 8000
         key = (*key, rate)

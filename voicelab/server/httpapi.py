@@ -221,7 +221,7 @@ class HttpApi:
         except Exception as exc:
             raise ApiError(
                 500, f"The embedded server could not transcribe the audio ({type(exc).__name__}: {exc}).",
-                kind="server_error",
+                type="server_error",
             ) from None  # fmt: skip
         usage: dict[str, Any] = {"type": "duration", "seconds": seconds}
         if model.startswith("gpt-"):  # the gpt-4o transcribe models bill tokens, whisper-1 seconds
@@ -233,7 +233,7 @@ class HttpApi:
             }  # fmt: skip
         if str(form.get("stream") or "").lower() == "true":
             events = [{"type": "transcript.text.delta", "delta": w} for w in _words(text)]
-            events.append({"type": "transcript.text.done", "text": text, "usage": usage})
+            events.append({"type": "transcript.text.done", "text": text, "usage": usage})  # type: ignore[dict-item]
             return StreamingResponse(sse(events), media_type="text/event-stream")
         if fmt == "text":
             return PlainTextResponse(text + "\n")

@@ -31,7 +31,7 @@ def _exception_line(exc_info: object) -> str:
     if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
         return ""
     exc: BaseException = exc_info[1]
-    parts = []
+    parts: list[str] = []
     while exc is not None and len(parts) < 4:  # the chain, outermost first: "InvalidMessage: ... <- EOFError"
         parts.append(f"{type(exc).__name__}: {exc}")
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]

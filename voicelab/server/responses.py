@@ -408,7 +408,7 @@ class ResponsePlanner:
                     }
                 )
                 active.item = partial
-            output = [active.item]
+            output = [active.item]  # type: ignore[list-item]
         heard_ms = len(active.audio) / active.bytes_per_ms if active.kind == "audio" else 0.0
         spent = usage(
             active.final_usage.get("input_token_details", {}).get("text_tokens", 0),

@@ -282,7 +282,7 @@ class TextApi:
             yield event(
                 "response.content_part.done", item_id=item_id, output_index=0, content_index=0, part=done_part
             )
-            item = {**base, "status": "completed", "content": [done_part]}
+            item = {**base, "status": "completed", "content": [done_part]}  # type: ignore[dict-item]
             yield event("response.output_item.done", output_index=0, item=item)
             output_text = text
         input_tokens = text_tokens(instructions) + sum(text_tokens(_item_text(i)) for i in items)

@@ -9,6 +9,7 @@ then validated with the openai models themselves plus the range rules the API do
 from __future__ import annotations
 
 import copy
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -288,10 +289,50 @@ def _check_ranges(session: dict[str, Any], prefix: str = "session") -> None:
         )
 
 
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_JSON_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+}
+
+
+def _check_tools(body: dict[str, Any], prefix: str) -> None:
+    """Function tools as the real API checks them: a name of 1-64 letters, digits, '_' or '-', and
+    `parameters` a JSON schema object."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return
+    for index, entry in enumerate(tools):
+        if not isinstance(entry, dict) or entry.get("type", "function") != "function":
+            continue
+        where = f"{prefix}.tools[{index}]"
+        name = entry.get("name")
+        if isinstance(name, str) and not _TOOL_NAME.match(name):
+            raise ClientEventError(
+                "invalid_value",
+                f"Invalid '{where}.name': string does not match pattern. Expected a string that matches the "
+                "pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                f"{where}.name",
+            )
+        parameters = entry.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            got = _JSON_TYPE_NAMES.get(type(parameters), type(parameters).__name__)
+            raise ClientEventError(
+                "invalid_type",
+                f"Invalid type for '{where}.parameters': expected an object (a JSON schema), but got {got} "
+                "instead.",
+                f"{where}.parameters",
+            )
+
+
 def check_response_params(params: dict[str, Any]) -> None:
     """Raise ClientEventError for `response.create.response` values the real server rejects (the same ranges
-    as a session: voice, max_output_tokens, output_modalities)."""
+    and tool rules as a session: voice, max_output_tokens, output_modalities, tools)."""
     _check_ranges(params, "response")
+    _check_tools(params, "response")
 
 
 def check_session_update(session: Any, current_type: str) -> None:
@@ -318,6 +359,7 @@ def check_session_update(session: Any, current_type: str) -> None:
     if unknown:
         raise ClientEventError("unknown_parameter", f"Unknown parameter: '{unknown}'.", unknown)
     _check_ranges(session)
+    _check_tools(session, "session")
     try:
         model.model_validate(session)
     except ValidationError as exc:
