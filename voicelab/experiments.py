@@ -251,15 +251,35 @@ def _fingerprint(agent: Agent, variant: Variant, scenario: Scenario, audio: list
 
 
 def _merged_stubs(agent: Agent, scenario: Scenario) -> Stubs | None:
+    """The scenario's stubs for the tools this agent (or an agent it hands off to) has, then the agent's own
+    stubs for the other tools; None when the scenario stubs nothing."""
     stubs = scenario.fresh_stubs()
     if stubs is None:
         return None
+    tools = _tool_names(agent)
+    for name in list(stubs.names):
+        if name not in tools:
+            stubs.remove(name)  # the scenario stubs a tool this variant does not have
     if agent.stubs is not None:
         for name in agent.stubs.names:
             if name not in stubs:
                 stub = agent.stubs._stubs[name]  # the agent's own stub for a tool the scenario leaves alone
                 stubs._stubs[name] = dataclasses.replace(stub, calls=0)
     return stubs
+
+
+def _tool_names(agent: Agent) -> set[str]:
+    names: set[str] = set()
+    todo, seen = [agent], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        names.update(current.function_tools)
+        for entry in current.handoff_tools.values():
+            todo.extend(entry.targets)
+    return names
 
 
 async def experiment(
