@@ -106,3 +106,32 @@ def test_cli_export(recording, tmp_path, capsys) -> None:
     assert "invalid choice: 'yaml'" in capsys.readouterr().err
     assert main(["export", f"{agent_file}:missing", "-f", "markdown"]) == 2
     assert "has no 'missing'" in capsys.readouterr().err
+
+
+def test_cli_replay_with_other_settings_and_prompt(recording, tmp_path, capsys) -> None:
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("# Role and Objective\nYou are the returns desk, now terser.\n")
+    status = main(
+        [
+            "replay",
+            str(recording),
+            "--prompt",
+            str(prompt),
+            "--set",
+            'turn_detection={"type": "server_vad", "silence_duration_ms": 300}',
+            "--set",
+            'voice="echo"',
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    meta = json.loads((tmp_path / "r" / "runs" / "replay__replay__0" / "meta.json").read_text())
+    assert meta["config"]["instructions"] == prompt.read_text()
+    assert meta["config"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
+    assert meta["config"]["audio"]["output"]["voice"] == "echo"
+    assert "3 of 3 turns answered the same." in capsys.readouterr().out
+    assert main(["replay", str(recording), "--set", "colour=1"]) == 2
+    assert "must be FIELD=JSON" in capsys.readouterr().err
+    assert main(["replay", str(recording), "--set", "voice=echo"]) == 2
+    assert "is not JSON" in capsys.readouterr().err

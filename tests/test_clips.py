@@ -114,12 +114,17 @@ async def test_committed_turns_are_cut_at_the_commits(fast_server, spoken, tmp_p
         async for event in session:
             if event.type == "history_added" and len(session.history) >= 2:
                 break
-    saved = clips.load_turns(clips.save_turns(folder, tmp_path / "turns"))
+        live = clips.load_turns(clips.save_turns(session, tmp_path / "live"))  # a live session's recording
+    saved = clips.load_turns(clips.save_turns(session, tmp_path / "turns"))
     assert len(saved) == 2
     assert saved[0].audio.to_pcm16() == spoken[0].to_pcm16()
     assert saved[1].audio.to_pcm16() == spoken[1].to_pcm16()
     assert saved[0].transcript is None
     assert all(c.item_id for c in saved)
+    assert [c.audio.to_pcm16() for c in live] == [c.audio.to_pcm16() for c in saved]
+    unrecorded = voicelab.connect(None, url=fast_server.url, api_key="sk-local", record_dir=False)
+    with pytest.raises(ConfigError, match="records nothing"):
+        clips.save_turns(unrecorded, tmp_path / "none")
 
 
 async def test_no_turns_is_a_clear_error(fast_server, tmp_path) -> None:

@@ -136,6 +136,7 @@ async def test_two_variants_two_scenarios_two_repeats(tmp_path) -> None:
     p50, p95 = summary.loc["careful", ["first_audio_p50_ms", "first_audio_p95_ms"]]
     assert 500 <= p50 <= p95 < 5000
     assert result.best == "careful"
+    assert "best: <b>careful</b>" in result._repr_html_() and "pass_rate" in result._repr_html_()
     # every run recorded; files for people
     assert (tmp_path / "exp" / "runs" / "careful__label__1" / "events.jsonl").is_file()
     assert (tmp_path / "exp" / "runs.csv").is_file() and (tmp_path / "exp" / "summary.csv").is_file()
@@ -235,3 +236,73 @@ async def test_a_chained_architecture_variant_is_compared_in_the_same_table(tmp_
     assert list(result.summary.index) == ["realtime", "chained"]
     manifest = json.loads((tmp_path / "exp" / "experiment.json").read_text())
     assert manifest["variants"][1]["connect_kwargs"] == {"architecture": "chained"}
+
+
+def _no_labels(context: object, agent: object, text: str) -> bool:
+    return "label is on its way" in text.lower()
+
+
+async def test_guardrail_trips_are_counted_and_fail_the_expectation(tmp_path) -> None:
+    from voicelab.agents import output_guardrail
+
+    guarded = BASE.clone(name="guarded", output_guardrails=[output_guardrail(_no_labels)])
+    strict = Scenario(
+        "strict",
+        ["Yes, please send me the return label."],
+        expect=[expect.tool("create_return_label"), expect.no_guardrail_trip()],
+    )
+    result = await experiment(
+        [BASE.clone(name="open"), guarded],
+        [strict],
+        script=SCRIPT,
+        out_dir=tmp_path / "exp",
+        progress=False,
+    )
+    by = result.runs.set_index("variant")
+    assert by.loc["open", "guardrail_trips"] == 0 and by.loc["open", "passed"]
+    assert by.loc["guarded", "guardrail_trips"] >= 1
+    assert not by.loc["guarded", "expect: no_guardrail_trip"] and not by.loc["guarded", "passed"]
+    assert by.loc["guarded", "expect: tool:create_return_label"]
+    assert "trips: ['_no_labels']" in by.loc["guarded", "failures"]
+    assert result.summary.loc["guarded", "guardrail_trips"] >= 1 and result.best == "open"
+
+
+KILLED_RUN = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from test_experiments import BASE, CAREFUL, LABEL, RETURNS, SCRIPT
+from voicelab.experiments import experiment
+asyncio.run(experiment({{"careful": CAREFUL}}, [RETURNS, LABEL], repeats=3, base=BASE, script=SCRIPT,
+                       out_dir={out!r}, progress=False, concurrency=1))
+"""
+
+
+async def test_a_killed_process_loses_no_finished_run(tmp_path) -> None:
+    """A kernel that dies half way (SIGKILL, no cleanup): the next run of the cell reuses what finished."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "exp"
+    code = KILLED_RUN.format(tests=str(Path(__file__).parent), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        while len(list((out / "runs").glob("*/result.json"))) < 2:
+            assert proc.poll() is None, "the experiment ended before it could be killed"
+            await asyncio.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+    finished = {p.parent.name for p in (out / "runs").glob("*/result.json")}
+    assert 2 <= len(finished) < 6
+    result = await experiment(
+        {"careful": CAREFUL},
+        [RETURNS, LABEL],
+        repeats=3,
+        base=BASE,
+        script=SCRIPT,
+        out_dir=out,
+        progress=False,
+    )
+    assert set(result.runs.loc[result.runs["resumed"], "run_id"]) == finished
+    assert len(result.runs) == 6 and result.runs["passed"].all()

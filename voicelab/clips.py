@@ -128,6 +128,18 @@ class _BufferMap:
         return bytes(out)
 
 
+def _load(recording: Any) -> Recording:
+    """A Recording from a Recording, a recording folder, or a (live or closed) Session."""
+    if isinstance(recording, Recording):
+        return recording
+    if hasattr(recording, "recording_path") and not isinstance(recording, str | os.PathLike):
+        path = recording.recording_path
+        if path is None:
+            raise ConfigError("this session records nothing (record_dir=False); connect with a record_dir")
+        return load_recording(path)
+    return load_recording(recording)
+
+
 def _byte(ms: float) -> int:
     return round(ms * REALTIME_RATE / 1000.0) * 2
 
@@ -147,7 +159,7 @@ class RecordedTurn:
 def recorded_turns(recording: Recording | str | os.PathLike[str]) -> list[RecordedTurn]:
     """The caller's turns of a recording (a Recording or a recording folder), in order; empty when the
     recording holds no user audio turn."""
-    rec = recording if isinstance(recording, Recording) else load_recording(recording)
+    rec = _load(recording)
     spans = _spans(rec.events)
     if not spans:
         return []
@@ -232,10 +244,10 @@ def _transcripts(events: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def save_turns(recording: Recording | str | os.PathLike[str], folder: str | os.PathLike[str]) -> Path:
-    """Write the caller's turns of `recording` (a Recording or a recording folder) to `folder` as
+def save_turns(recording: Recording | str | os.PathLike[str] | Any, folder: str | os.PathLike[str]) -> Path:
+    """Write the caller's turns of `recording` (a Recording, a recording folder, or a Session) to `folder` as
     `turn-001.wav`, ... and `manifest.json`; returns the folder. `folder` must not exist or be empty."""
-    rec = recording if isinstance(recording, Recording) else load_recording(recording)
+    rec = _load(recording)
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; pass a new folder to save the turns into.")

@@ -251,15 +251,40 @@ def _fingerprint(agent: Agent, variant: Variant, scenario: Scenario, audio: list
 
 
 def _merged_stubs(agent: Agent, scenario: Scenario) -> Stubs | None:
+    """The scenario's stubs for the tools this agent (or an agent it hands off to) has, then the agent's own
+    stubs for the other tools; None when the scenario stubs nothing."""
     stubs = scenario.fresh_stubs()
     if stubs is None:
         return None
+    tools = _tool_names(agent)
+    for name in list(stubs.names):
+        if name not in tools:
+            stubs.remove(name)  # the scenario stubs a tool this variant does not have
     if agent.stubs is not None:
         for name in agent.stubs.names:
             if name not in stubs:
                 stub = agent.stubs._stubs[name]  # the agent's own stub for a tool the scenario leaves alone
                 stubs._stubs[name] = dataclasses.replace(stub, calls=0)
+    # a scenario serves variants with different tools: its stubs for tools this variant lacks do not apply
+    # (an Agent refuses stubs that name none of its tools)
+    tools = {name for reachable in agent.reachable_agents() for name in reachable.function_tools}
+    for name in [n for n in stubs.names if n not in tools]:
+        stubs.remove(name)
     return stubs
+
+
+def _tool_names(agent: Agent) -> set[str]:
+    names: set[str] = set()
+    todo, seen = [agent], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        names.update(current.function_tools)
+        for entry in current.handoff_tools.values():
+            todo.extend(entry.targets)
+    return names
 
 
 async def experiment(
@@ -679,6 +704,14 @@ class ExperimentResult:
             f"ExperimentResult(variants={self.variants}, scenarios={[s.name for s in self.scenarios]}, "
             f"runs={len(self.runs)}, best={self.best!r}, out_dir={str(self.out_dir)!r})"
         )
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p>experiment <code>{self.out_dir}</code>: {len(self.variants)} variants x "
+            f"{len(self.scenarios)} scenarios, {len(self.runs)} runs; best: <b>{self.best}</b> "
+            "(<code>.runs</code>, <code>.summary</code>, <code>.figure()</code>)</p>"
+        )
+        return head + self.summary.to_html(float_format=lambda v: f"{v:.3g}")
 
     @property
     def best(self) -> str:

@@ -28,7 +28,7 @@ from voicelab.agents.tools import FunctionTool
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 
-__all__ = ["ReplayResult", "agent_from_recording", "load_agent", "replay", "turn_answers"]
+__all__ = ["ReplayResult", "agent_from_recording", "changed_agent", "load_agent", "replay", "turn_answers"]
 
 
 @dataclass
@@ -119,6 +119,32 @@ def load_agent(spec: str) -> Agent:
     if not isinstance(value, Agent):
         raise ConfigError(f"{spec!r} is a {type(value).__name__}, not a voicelab.Agent")
     return value
+
+
+def changed_agent(agent: Agent, instructions: str | None, settings: list[str]) -> Agent:
+    """`agent` with new instructions and `FIELD=JSON` session settings (Agent fields such as voice,
+    turn_detection, transcription)."""
+    import json
+
+    from voicelab.agents.agent import SESSION_SETTINGS
+
+    changes: dict[str, Any] = {}
+    for item in settings:
+        field, sep, value = item.partition("=")
+        field = field.strip()
+        if not sep or field not in SESSION_SETTINGS:
+            raise ConfigError(
+                f"setting {item!r} must be FIELD=JSON with FIELD one of {', '.join(SESSION_SETTINGS)}"
+            )
+        try:
+            changes[field] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"setting {field}: {value!r} is not JSON ({exc.msg}); quote strings, e.g. {field}='\"echo\"'"
+            ) from None
+    if instructions is not None:
+        changes["instructions"] = instructions
+    return agent.clone(**changes)
 
 
 def turn_answers(rec: Any) -> pd.DataFrame:

@@ -29,6 +29,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--agent", default=None, help="module:name or file.py:name of a voicelab.Agent (or a factory)"
     )
     parser.add_argument(
+        "--prompt", default=None, help="a Markdown file whose text replaces the agent's instructions"
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="change a session setting of the agent (repeatable), e.g. --set voice='\"echo\"' or "
+        '--set \'turn_detection={"type": "server_vad", "silence_duration_ms": 300}\'',
+    )
+    parser.add_argument(
         "--out", default=None, help="folder for the replay's recording (default: replays/<name>)"
     )
     parser.add_argument("--realtime", action="store_true", help="speak the caller's turns in real time")
@@ -36,9 +48,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voicelab.replay import load_agent, replay
+    from pathlib import Path
+
+    from voicelab.replay import agent_from_recording, changed_agent, load_agent, replay
 
     agent = load_agent(args.agent) if args.agent else None
+    if args.prompt or args.settings:
+        base = agent if agent is not None else agent_from_recording(args.recording)
+        prompt = Path(args.prompt).read_text(encoding="utf-8") if args.prompt else None
+        agent = changed_agent(base, prompt, args.settings)
     result = asyncio.run(
         replay(
             args.recording, agent, script=args.script, url=args.url, out_dir=args.out, realtime=args.realtime
