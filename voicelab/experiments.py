@@ -265,6 +265,11 @@ def _merged_stubs(agent: Agent, scenario: Scenario) -> Stubs | None:
             if name not in stubs:
                 stub = agent.stubs._stubs[name]  # the agent's own stub for a tool the scenario leaves alone
                 stubs._stubs[name] = dataclasses.replace(stub, calls=0)
+    # a scenario serves variants with different tools: its stubs for tools this variant lacks do not apply
+    # (an Agent refuses stubs that name none of its tools)
+    tools = {name for reachable in agent.reachable_agents() for name in reachable.function_tools}
+    for name in [n for n in stubs.names if n not in tools]:
+        stubs.remove(name)
     return stubs
 
 
