@@ -32,10 +32,13 @@ import argparse
 import asyncio
 import base64
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,11 +77,12 @@ CAPACITY_LINE = "Hi, I would like to return an order."
 CAPACITY_GAP_MS = 3000
 
 
+TAG = os.environ.get("VOICELAB_BENCH_TAG", "")  # "_before": a run of --before-src's code
+
+
 def emit(bench: str, metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(
-        json.dumps({"bench": bench, "metric": metric, "value": round(value, 3), "unit": unit, **extra}),
-        flush=True,
-    )
+    record = {"bench": bench, "metric": metric + TAG, "value": round(value, 3), "unit": unit, **extra}
+    print(json.dumps(record), flush=True)
 
 
 NOISE_DBFS = -60.0  # a quiet microphone's floor: the VAD runs on every frame, as on a real call
@@ -384,14 +388,15 @@ class ServerCpu:
         import psutil
 
         self.process = psutil.Process(proc.pid)
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write("threads\n")
-        proc.stdin.flush()
-        names: dict[str, int] = json.loads(proc.stdout.readline())
-        self.loop = names.get("voicelab-server")
-        self.vad = names.get("voicelab-vad-batch")
+        self.proc = proc
 
     def sample(self) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("threads\n")  # the VAD thread starts with the first session
+        self.proc.stdin.flush()
+        names: dict[str, int] = json.loads(self.proc.stdout.readline())
+        self.loop = names.get("voicelab-server")
+        self.vad = names.get("voicelab-vad-batch")
         out = {"loop": 0.0, "vad_thread": 0.0, "other_threads": 0.0, "transcription_worker": 0.0}
         for thread in self.process.threads():
             cpu = thread.user_time + thread.system_time
@@ -609,6 +614,12 @@ def main() -> None:
         help="EngineServices constructors to compare in the same run, e.g. 'pooled(batch_vad=False)'",
     )
     parser.add_argument("--transcription", action="store_true", help="also sweep with transcription events")
+    parser.add_argument(
+        "--before-src",
+        metavar="DIR",
+        help="a folder holding another version's voicelab package (e.g. `git archive <commit> voicelab`): "
+        "its figures are measured first in the same run, their names ending in _before",
+    )
     parser.add_argument("--only", choices=("scenario", "latency", "capacity"), default=None)
     parser.add_argument(
         "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
@@ -619,11 +630,19 @@ def main() -> None:
         url, n, first, of, seconds = args.client
         asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
         return
+    if args.before_src:  # the same figures for another checkout's server code first, in this run
+        argv = sys.argv[1:]
+        at = argv.index("--before-src")
+        env = {**os.environ, "PYTHONPATH": args.before_src, "VOICELAB_BENCH_TAG": "_before"}
+        script = str(Path(__file__).resolve())  # run from there: `python -c` servers import its voicelab
+        subprocess.run(
+            [sys.executable, script, *argv[:at], *argv[at + 2 :]], env=env, check=True, cwd=args.before_src
+        )
+    if args.only in (None, "scenario"):
+        asyncio.run(scenario_speed(True, "default()"))
+        asyncio.run(scenario_speed(False, "default()"))
     for services in args.services:
-        tag = "" if services == args.services[0] else "_" + services.replace("(", "_").strip("_()=")
-        if args.only in (None, "scenario"):
-            asyncio.run(scenario_speed(True, services.replace("pooled", "default")))
-            asyncio.run(scenario_speed(False, services.replace("pooled", "default")))
+        tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
         if args.only in (None, "capacity"):
             capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, services, tag)
             if args.transcription:
