@@ -306,3 +306,27 @@ async def test_a_killed_process_loses_no_finished_run(tmp_path) -> None:
     )
     assert set(result.runs.loc[result.runs["resumed"], "run_id"]) == finished
     assert len(result.runs) == 6 and result.runs["passed"].all()
+
+
+async def test_the_same_table_against_a_server_given_by_url(tmp_path) -> None:
+    """Runs against any Realtime URL (here a separately started embedded server standing in for the real
+    API) give the same columns and dtypes as runs on the experiment's own server."""
+    own = await experiment(
+        {"careful": CAREFUL}, [LABEL], base=BASE, script=SCRIPT, out_dir=tmp_path / "own", progress=False
+    )
+    with voicelab.serve(SCRIPT, pace="fast") as server:
+        remote = await experiment(
+            {"careful": CAREFUL},
+            [LABEL],
+            base=BASE,
+            url=server.url,
+            api_key="sk-local",
+            out_dir=tmp_path / "remote",
+            progress=False,
+        )
+    assert list(remote.runs.columns) == list(own.runs.columns)
+    assert dict(remote.runs.dtypes) == dict(own.runs.dtypes)
+    assert list(remote.summary.columns) == list(own.summary.columns)
+    assert remote.runs["passed"].all() and own.runs["passed"].all()
+    manifest = json.loads((tmp_path / "remote" / "experiment.json").read_text())
+    assert manifest["target"] == server.url and manifest["pace"] is None

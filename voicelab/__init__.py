@@ -26,6 +26,7 @@ _EXPORTS = {
     "tool": "voicelab.agents",
     "output_guardrail": "voicelab.agents",
     "Stubs": "voicelab.agents",
+    "Lab": "voicelab.widgets",
     "Prompt": "voicelab.prompts",
     "Scenario": "voicelab.scenarios",
     "expect": "voicelab.scenarios",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from voicelab.server import serve as serve
     from voicelab.session import Session as Session
     from voicelab.session import connect as connect
+    from voicelab.widgets import Lab as Lab
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from voicelab.errors import VoicelabError
 
-COMMANDS = ("demo", "serve", "vad", "plot", "replay", "export")
+COMMANDS = ("demo", "serve", "vad", "plot", "lab", "replay", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):

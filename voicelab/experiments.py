@@ -555,6 +555,10 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
@@ -769,14 +773,21 @@ class ExperimentResult:
         ax_lat.bar(x + width / 2, s["first_audio_p95_ms"], width, label="p95", color="#c44e52")
         ax_lat.set_ylabel("ms")
         ax_lat.set_title("end of speech -> first audio")
-        ax_lat.legend(fontsize="small")
+        top = np.nanmax(s[["first_audio_p50_ms", "first_audio_p95_ms"]].to_numpy(dtype=float), initial=0.0)
+        if np.isfinite(top) and top > 0:
+            ax_lat.set_ylim(0, top * 1.3)  # room for the legend above the bars
+        ax_lat.legend(fontsize="small", loc="upper right", ncols=2)
         ax_cost.bar(x, s["mean_cost_usd"] * 100, color="#8172b2")
         ax_cost.set_ylabel("US cents per run (est.)")
         ax_cost.set_title("cost")
         for ax in (ax_pass, ax_lat, ax_cost):
             ax.set_xticks(x, names)
         runs = int(s["runs"].sum())
-        fig.suptitle(title or f"{len(names)} variants x {len(self.scenarios)} scenarios, {runs} runs")
+        fig.suptitle(
+            title
+            or f"{_count(len(names), 'variant')} x {_count(len(self.scenarios), 'scenario')}, "
+            f"{_count(runs, 'run')}"
+        )
         return fig
 
     def save_figure(self, path: str | os.PathLike[str] | None = None) -> Path:

@@ -3,6 +3,10 @@
 The default is a wall clock: playback is assumed to start with the item's first audio delta and run in real
 time, never past the audio received. A real player (a notebook widget, a sound device) calls
 `on_played(item_id, ms)` instead; from then on the tracker trusts those reports.
+
+A tracker may also have `async def stop() -> float | None`: the session calls it at a barge-in, before it
+truncates, so a player that can stop and report what was really heard (the cockpit's) gives the exact
+truncation point rather than its last periodic report.
 """
 
 from __future__ import annotations

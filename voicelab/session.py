@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -601,6 +602,12 @@ class Session:
 
     async def _interrupt_playback(self) -> float | None:
         state = self.playback.state()
+        if state is not None and not state.finished:
+            stop = getattr(self.playback, "stop", None)
+            if stop is not None:  # a real player: stop it now and truncate at what it confirms was heard
+                heard = await stop()
+                if heard is not None:
+                    state = dataclasses.replace(state, played_ms=min(float(heard), state.received_ms))
         self.playback.reset()
         if state is None or state.finished:
             return None
