@@ -54,6 +54,7 @@ def create_return_label(delivery: str = "email") -> str:
     return f"The label is on its way by {delivery}."
 
 
+SECRET = "Bearer sk-test-secret-0123456789abcdef"
 BASE = Agent(
     name="desk",
     instructions="",
@@ -180,7 +181,10 @@ async def test_settings_and_agent_variants_and_connect_kwargs(tmp_path) -> None:
     result = await experiment(
         [
             Variant(
-                "vad300", prompt=CAREFUL, settings=fast_vad, connect_kwargs={"model": "gpt-realtime-mini"}
+                "vad300",
+                prompt=CAREFUL,
+                settings=fast_vad,
+                connect_kwargs={"model": "gpt-realtime-mini", "headers": {"Authorization": SECRET}},
             ),
             BASE.clone(name="agent-as-is", instructions=CAREFUL.render()),
         ],
@@ -196,6 +200,12 @@ async def test_settings_and_agent_variants_and_connect_kwargs(tmp_path) -> None:
     assert meta["config"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
     assert 300 <= by.loc["vad300", "first_audio_p50_ms"] < 500 <= by.loc["agent-as-is", "first_audio_p50_ms"]
     assert result.agent("agent-as-is").name == "agent-as-is"
+    # credentials given to connect never reach the files or the reprs
+    for path in (tmp_path / "exp").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".csv"):
+            assert "sk-test-secret" not in path.read_text(), path
+    variant = Variant("v", prompt=CAREFUL, connect_kwargs={"headers": {"Authorization": SECRET}})
+    assert "sk-test-secret" not in repr(variant) and "***" in repr(variant)
 
 
 async def test_bad_definitions_fail_before_any_run(tmp_path) -> None:
