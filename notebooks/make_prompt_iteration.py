@@ -46,24 +46,29 @@ print("voicelab", voicelab.__version__)""",
     ),
     (
         "markdown",
-        """## 1. Record three caller turns
+        """## 1. Record three caller turns in the cockpit
 
-In the cockpit you would speak into the microphone and press *save turns* (`lab.save_turns(folder)`). Here a
-recorded caller speaks instead, through the same kind of session: server VAD cuts the turns, the session
-records everything. `voicelab.clips.save_turns` then cuts the caller's turns out of the recording's input
-track into `turn-001.wav`, ... with a `manifest.json` (where each turn was, and its transcription).""",
+`voicelab.Lab.local` opens the cockpit on the embedded server (microphone, player, transcript, tools, tables,
+settings and a prompt editor). You would speak into its microphone; here a recorded caller speaks into the
+cockpit's session instead (`play_turns`). Server VAD cuts the turns and everything is recorded;
+`lab.save_turns(folder)` then cuts the caller's turns out of the recording's input track into
+`turn-001.wav`, ... with a `manifest.json` (where each turn was, and its transcription).""",
         [],
     ),
     (
         "code",
-        """server = voicelab.serve("returns_prompts", pace="fast")
-base = returns_desk_agent()  # tools lookup_order and create_return_label, a handoff to a person
+        """base = returns_desk_agent()  # tools lookup_order and create_return_label, a handoff to a person
+lab = voicelab.Lab.local(base, script="returns_prompts", pace="fast")
+lab.view""",
+        [],
+    ),
+    (
+        "code",
+        """session = await lab.connect()
+await play_turns(session, caller_turns("returns")[:3], realtime=False)  # or speak into the microphone
+await lab.disconnect()
 
-call = voicelab.connect(base, url=server.url, api_key="sk-local", record_dir="recordings/call-1")
-async with call as session:
-    await play_turns(session, caller_turns("returns")[:3], realtime=False)
-
-folder = clips.save_turns(session.recording_path, "my-caller")
+folder = lab.save_turns("my-caller")
 for clip in clips.load_turns(folder):
     print(clip.file.name, f"{clip.audio.duration_ms:.0f} ms", repr(clip.transcript))""",
         ["text:turn-003.wav", "text:'The order number is four five six seven.'"],
@@ -175,12 +180,12 @@ import returns_desk_agent
 
 importlib.reload(returns_desk_agent)
 question = "The order number is four five six seven."
-await returns_desk_agent.ask(question, url=server.url, api_key="sk-local")""",
+await returns_desk_agent.ask(question, url=lab.server.url, api_key="sk-local")""",
         ["text:Let me read that back, four five six seven."],
     ),
     (
         "code",
-        """server.close()""",
+        """await lab.close()  # stops the cockpit's embedded server too""",
         [],
     ),
 ]

@@ -11,6 +11,7 @@ import pytest
 import voicelab
 from voicelab.caller import play_turns
 from voicelab.demo import caller_turns
+from voicelab.errors import ConfigError
 from voicelab.recording import load_recording
 
 VAD = {"type": "server_vad", "silence_duration_ms": 500}
@@ -36,3 +37,23 @@ async def test_the_first_turn_waits_for_an_answer_in_progress(server: Any, tmp_p
     assert first_append >= first_done
     kinds = [e.type for e in report.events]
     assert "audio_interrupted" not in kinds
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"chunk_ms": 10**9},
+        {"chunk_ms": 0},
+        {"pause_ms": 10**9},
+        {"tail_ms": -1},
+        {"settle_ms": 10**12},
+        {"turn_timeout_s": float("inf")},
+        {"turn_timeout_s": 0},
+        {"chunk_ms": 1.5},
+    ],
+)
+async def test_play_turns_sizes_are_bounded(server: Any, sizes: dict[str, Any]) -> None:
+    session = voicelab.connect(None, url=server.url, record_dir=False)
+    name = next(iter(sizes))
+    with pytest.raises(ConfigError, match=name):
+        await play_turns(session, caller_turns("human")[:1], **sizes)

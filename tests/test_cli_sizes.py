@@ -60,3 +60,14 @@ def test_vad_durations_are_bounded_too(tone_wav: Path, capsys: pytest.CaptureFix
 def test_figure_sizes_in_python_are_bounded(size: dict[str, int]) -> None:
     with pytest.raises(ConfigError, match="too large; use at most"):
         new_figure(**size)
+
+
+@pytest.mark.parametrize("rate", [10**9, 768_001, 10**12])
+def test_sample_rates_are_bounded(rate: int) -> None:
+    from voicelab.audio.core import Audio
+    from voicelab.errors import AudioError
+
+    with pytest.raises(AudioError, match="above 768000 Hz"):
+        Audio.from_array(np.zeros(100, dtype=np.float32), rate)
+    with pytest.raises(AudioError, match="above 768000 Hz"):
+        Audio.from_array(np.zeros(100, dtype=np.float32), 24000).resample(rate)

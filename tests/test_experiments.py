@@ -54,6 +54,7 @@ def create_return_label(delivery: str = "email") -> str:
     return f"The label is on its way by {delivery}."
 
 
+SECRET = "Bearer sk-test-secret-0123456789abcdef"
 BASE = Agent(
     name="desk",
     instructions="",
@@ -180,7 +181,10 @@ async def test_settings_and_agent_variants_and_connect_kwargs(tmp_path) -> None:
     result = await experiment(
         [
             Variant(
-                "vad300", prompt=CAREFUL, settings=fast_vad, connect_kwargs={"model": "gpt-realtime-mini"}
+                "vad300",
+                prompt=CAREFUL,
+                settings=fast_vad,
+                connect_kwargs={"model": "gpt-realtime-mini", "headers": {"Authorization": SECRET}},
             ),
             BASE.clone(name="agent-as-is", instructions=CAREFUL.render()),
         ],
@@ -196,6 +200,12 @@ async def test_settings_and_agent_variants_and_connect_kwargs(tmp_path) -> None:
     assert meta["config"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
     assert 300 <= by.loc["vad300", "first_audio_p50_ms"] < 500 <= by.loc["agent-as-is", "first_audio_p50_ms"]
     assert result.agent("agent-as-is").name == "agent-as-is"
+    # credentials given to connect never reach the files or the reprs
+    for path in (tmp_path / "exp").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".csv"):
+            assert "sk-test-secret" not in path.read_text(), path
+    variant = Variant("v", prompt=CAREFUL, connect_kwargs={"headers": {"Authorization": SECRET}})
+    assert "sk-test-secret" not in repr(variant) and "***" in repr(variant)
 
 
 async def test_bad_definitions_fail_before_any_run(tmp_path) -> None:
@@ -306,3 +316,27 @@ async def test_a_killed_process_loses_no_finished_run(tmp_path) -> None:
     )
     assert set(result.runs.loc[result.runs["resumed"], "run_id"]) == finished
     assert len(result.runs) == 6 and result.runs["passed"].all()
+
+
+async def test_the_same_table_against_a_server_given_by_url(tmp_path) -> None:
+    """Runs against any Realtime URL (here a separately started embedded server standing in for the real
+    API) give the same columns and dtypes as runs on the experiment's own server."""
+    own = await experiment(
+        {"careful": CAREFUL}, [LABEL], base=BASE, script=SCRIPT, out_dir=tmp_path / "own", progress=False
+    )
+    with voicelab.serve(SCRIPT, pace="fast") as server:
+        remote = await experiment(
+            {"careful": CAREFUL},
+            [LABEL],
+            base=BASE,
+            url=server.url,
+            api_key="sk-local",
+            out_dir=tmp_path / "remote",
+            progress=False,
+        )
+    assert list(remote.runs.columns) == list(own.runs.columns)
+    assert dict(remote.runs.dtypes) == dict(own.runs.dtypes)
+    assert list(remote.summary.columns) == list(own.summary.columns)
+    assert remote.runs["passed"].all() and own.runs["passed"].all()
+    manifest = json.loads((tmp_path / "remote" / "experiment.json").read_text())
+    assert manifest["target"] == server.url and manifest["pace"] is None

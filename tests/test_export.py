@@ -68,6 +68,25 @@ def make_agent() -> Agent:
     )
 
 
+def transfer_agent() -> Agent:
+    from voicelab.agents import TransferAgents
+
+    billing = Agent(name="billing", instructions="Billing.", handoff_description="Invoices.")
+    returns = Agent(name="returns", instructions="Returns.", tools=[lookup_order])
+    return Agent(
+        name="router", instructions="Route the caller.", handoffs=[TransferAgents([billing, returns])]
+    )
+
+
+def test_transfer_agents_become_one_sdk_handoff_per_destination(tmp_path) -> None:
+    pytest.importorskip("agents")
+    path = tmp_path / "router.py"
+    export(transfer_agent(), "agents-python", path)
+    module = load_module(path)
+    assert [h.agent_name for h in module.AGENT.handoffs] == ["billing", "returns"]
+    assert [t.name for t in module.returns.tools] == ["lookup_order"]
+
+
 def load_module(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"exported_{path.stem}", path)
     assert spec is not None and spec.loader is not None
@@ -218,6 +237,8 @@ def test_typescript_exports_type_check_against_openai_agents(format, tmp_path) -
     try:
         source = work / "agent.ts"
         export(make_agent(), format, source)
+        transfer = work / "transfer.ts"  # a TransferAgents router and a tool-less agent too
+        export(transfer_agent(), format, transfer)
         done = subprocess.run(
             [
                 str(folder / "node_modules" / ".bin" / "tsc"),
@@ -231,6 +252,7 @@ def test_typescript_exports_type_check_against_openai_agents(format, tmp_path) -
                 "--target",
                 "es2022",
                 str(source),
+                str(transfer),
             ],
             cwd=work,
             capture_output=True,

@@ -176,3 +176,50 @@ def test_prompt_as_agent_instructions() -> None:
     assert base.instructions == "old"
     assert prompt._repr_markdown_() == prompt.render()
     assert "hash=" in repr(prompt)
+
+
+REALTIME_GUIDE_STYLE = """# Role & Objective
+You are a customer service bot for a shoe shop. Success means the caller's return is arranged.
+
+# Personality & Tone
+## Personality
+- Friendly, calm and approachable.
+## Tone
+- Warm, concise, confident.
+## Length
+- 2-3 sentences per turn.
+## Language
+- Reply in the caller's language.
+
+# Reference Pronunciations
+- Pronounce "SQL" as "sequel".
+
+# Instructions / Rules
+- When the caller gives an order number, repeat it back to confirm it.
+
+# Conversation States
+[
+  {"id": "1_greeting", "description": "Greet the caller.",
+   "transitions": [{"next_step": "2_order", "condition": "After the greeting."}]},
+  {"id": "2_order", "description": "Collect the order number."}
+]
+
+# Safety & Escalation
+- Transfer to a human after two failed attempts.
+"""
+
+
+def test_a_realtime_guide_style_prompt_is_read_by_section() -> None:
+    prompt = Prompt.parse(REALTIME_GUIDE_STYLE)
+    assert prompt.role.startswith("You are a customer service bot")
+    assert prompt.tone == "- Warm, concise, confident."
+    assert prompt.other_details == (
+        "### Personality\n- Friendly, calm and approachable.\n\n### Length\n- 2-3 sentences per turn.\n\n"
+        "### Language\n- Reply in the caller's language."
+    )
+    assert prompt.pronunciations == '- Pronounce "SQL" as "sequel".'
+    assert prompt.instructions.startswith("- When the caller gives an order number")
+    assert [s.id for s in prompt.states] == ["1_greeting", "2_order"]
+    assert prompt.safety == "- Transfer to a human after two failed attempts."
+    assert prompt.validate() == []  # the repeat-back rule is there
+    assert Prompt.parse(prompt.render()) == prompt

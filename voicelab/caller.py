@@ -105,8 +105,7 @@ async def play_turns(
         raise ConfigError(
             "play_turns needs at least one turn: pass a list of Audio values (one per user turn)."
         )
-    if chunk_ms <= 0:
-        raise ConfigError(f"chunk_ms must be positive, got {chunk_ms}.")
+    _check_sizes(chunk_ms, pause_ms, tail_ms, settle_ms, turn_timeout_s)
     listener = _Listener(instant_playback=not realtime)
     session.add_listener(listener)
     report = CallerReport()
@@ -153,6 +152,28 @@ async def play_turns(
     report.responses = listener.responses_done
     report.events = listener.events
     return report
+
+
+MAX_CHUNK_MS = 1000  # one microphone chunk
+MAX_WAIT_MS = 600_000  # pauses and tails: ten minutes of silence is already more than any call holds
+
+
+def _check_sizes(chunk_ms: Any, pause_ms: Any, tail_ms: Any, settle_ms: Any, turn_timeout_s: Any) -> None:
+    """ConfigError naming the argument for a size play_turns cannot use (each is bounded: a huge chunk or tail
+    would allocate or send silence for hours)."""
+    for name, value, low, high in (
+        ("chunk_ms", chunk_ms, 1, MAX_CHUNK_MS),
+        ("pause_ms", pause_ms, 0, MAX_WAIT_MS),
+        ("tail_ms", tail_ms, 0, MAX_WAIT_MS),
+        ("settle_ms", settle_ms, 0, MAX_WAIT_MS),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number of ms from {low} to {high}, got {value!r}.")
+    ok = isinstance(turn_timeout_s, (int, float)) and not isinstance(turn_timeout_s, bool)
+    if not ok or not 0 < turn_timeout_s <= 3600:
+        raise ConfigError(
+            f"turn_timeout_s must be seconds, more than 0 and at most 3600, got {turn_timeout_s!r}."
+        )
 
 
 async def _until_quiet(

@@ -39,6 +39,7 @@ from voicelab.agents.agent import SESSION_SETTINGS, Agent
 from voicelab.agents.stubs import Stubs
 from voicelab.errors import ConfigError, VoicelabError
 from voicelab.prompts import Prompt, prompt_hash
+from voicelab.redact import redact_headers, redact_text, redact_url
 from voicelab.scenarios import RunFacts, Scenario
 
 __all__ = [
@@ -101,6 +102,19 @@ class Variant:
                 f"variant {self.name!r}: connect_kwargs may not set {reserved[0]!r}; the experiment sets it "
                 "(use experiment(url=..., api_key=...))"
             )
+
+    def __repr__(self) -> str:
+        parts = [f"name={self.name!r}"]
+        if self.agent is not None:
+            parts.append(f"agent={self.agent.name!r}")
+        if self.prompt is not None:
+            text = self.prompt.render() if isinstance(self.prompt, Prompt) else self.prompt
+            parts.append(f"prompt={prompt_hash(text)}")
+        if self.settings:
+            parts.append(f"settings={sorted(self.settings)}")
+        if self.connect_options:
+            parts.append(f"connect_kwargs={_public(self.connect_options, None)}")
+        return f"Variant({', '.join(parts)})"
 
     @property
     def connect_options(self) -> dict[str, Any]:
@@ -183,6 +197,19 @@ def _scenarios(scenarios: Any) -> list[Scenario]:
         if names.count(name) > 1:
             raise ConfigError(f"the scenario name {name!r} is used twice; give each scenario its own name")
     return list(scenarios)
+
+
+def _public(options: Mapping[str, Any], api_key: str | None) -> dict[str, Any]:
+    """Connect options as they may be written to disk or shown: credentials masked."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key == "headers" and isinstance(value, Mapping):
+            out[key] = redact_headers(value)
+        elif isinstance(value, str):
+            out[key] = redact_text(value, (api_key or "",))
+        else:
+            out[key] = value
+    return out
 
 
 def _check_connect_options(variants: list[Variant]) -> None:
@@ -353,13 +380,13 @@ async def experiment(
                     "name": v.name,
                     "agent": agents[v.name].name,
                     "prompt_hash": prompt_hash(_instructions(agents[v.name])),
-                    "connect_kwargs": v.connect_options,
+                    "connect_kwargs": _public(v.connect_options, api_key),
                 }
                 for v in variant_list
             ],
             "scenarios": [s.name for s in scenario_list],
             "repeats": repeats,
-            "target": target,
+            "target": redact_url(target) if target.startswith(("ws:", "wss:", "http")) else target,
             "pace": pace if url is None else None,
         },
     )
@@ -443,7 +470,7 @@ async def _run(
         row.update(_empty_measures(job))
     row.update(
         {
-            "error": error,
+            "error": None if error is None else redact_text(error, (api_key or "",)),
             "passed": error is None and row["passed"],
             "session_s": round(session_s, 4),
             "analysis_s": round(time.perf_counter() - started - session_s, 4),
@@ -553,6 +580,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.floating):
         return None if math.isnan(value) else float(value)
     return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _safe(name: str) -> str:
@@ -769,14 +800,21 @@ class ExperimentResult:
         ax_lat.bar(x + width / 2, s["first_audio_p95_ms"], width, label="p95", color="#c44e52")
         ax_lat.set_ylabel("ms")
         ax_lat.set_title("end of speech -> first audio")
-        ax_lat.legend(fontsize="small")
+        top = np.nanmax(s[["first_audio_p50_ms", "first_audio_p95_ms"]].to_numpy(dtype=float), initial=0.0)
+        if np.isfinite(top) and top > 0:
+            ax_lat.set_ylim(0, top * 1.3)  # room for the legend above the bars
+        ax_lat.legend(fontsize="small", loc="upper right", ncols=2)
         ax_cost.bar(x, s["mean_cost_usd"] * 100, color="#8172b2")
         ax_cost.set_ylabel("US cents per run (est.)")
         ax_cost.set_title("cost")
         for ax in (ax_pass, ax_lat, ax_cost):
             ax.set_xticks(x, names)
         runs = int(s["runs"].sum())
-        fig.suptitle(title or f"{len(names)} variants x {len(self.scenarios)} scenarios, {runs} runs")
+        fig.suptitle(
+            title
+            or f"{_count(len(names), 'variant')} x {_count(len(self.scenarios), 'scenario')}, "
+            f"{_count(runs, 'run')}"
+        )
         return fig
 
     def save_figure(self, path: str | os.PathLike[str] | None = None) -> Path:

@@ -312,8 +312,8 @@ class Prompt:
                 other: list[str] = [lead] if lead else []
                 for sub_title, sub_body in subs:
                     sub = _PERSONALITY_ALIASES.get(_norm(sub_title))
-                    if sub is None:
-                        other.append(f"{sub_title}: {sub_body}")
+                    if sub is None:  # e.g. the realtime guide's Length, Language, Variety
+                        other.append(f"### {sub_title}\n{sub_body}" if sub_body else f"### {sub_title}")
                     else:
                         values[sub] = _join(values.get(sub, ""), sub_body)
                 if other:

@@ -74,6 +74,7 @@ from voicelab.protocol.events import (
     validate_client_event,
 )
 from voicelab.protocol.ids import new_event_id
+from voicelab.protocol.session_update import merge_session_update
 from voicelab.recording import RecordingWriter, check_record_dir, default_record_dir
 from voicelab.redact import mask_secret, redact_text, redact_url
 from voicelab.transports.websocket import WebSocketTransport, auth_headers, realtime_url
@@ -575,7 +576,7 @@ class Session:
             new = config
         elif isinstance(config, dict):
             if "audio" in config or "type" in config:
-                new = SessionConfig.from_dict(_deep_merge(self._config.to_session(), config))
+                new = SessionConfig.from_dict(merge_session_update(self._config.to_session(), config))
             else:
                 new = self._config.replace(**config)
         else:
@@ -948,20 +949,6 @@ def _item_id_of(data: dict[str, Any]) -> str | None:
 def _snapshot(item: Item | None) -> Item:
     assert item is not None
     return copy.deepcopy(item)
-
-
-def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if (
-            isinstance(value, dict)
-            and isinstance(out.get(key), dict)
-            and key not in ("format", "turn_detection")
-        ):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _now_iso() -> str:

@@ -339,3 +339,19 @@ def test_response_values_out_of_range_are_refused(response: dict[str, Any]) -> N
     send(engine, user_text("hello"))
     (error,) = send(engine, {"type": "response.create", "response": response})
     assert error["type"] == "error" and error["error"]["param"].startswith("response.")
+
+
+def test_a_huge_prefix_padding_does_not_unbound_the_idle_buffer() -> None:
+    engine = started()
+    detection = {"type": "server_vad", "prefix_padding_ms": 10**8}
+    send(
+        engine,
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": detection}}},
+        },
+    )
+    chunk = b64(bytes(4800))
+    for _ in range(600):  # one minute of silence
+        send(engine, {"type": "input_audio_buffer.append", "audio": chunk})
+    assert len(engine._buffer) <= 48 * 25_000

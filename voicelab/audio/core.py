@@ -29,6 +29,9 @@ _INT_SCALES: dict[np.dtype, float] = {
 _SUPPORTED_DTYPES = "int8, int16, int32, uint8, float16, float32, float64"
 
 
+MAX_RATE = 768_000  # the highest sample rate of audio hardware; more is a mistake (and a huge resample)
+
+
 def _check_rate(rate: Any) -> int:
     """A positive integer sample rate, or AudioError."""
     if isinstance(rate, bool) or not isinstance(rate, Real):
@@ -37,6 +40,11 @@ def _check_rate(rate: Any) -> int:
         raise AudioError(f"sample rate must be a whole number of Hz, got {rate!r}; pass e.g. rate=24000")
     if float(rate) <= 0:
         raise AudioError(f"sample rate must be positive, got {rate!r}; pass e.g. rate=24000")
+    if float(rate) > MAX_RATE:
+        raise AudioError(
+            f"sample rate {rate!r} Hz is above {MAX_RATE} Hz, the most any audio device uses; pass the real "
+            "rate, e.g. rate=24000"
+        )
     return int(float(rate))
 
 

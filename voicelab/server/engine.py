@@ -74,6 +74,7 @@ MAX_REPLY_CHARS = 1200
 # Under server VAD, audio before the current turn is kept only this far back (plus the prefix padding):
 # enough for a turn's start, not ten minutes of silence.
 VAD_KEEP_MS = 2000.0
+VAD_MAX_PADDING_KEPT_MS = 10_000.0  # a huge prefix_padding_ms must not make the idle buffer unbounded again
 POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
 STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
 ACCEPTED_TYPES = (
@@ -563,7 +564,8 @@ class Engine:
         later still gets its padding, and silence does not pile up (10 minutes would be 29 MB of PCM)."""
         detection = self._turn_detection() or {}
         padding = detection.get("prefix_padding_ms")
-        keep_ms = VAD_KEEP_MS + (float(padding) if isinstance(padding, (int, float)) else 300.0)
+        padding_ms = float(padding) if isinstance(padding, (int, float)) else 300.0
+        keep_ms = VAD_KEEP_MS + min(padding_ms, VAD_MAX_PADDING_KEPT_MS)
         excess_ms = (self._input_ms - self._buffer_start_ms) - 2 * keep_ms
         if excess_ms <= 0:  # trim in steps of keep_ms, not on every append
             return

@@ -8,7 +8,6 @@ then validated with the openai models themselves plus the range rules the API do
 
 from __future__ import annotations
 
-import copy
 import re
 import types
 import typing
@@ -19,6 +18,7 @@ from openai.types.realtime import RealtimeSessionCreateRequest, RealtimeTranscri
 from pydantic import BaseModel, ValidationError
 
 from voicelab.errors import RemoteProtocolError
+from voicelab.protocol.session_update import merge_session_update
 
 DEFAULT_INSTRUCTIONS = (
     "You are talking to voicelab's embedded Realtime server. It is not a language model: every "
@@ -377,28 +377,20 @@ def _fill_turn_detection(value: Any) -> Any:
     return {**defaults, **value}
 
 
+def _normalize(direction: str, field: str, value: Any) -> Any:
+    """What the server stores for an updated audio field: turn detection with its defaults, a PCM format with
+    its rate."""
+    if field == "turn_detection":
+        return _fill_turn_detection(value)
+    if field == "format" and isinstance(value, dict) and value.get("type", "audio/pcm") == "audio/pcm":
+        return {"type": "audio/pcm", "rate": value.get("rate", 24000)}
+    return value
+
+
 def merge_session(effective: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """The session after `update`: present fields replace, nested audio objects merge, the rest stays."""
-    merged = copy.deepcopy(effective)
-    for key, value in update.items():
-        if key == "audio" and isinstance(value, dict):
-            audio = merged.setdefault("audio", {})
-            for direction in ("input", "output"):
-                if isinstance(value.get(direction), dict):
-                    target = audio.setdefault(direction, {})
-                    for field, inner in value[direction].items():
-                        if field == "turn_detection":
-                            inner = _fill_turn_detection(inner)
-                        elif (
-                            field == "format"
-                            and isinstance(inner, dict)
-                            and inner.get("type", "audio/pcm") == "audio/pcm"
-                        ):
-                            inner = {"type": "audio/pcm", "rate": inner.get("rate", 24000)}
-                        target[field] = copy.deepcopy(inner)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+    """The session after `update`: the client's own merge rule (voicelab.protocol.session_update), then the
+    server's defaults for turn detection and PCM formats."""
+    return merge_session_update(effective, update, _normalize)
 
 
 def voice_of(session: dict[str, Any]) -> Any:

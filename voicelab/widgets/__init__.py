@@ -8,6 +8,7 @@ from voicelab.widgets.eventlog import EventLog
 from voicelab.widgets.lab import Lab, LabError, Pending, default_recording_folder
 from voicelab.widgets.mic import Microphone
 from voicelab.widgets.player import Player
+from voicelab.widgets.prompt_panel import PromptPanel
 from voicelab.widgets.tail import RecordingTail
 from voicelab.widgets.timeline import Timeline
 
@@ -18,6 +19,7 @@ __all__ = [
     "Microphone",
     "Pending",
     "Player",
+    "PromptPanel",
     "RecordingTail",
     "Timeline",
     "default_recording_folder",

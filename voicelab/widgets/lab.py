@@ -38,6 +38,7 @@ from voicelab.widgets.mic import Microphone
 from voicelab.widgets.panels import SettingsPanel, StubsPanel, TablesPanel, TranscriptPanel
 from voicelab.widgets.playback import PlayerPlayback
 from voicelab.widgets.player import Player
+from voicelab.widgets.prompt_panel import PromptPanel
 from voicelab.widgets.tail import RecordingTail
 from voicelab.widgets.timeline import Timeline
 
@@ -163,6 +164,9 @@ class Lab:
         self.stubs_panel = StubsPanel(self)
         self.tables_panel = TablesPanel()
         self.settings = SettingsPanel(self._homed(self._apply_settings), self.config)
+        self.prompt_panel = PromptPanel(
+            self._homed(self._apply_prompt), str(self.config.instructions or ""), self.agent
+        )
         self.mic.on_audio(self._homed(self._on_mic_audio))
         self.mic.on_command(self._homed(self._on_mic_command))
         self.mic.observe(self._homed(self._on_mode), names="mode")
@@ -247,8 +251,15 @@ class Lab:
         if self._view is None:
             import ipywidgets as W
 
-            tabs = W.Tab(children=[self.event_log, self.tables_panel.widget, self.settings.widget])
-            for i, title in enumerate(("Events", "Tables", "Settings")):
+            tabs = W.Tab(
+                children=[
+                    self.event_log,
+                    self.tables_panel.widget,
+                    self.settings.widget,
+                    self.prompt_panel.widget,
+                ]
+            )
+            for i, title in enumerate(("Events", "Tables", "Settings", "Prompt")):
                 tabs.set_title(i, title)
             left = W.VBox(
                 [W.HTML("<b>Transcript</b>"), self.transcript.widget, W.HBox([self.text, self.send_button])],
@@ -428,6 +439,10 @@ class Lab:
 
     def _apply_settings(self, values: dict[str, Any]) -> None:
         self.update(**values)
+
+    def _apply_prompt(self, instructions: str) -> None:
+        self.update(instructions=instructions)
+        self.settings.instructions.value = instructions  # the Settings tab shows what the session has
 
     def play_audio(
         self, audio: Audio | str | Path, *, realtime: bool = True, trailing_silence_ms: int = 800
