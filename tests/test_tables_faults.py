@@ -102,3 +102,40 @@ def test_conversation_uses_the_same_rule() -> None:
         item = {"id": item_id, "type": "message", "role": "user", "content": []}
         conv.apply({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
     assert [i.id for i in conv.items] == ["c", "a", "b"]
+
+
+def test_engine_and_client_state_order_items_alike() -> None:
+    """The engine places a created item with the same rule the client uses on the server's events."""
+    import json
+
+    from voicelab.server.brains import EchoBrain
+    from voicelab.server.engine import Engine
+
+    engine = Engine(EchoBrain(), pace="fast", seed=3)
+    conv = Conversation()
+    for event in engine.start(0):
+        conv.apply(event)
+
+    def create(item_id: str, previous: Any = None) -> None:
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": item_id}],
+        }
+        body: dict[str, Any] = {"type": "conversation.item.create", "item": item}
+        if previous is not None:
+            body["previous_item_id"] = previous
+        for event in engine.receive(json.dumps(body), 0):
+            assert event["type"] != "error", event
+            conv.apply(event)
+
+    create("item_a")
+    create("item_b")
+    create("item_r", "root")
+    create("item_m", "item_a")
+    create("item_z")
+    create("item_r2", "root")
+    expected = ["item_r2", "item_r", "item_a", "item_m", "item_b", "item_z"]
+    assert [i["id"] for i in engine.items] == expected
+    assert [i.id for i in conv.items] == expected

@@ -74,6 +74,7 @@ from voicelab.protocol.events import (
     validate_client_event,
 )
 from voicelab.protocol.ids import new_event_id
+from voicelab.protocol.response_queue import ResponseQueue
 from voicelab.protocol.session_update import merge_session_update
 from voicelab.recording import RecordingWriter, check_record_dir, default_record_dir
 from voicelab.redact import mask_secret, redact_text, redact_url
@@ -178,10 +179,7 @@ class Session:
         self._opened = False
         self._closing = False
         self._finished = False
-        self._awaiting_created = False
-        self._awaiting_create_id: str | None = None
-        self._cancel_ids: deque[str] = deque(maxlen=64)  # response.cancel events sent, newest last
-        self._create_queue: deque[dict[str, Any]] = deque()
+        self._responses = ResponseQueue()  # which response.create goes out now, which waits (sans-I/O)
         self._announced: set[str] = set()
         self._interrupted_items: set[str] = set()
         self._track_start_ms: dict[str, float] = {}
@@ -221,7 +219,7 @@ class Session:
     @property
     def responding(self) -> bool:
         """True while a response is active, requested, or queued behind the active one."""
-        return self._response_busy() or bool(self._create_queue)
+        return self._responses.pending(self.conversation.active_response_id is not None)
 
     def now_ms(self) -> float:
         """The session clock in ms: the recording's `t_ms` (or, with recording off, ms since creation)."""
@@ -514,52 +512,39 @@ class Session:
             await self.create_response()
 
     def _response_busy(self) -> bool:
-        return self._awaiting_created or self.conversation.active_response_id is not None
+        return self._responses.busy(self.conversation.active_response_id is not None)
 
     async def create_response(self, **params: Any) -> None:
         """Ask for a response (params: GA `response` fields). Queued while another response is active."""
         event = client_event("response.create", response=params or None)
         out_of_band = params.get("conversation") == "none"
-        if not out_of_band and self._response_busy():
-            self._create_queue.append(event)
-            return
         if out_of_band:
             await self._send(event)
-        else:
-            await self._send_create(event)
+            return
+        now = self._responses.request(event, self.conversation.active_response_id is not None)
+        if now is not None:
+            await self._send_create(now)
 
     async def _send_create(self, event: dict[str, Any]) -> None:
-        """Send a response.create for the default conversation; the session is busy until the server
-        answers it with response.created, or with an error (then the next queued create goes out)."""
-        self._awaiting_created = True
-        self._awaiting_create_id = event.get("event_id")
+        """Send a create the queue marked in flight; when the send fails nothing stays in flight."""
         self._last_request_at = time.monotonic()
         try:
             await self._send(event)
         except BaseException:
-            self._awaiting_created = False
-            self._awaiting_create_id = None
+            self._responses.unsent()
             raise
 
     async def _release_queued_create(self) -> None:
-        if self._create_queue and not self._response_busy() and not self._finished:
-            await self._send_create(self._create_queue.popleft())
-
-    def _refuses_create(self, error: dict[str, Any]) -> bool:
-        """Whether a server `error` answers the response.create the session is waiting on."""
-        if not self._awaiting_created:
-            return False
-        if error.get("code") == "conversation_already_has_active_response":
-            return True
-        event_id = error.get("event_id")
-        if event_id is not None:
-            return bool(event_id == self._awaiting_create_id)
-        return str(error.get("param") or "").startswith("response")  # a server that does not echo ids
+        if self._finished:
+            return
+        event = self._responses.next_to_send(self.conversation.active_response_id is not None)
+        if event is not None:
+            await self._send_create(event)
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         """Cancel the active response (no-op when none is active). Queued creates are dropped."""
-        self._create_queue.clear()
-        if self.conversation.active_response_id is None and not self._awaiting_created:
+        self._responses.clear()
+        if not self._response_busy():
             return
         await self._send_cancel(response_id)
 
@@ -567,7 +552,7 @@ class Session:
         """response.cancel, remembered: when the response ended before the cancel arrived, the server's
         `response_cancel_not_active` answers a race, not a mistake, and is not reported as an error."""
         event = client_event("response.cancel", response_id=response_id)
-        self._cancel_ids.append(event["event_id"])
+        self._responses.cancel_sent(event["event_id"])
         await self._send(event)
 
     async def update(self, config: SessionConfig | dict[str, Any]) -> None:
@@ -590,8 +575,8 @@ class Session:
 
         Returns the played ms of the interrupted item (None when nothing was playing)."""
         played = await self._interrupt_playback()
-        if self.conversation.active_response_id is not None or self._awaiting_created:
-            self._create_queue.clear()
+        if self._response_busy():
+            self._responses.clear()
             await self._send_cancel()
         return played
 
@@ -871,7 +856,7 @@ class Session:
                 )
             )
         elif event_type == "response.created":
-            self._awaiting_created = False
+            self._responses.on_created()
             publish(ResponseStarted((data.get("response") or {}).get("id", "")))
         elif event_type in ("response.output_audio.done", "response.audio.done"):
             publish(AudioEnd(data.get("item_id", ""), data.get("content_index", 0)))
@@ -895,7 +880,7 @@ class Session:
         elif event_type == "response.done":
             response = data.get("response") or {}
             rid = response.get("id", "")
-            self._awaiting_created = False
+            self._responses.on_done()
             done = conv.responses.get(rid)
             publish(
                 ResponseDone(
@@ -909,14 +894,8 @@ class Session:
         elif event_type == "error":
             error = data.get("error") or {}
             self._last_error = error
-            refused = self._refuses_create(error)
-            if refused:
-                self._awaiting_created = False
-                self._awaiting_create_id = None
-            if (
-                error.get("code") == "response_cancel_not_active"
-                and error.get("event_id") in self._cancel_ids
-            ):
+            refused = self._responses.refused(error)
+            if self._responses.raced_cancel(error):
                 publish(RawServerEvent(data))  # the response finished first: nothing was left to cancel
                 return
             publish(

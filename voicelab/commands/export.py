@@ -11,7 +11,8 @@ from voicelab.export import FORMATS
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
-        help="export an agent as session.update JSON, Agents SDK Python/TypeScript, Markdown or tools JSON",
+        help="export an agent as session.update JSON, Agents SDK Python/TypeScript, an "
+        "openai-realtime-agents module, Markdown or tools JSON",
         description=(
             "Export AGENT (module:name or file.py:name of a voicelab.Agent or a function returning one; or a "
             "recording folder, whose agent is rebuilt from meta.json) in FORMAT, to stdout or --output."

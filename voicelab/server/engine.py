@@ -30,6 +30,7 @@ import numpy as np
 from openai.types.realtime import ConversationItem, RealtimeClientEvent, RealtimeResponseCreateParams
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from voicelab.protocol.conversation import place_item
 from voicelab.protocol.events import parse_frame
 from voicelab.server.brains import Brain, BrainInput, Call, Say
 from voicelab.server.ids import IdMaker
@@ -837,21 +838,18 @@ class Engine:
                 "item.id",
             )
         previous_param = event.get("previous_item_id")
-        if previous_param is None:
-            position = len(self._items)
-        elif previous_param == "root":
-            position = 0
-        else:
-            found = self._index(previous_param)
-            if found is None:
-                raise ClientEventError(
-                    "invalid_value",
-                    f"Invalid 'previous_item_id': no item with id '{previous_param}' in the "
-                    "conversation. Use an "
-                    "existing id, 'root', or leave it out to append.",
-                    "previous_item_id",
-                )
-            position = found + 1
+        if previous_param not in (None, "root") and self._index(previous_param) is None:
+            raise ClientEventError(
+                "invalid_value",
+                f"Invalid 'previous_item_id': no item with id '{previous_param}' in the "
+                "conversation. Use an "
+                "existing id, 'root', or leave it out to append.",
+                "previous_item_id",
+            )
+        # the client's and the tables' ordering rule; a client's null means "append" (the parameter left out)
+        order = [existing["id"] for existing in self._items]
+        place_item(order, item_id, ... if previous_param is None else previous_param)
+        position = order.index(item_id)
         item = {"id": item_id, **{k: v for k, v in item.items() if k != "id"}}
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
