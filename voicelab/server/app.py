@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,7 @@ from voicelab.server.ids import IdMaker
 from voicelab.server.logs import protect_server_logs
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
+from voicelab.server.vad_batch import LoopWaker
 
 logger = logging.getLogger("voicelab.server")
 PATH = "/v1/realtime"
@@ -46,6 +48,7 @@ SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "data" / "scripts"
 DEFAULT_SCRIPT = "returns_desk"
 
 BrainSource = Brain | Callable[[], Brain]
+_VAD_READY = object()  # queued with the client's frames: the batched VAD has events for advance()
 
 
 def bundled_scripts() -> list[str]:
@@ -93,6 +96,9 @@ class _Handler:
         self.connections = 0
         self.http = HttpApi(self._http_brain, token, self.services)
         self._shared_brain: Brain | None = None
+        self._wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWaker] = (
+            weakref.WeakKeyDictionary()
+        )
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
         if hasattr(brain, "reply") and brain.phrases:  # type: ignore[union-attr]
             phrases = list(brain.phrases)  # type: ignore[union-attr]
@@ -209,8 +215,11 @@ class _Handler:
         def now_ms() -> float:
             return (loop.time() - origin) * 1000.0
 
-        frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        frames: asyncio.Queue[str | bytes | object | None] = asyncio.Queue()
         gone = asyncio.Event()
+        # a batched VAD (EngineServices.pooled()) scores appends on its own thread and says when it is done
+        waker = self._wakers.get(loop) or self._wakers.setdefault(loop, LoopWaker(loop))
+        engine.on_vad_ready = functools.partial(waker.call, functools.partial(frames.put_nowait, _VAD_READY))
 
         async def read() -> None:
             try:
@@ -248,11 +257,14 @@ class _Handler:
                     continue
                 if frame is None or gone.is_set():
                     return  # the client went away
+                if frame is _VAD_READY:
+                    await send(engine.advance(now_ms()))
+                    continue
                 # The engine runs on the loop: a frame's work (VAD over one chunk, a cached or short TTS
                 # call, handing audio to the transcriber) is well under a millisecond or two, far less
                 # than a thread hop under the GIL costs other connections. Decoding that takes longer
                 # belongs in a worker process (EngineServices.pooled()).
-                await send(engine.receive(frame, now_ms()))
+                await send(engine.receive(frame, now_ms()))  # type: ignore[arg-type]
                 due = engine.next_deadline()
                 if due is not None and due <= now_ms():
                     await send(engine.advance(now_ms()))
@@ -300,6 +312,10 @@ class _Listening:
             lifespan="off",
             ws="websockets-sansio",
             ws_max_size=MAX_FRAME_BYTES,
+            # no permessage-deflate: on loopback it only costs CPU (a quarter of a busy server's event loop
+            # went to compressing and inflating frames, bench/bench_server.py); clients that offer it
+            # simply get uncompressed frames
+            ws_per_message_deflate=False,
             ws_ping_interval=PING_INTERVAL_S,
             ws_ping_timeout=PING_INTERVAL_S,
             timeout_graceful_shutdown=2,

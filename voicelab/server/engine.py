@@ -22,6 +22,7 @@ import contextlib
 import copy
 import time
 import typing
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -78,6 +79,7 @@ VAD_KEEP_MS = 2000.0
 VAD_MAX_PADDING_KEPT_MS = 10_000.0  # a huge prefix_padding_ms must not make the idle buffer unbounded again
 POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
 STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
+_APPEND_TYPES = ("input_audio_buffer.append", "session.input_audio_buffer.append")
 ACCEPTED_TYPES = (
     "session.update",
     "session.close",
@@ -105,6 +107,29 @@ def _client_classes() -> dict[str, type[BaseModel]]:
 
 _CLIENT_CLASSES = _client_classes()
 _ITEM_ADAPTER: TypeAdapter[Any] = TypeAdapter(ConversationItem)
+
+
+def _parse_client_frame(data: str | bytes) -> tuple[str, Any]:
+    """("event", the decoded JSON), ("invalid_json", why) or ("binary", None)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return ("binary", None)
+    try:
+        return ("event", parse_frame(data))
+    except ValueError as exc:
+        return ("invalid_json", exc)
+
+
+def _is_append(frame: tuple[str, Any]) -> bool:
+    return frame[0] == "event" and isinstance(frame[1], dict) and frame[1].get("type") in _APPEND_TYPES
+
+
+def _plain_append(event: dict[str, Any]) -> bool:
+    """An append with only `type`, a string `audio` and an optional string `event_id` (valid as it is)."""
+    return (
+        isinstance(event.get("audio"), str)
+        and isinstance(event.get("event_id", ""), str)
+        and len(event) == 2 + ("event_id" in event)
+    )
 
 
 def _bytes_per_ms(fmt: Mapping[str, Any] | None) -> float:
@@ -228,6 +253,11 @@ class Engine:
         self._stream: TranscriptStream | None = None
         self._stream_pos = 0
         self._pending: dict[str, Future[str]] = {}  # item id -> transcript still being finalised
+        # a batched detector (voicelab.server.vad_batch) scores appends on another thread; the I/O layer may
+        # set on_vad_ready (called from that thread) to be told when to call advance() for their events
+        self.on_vad_ready: Callable[[], None] | None = None
+        self._clock_ms = 0.0  # the latest now_ms seen
+        self._held: deque[tuple[str, Any]] = deque()  # frames waiting for the batched VAD of earlier appends
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -245,9 +275,21 @@ class Engine:
 
     def receive(self, data: str | bytes, now_ms: float) -> list[dict[str, Any]]:
         """Handle one client frame (text, or bytes for a binary frame) and return the server events."""
+        self._clock_ms = now_ms
         out: list[dict[str, Any]] = self._run_deferred(now_ms) + self._release(now_ms)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            out.append(
+        frame = _parse_client_frame(data)
+        if self._held or (not _is_append(frame) and getattr(self._detector, "busy", False)):
+            # a batched VAD is still scoring earlier appends: this frame waits for their events (advance()
+            # handles it then), so that the events keep the order of a synchronous VAD
+            self._held.append(frame)
+            return out
+        out.extend(self._handle(frame, now_ms))
+        return out
+
+    def _handle(self, frame: tuple[str, Any], now_ms: float) -> list[dict[str, Any]]:
+        kind, event = frame
+        if kind == "binary":
+            return [
                 self._error(
                     "invalid_event",
                     "Expected a text WebSocket message, but got a binary message. Send each event "
@@ -255,18 +297,15 @@ class Engine:
                     None,
                     None,
                 )
-            )
-            return out
-        client_event_id: str | None = None
-        try:
-            event = parse_frame(data)
-        except ValueError as exc:
-            out.append(
+            ]
+        if kind == "invalid_json":
+            return [
                 self._error(
-                    "invalid_json", f"The server could not parse the event as JSON: {exc}.", None, None
+                    "invalid_json", f"The server could not parse the event as JSON: {event}.", None, None
                 )
-            )
-            return out
+            ]
+        out: list[dict[str, Any]] = []
+        client_event_id: str | None = None
         try:
             if not isinstance(event, dict):
                 raise ClientEventError("invalid_json", "Expected a JSON object with a 'type' field.")
@@ -283,7 +322,13 @@ class Engine:
 
     def advance(self, now_ms: float) -> list[dict[str, Any]]:
         """Events due by `now_ms`: deferred turn work, paced response events and the idle timeout."""
+        self._clock_ms = now_ms
         out = self._run_deferred(now_ms) + self._release(now_ms)
+        idle = self._idle_deadline is not None and now_ms >= self._idle_deadline
+        out.extend(self._vad_results(now_ms, wait=idle))
+        while self._held and (_is_append(self._held[0]) or not getattr(self._detector, "busy", False)):
+            out.extend(self._run_deferred(now_ms) + self._release(now_ms))  # as receive() would have
+            out.extend(self._handle(self._held.popleft(), now_ms))
         if self._idle_deadline is not None and now_ms >= self._idle_deadline:
             self._idle_deadline = None
             if not self._speech_item_id and not any(r.default for r in self._responses):
@@ -296,6 +341,8 @@ class Engine:
         times.extend(at for at, _ in self._deferred)
         if self._idle_deadline is not None:
             times.append(self._idle_deadline)
+        if self.on_vad_ready is None and (self._held or getattr(self._detector, "busy", False)):
+            times.append(self._clock_ms + POLL_MS)  # no wake-up callback: poll the batched VAD
         return min(times) if times else None
 
     @property
@@ -343,6 +390,8 @@ class Engine:
         return typing.cast(list[dict[str, Any]], handler(event, now_ms))
 
     def _check_event(self, kind: str, event: dict[str, Any]) -> None:
+        if event.get("type") == "input_audio_buffer.append" and _plain_append(event):
+            return  # the common case, ~50 times a second per session: what the checks below would pass
         cls = _CLIENT_CLASSES.get(kind)
         if cls is None:
             return
@@ -488,10 +537,16 @@ class Engine:
         key = (*key, rate)
         if key != self._detector_key:
             self._detector = self.services.turn_detector(key[0], key[1], key[2], rate)
+            if hasattr(self._detector, "wakeup"):
+                self._detector.wakeup = self._vad_ready  # type: ignore[union-attr]
             self._detector_key = key
             self._detector_offset_ms = self._input_ms
             self._speech_item_id = None
             self._drop_stream()
+
+    def _vad_ready(self) -> None:
+        if self.on_vad_ready is not None:
+            self.on_vad_ready()
 
     def _on_session_update(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
         update = event["session"]
@@ -546,8 +601,16 @@ class Engine:
             samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
         else:
             samples = decode_g711(data, fmt).astype(np.float32) / 32768.0
+        submit = getattr(self._detector, "submit", None)
+        if submit is not None:  # batched: this append's events come from _vad_results once scored
+            submit(samples, self._input_ms)
+            return self._vad_results(now_ms, wait=False)
+        return self._after_vad(self._detector.push(samples), self._input_ms, now_ms)
+
+    def _after_vad(self, turn_events: list[Any], input_ms: float, now_ms: float) -> list[dict[str, Any]]:
+        """An append's work once its VAD is known (`input_ms`: the session's input audio up to its end)."""
         out: list[dict[str, Any]] = []
-        for turn_event in self._detector.push(samples):
+        for turn_event in turn_events:
             if hasattr(turn_event, "audio_start_ms"):
                 out.extend(
                     self._speech_started(int(turn_event.audio_start_ms + self._detector_offset_ms), now_ms)
@@ -556,23 +619,40 @@ class Engine:
                 out.extend(
                     self._speech_stopped(int(turn_event.audio_end_ms + self._detector_offset_ms), now_ms)
                 )
-        if self._stream is not None and len(self._buffer) - self._stream_pos >= STREAM_FEED_BYTES:
-            self._feed_stream(len(self._buffer))
+        bytes_per_ms = _bytes_per_ms({"type": self._input_format()})
+        end = len(self._buffer)
+        if input_ms != self._input_ms:  # later appends are in the buffer already
+            end = max(0, min(end, round((input_ms - self._buffer_start_ms) * bytes_per_ms)))
+        if self._stream is not None and end - self._stream_pos >= STREAM_FEED_BYTES:
+            self._feed_stream(end)
         if self._speech_item_id is None:
-            self._trim_idle_buffer(bytes_per_ms)
+            self._trim_idle_buffer(bytes_per_ms, input_ms)
         return out
 
-    def _trim_idle_buffer(self, bytes_per_ms: float) -> None:
+    def _vad_results(self, now_ms: float, wait: bool) -> list[dict[str, Any]]:
+        """The events of appends a batched detector has scored (all of them when `wait`), in order."""
+        detector = self._detector
+        if detector is None or not getattr(detector, "busy", False):
+            return []
+        out: list[dict[str, Any]] = []
+        for input_ms, turn_events in detector.wait() if wait else detector.completed():  # type: ignore[attr-defined]
+            if self._detector is not detector:
+                break  # a session.update replaced the detector meanwhile
+            out.extend(self._after_vad(turn_events, input_ms, now_ms))
+        return out + self._release(now_ms) if out else out
+
+    def _trim_idle_buffer(self, bytes_per_ms: float, input_ms: float | None = None) -> None:
         """Outside a turn, drop input audio older than VAD_KEEP_MS + the prefix padding: a turn that starts
         later still gets its padding, and silence does not pile up (10 minutes would be 29 MB of PCM)."""
+        input_ms = self._input_ms if input_ms is None else input_ms
         detection = self._turn_detection() or {}
         padding = detection.get("prefix_padding_ms")
         padding_ms = float(padding) if isinstance(padding, (int, float)) else 300.0
         keep_ms = VAD_KEEP_MS + min(padding_ms, VAD_MAX_PADDING_KEPT_MS)
-        excess_ms = (self._input_ms - self._buffer_start_ms) - 2 * keep_ms
+        excess_ms = (input_ms - self._buffer_start_ms) - 2 * keep_ms
         if excess_ms <= 0:  # trim in steps of keep_ms, not on every append
             return
-        drop = int((self._input_ms - self._buffer_start_ms - keep_ms) * bytes_per_ms)
+        drop = int((input_ms - self._buffer_start_ms - keep_ms) * bytes_per_ms)
         drop -= drop % 2
         del self._buffer[:drop]
         self._buffer_start_ms += drop / bytes_per_ms

@@ -307,6 +307,12 @@ class EngineServices:
         return cls(espeak_synthesizer, silero_turn_detector, grammar_transcriber)
 
     @classmethod
-    def pooled(cls) -> EngineServices:
-        """Default services with transcription in a worker process (for servers with many sessions)."""
+    def pooled(cls, batch_vad: bool = True) -> EngineServices:
+        """Services for servers with many sessions: transcription in a worker process and, with
+        `batch_vad`, the Silero VAD of every session scored in batched calls on its own thread
+        (`voicelab.server.vad_batch`; the same events, a few ms later)."""
+        if batch_vad:
+            from voicelab.server.vad_batch import batched_turn_detector
+
+            return cls(espeak_synthesizer, batched_turn_detector, pooled_transcriber)
         return cls(espeak_synthesizer, silero_turn_detector, pooled_transcriber)
