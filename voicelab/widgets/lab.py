@@ -45,6 +45,9 @@ from voicelab.widgets.timeline import Timeline
 AUDIO_FLUSH_S = 0.05
 PANEL_S = 0.25
 TABLES_S = 3.0
+# app events `lab.events` does not keep: each history event holds a copy of the whole history (a long call
+# would hold thousands of copies), deltas and raw events are many and small
+_NOT_KEPT = frozenset({"history_added", "history_updated", "transcript_delta", "raw_server_event"})
 MIC_QUEUE_MAX = 500  # batches (20 s at 40 ms) before the oldest are dropped and counted
 
 
@@ -142,7 +145,7 @@ class Lab:
         self._loop: asyncio.AbstractEventLoop | None = _running_loop()
         self._tail: RecordingTail | None = None
         self._listeners: list[Callable[[Any], Any]] = []
-        self.events: deque[Any] = deque(maxlen=1000)  # recent app events (no audio chunks)
+        self.events: deque[Any] = deque(maxlen=1000)  # recent app events (not audio, deltas, history copies)
         self.recordings: list[Path] = []
         self._mic_queue: deque[bytes] = deque()
         self._mic_wake: asyncio.Event | None = None
@@ -710,7 +713,8 @@ class Lab:
         if kind == "audio":
             self.player.push(event.item_id, event.data)
             return
-        self.events.append(event)
+        if kind not in _NOT_KEPT:
+            self.events.append(event)
         if self._waiters:
             self._wake_waiters(event)
         if kind == "audio_end":

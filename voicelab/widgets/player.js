@@ -55,7 +55,8 @@ class VoicelabPlayer extends AudioWorkletProcessor {
     }
     for (let c = 1; c < out.length; c++) out[c].set(ch);
     this.sinceReport += n;
-    if (this.item !== null && this.sinceReport >= this.reportEvery) this.report(false, "tick");
+    // while playing only: during a rebuffer nothing is heard, and the stop was reported as it began
+    if (this.item !== null && !this.waiting && this.sinceReport >= this.reportEvery) this.report(false, "tick");
     return true;
   }
 }
