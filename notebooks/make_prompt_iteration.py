@@ -11,6 +11,8 @@ from pathlib import Path
 
 import nbformat
 
+from voicelab.notebook_cells import build_notebook
+
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "prompt_iteration.ipynb"
 
@@ -193,24 +195,7 @@ await returns_desk_agent.ask(question, url=lab.server.url, api_key="sk-local")""
 
 def build() -> nbformat.NotebookNode:
     """The notebook, without outputs (stable cell ids, so regenerating gives the same file)."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    for index, (kind, source, expect) in enumerate(CELLS):
-        if kind == "markdown":
-            cell = nbformat.v4.new_markdown_cell(source)
-        else:
-            cell = nbformat.v4.new_code_cell(source)
-            if expect:
-                cell.metadata["voicelab"] = {"expect": expect}
-        cell.id = f"cell-{index:02d}"
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
+    return build_notebook(CELLS)
 
 
 def main() -> None:

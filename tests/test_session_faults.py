@@ -218,3 +218,46 @@ def test_a_record_dir_under_a_file_fails_at_connect(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="record_dir") as info:
             voicelab.connect(None, url="ws://127.0.0.1:1/v1/realtime", api_key="k", record_dir=bad)
         assert "file.txt" in str(info.value)
+
+
+# --- server events of known types with fields of the wrong type: reported, the session goes on ----------
+
+MALFORMED = [
+    {"type": "response.done", "response": 5},
+    {"type": "response.done", "response": {"id": 5, "status": [], "output": 5}},
+    {"type": "response.created", "response": None},
+    {"type": "conversation.item.added", "item": 5, "previous_item_id": 5},
+    {"type": "conversation.item.done", "item": {"id": 5, "type": "message", "content": 5}},
+    {"type": "conversation.item.truncated", "item_id": 5, "audio_end_ms": "x", "content_index": None},
+    {"type": "conversation.item.deleted", "item_id": None},
+    {"type": "response.output_audio.delta", "delta": 5, "item_id": None},
+    {"type": "response.output_audio.delta", "delta": "!!not base64!!", "item_id": "i", "response_id": "r",
+     "output_index": 0, "content_index": 0, "event_id": "e"},
+    {"type": "response.output_audio_transcript.delta", "delta": None, "item_id": 5},
+    {"type": "response.output_item.done", "item": {"type": "function_call", "call_id": 5, "name": None}},
+    {"type": "input_audio_buffer.speech_started", "audio_start_ms": "x", "item_id": 5},
+    {"type": "conversation.item.input_audio_transcription.completed", "item_id": 5, "transcript": 5},
+    {"type": "session.updated", "session": 5},
+    {"type": "error", "error": 5},
+    {"type": "error", "error": {"message": None, "code": 5, "event_id": []}},
+    {"type": "rate_limits.updated", "rate_limits": 5},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("event", MALFORMED, ids=[f"{i}-{e['type']}" for i, e in enumerate(MALFORMED)])
+async def test_a_malformed_server_event_is_reported_and_the_session_goes_on(
+    event: dict[str, Any], tmp_path: Path
+) -> None:
+    async def script(conn: Conn) -> None:
+        await conn.expect("response.create")
+        await conn.ws.send(json.dumps({"event_id": "event_x", **event}))
+        await conn.send(*text_turn("hi", "Hello!"))
+
+    async with (
+        FakeServer(script) as server,
+        voicelab.connect(None, url=server.url, api_key="k", record_dir=tmp_path / "r") as session,
+    ):
+        await session.send_text("hi")
+        got = await asyncio.wait_for(collect(session, "response_done"), 20)
+    assert not [e for e in got if isinstance(e, ev.Error) and e.fatal], got
+    assert types(got)[-1] == "response_done"

@@ -637,17 +637,8 @@ class Session:
                         await pending
                     except (SessionError, ConnectionClosed, asyncio.CancelledError):
                         raise
-                    except (
-                        Exception
-                    ) as exc:  # one event voicelab cannot handle: reported, the session goes on
-                        logger.debug("session failed on a server event", exc_info=True)
-                        self._publish(
-                            Error(
-                                f"voicelab could not handle a server event ({type(exc).__name__}: {exc}); "
-                                "it was skipped and the session goes on.",
-                                code="invalid_server_event",
-                            )
-                        )
+                    except Exception as exc:  # an event voicelab cannot handle: reported, it goes on
+                        self._on_unusable_event(None, exc)
         except ConnectionClosed as exc:
             close = exc.rcvd or exc.sent
             code = close.code if close is not None else None
@@ -726,12 +717,28 @@ class Session:
             return None
         fast = self._delta_handlers.get(data["type"])
         if fast is not None and is_valid_delta(data):
-            fast(data, t_ms)
+            try:
+                fast(data, t_ms)
+            except Exception as exc:  # e.g. a delta whose audio is not base64: reported, the session goes on
+                self._on_unusable_event(data, exc)
             return None
         if json_too_deep(data):  # no event nests this deep; typing and copying it would recurse too far
             self._on_invalid_frame(text, t_ms)
             return None
         return self._handle_event(data, t_ms)
+
+    def _on_unusable_event(self, data: dict[str, Any] | None, exc: Exception) -> None:
+        """A server event voicelab could not handle: a non-fatal error event; the session goes on."""
+        logger.debug("session failed on a server event", exc_info=True)
+        kind = f" {data.get('type')}" if data is not None else ""
+        self._publish(
+            Error(
+                f"voicelab could not handle a server{kind} event ({type(exc).__name__}: {exc}); it was "
+                "skipped and the session goes on.",
+                code="invalid_server_event",
+                raw=data,
+            )
+        )
 
     def _on_invalid_frame(self, text: str, t_ms: float) -> None:
         try:

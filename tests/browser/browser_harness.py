@@ -178,18 +178,11 @@ class JupyterServer:
         """Write `cells` (code, or markdown when a cell starts with "%%md\\n") as NAME.ipynb in the root."""
         import nbformat
 
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-        }
-        nb.metadata["language_info"] = {"name": "python"}
-        for source in cells:
-            if source.startswith("%%md\n"):
-                nb.cells.append(nbformat.v4.new_markdown_cell(source[5:]))
-            else:
-                nb.cells.append(nbformat.v4.new_code_cell(source))
+        from voicelab.notebook_cells import build_notebook
+
+        nb = build_notebook(
+            [("markdown", c[5:], ()) if c.startswith("%%md\n") else ("code", c, ()) for c in cells]
+        )
         name = name if name.endswith(".ipynb") else f"{name}.ipynb"
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -355,3 +355,54 @@ def test_a_huge_prefix_padding_does_not_unbound_the_idle_buffer() -> None:
     for _ in range(600):  # one minute of silence
         send(engine, {"type": "input_audio_buffer.append", "audio": chunk})
     assert len(engine._buffer) <= 48 * 25_000
+
+
+# --- any field of any event, of any JSON type: a clean `error`, never an internal one --------------------
+
+WEIRD_VALUES: list[Any] = [None, 5, -1, 1e308, "x", "", [], {}, [1], {"a": 1}, True, "\ud800", "x" * 100_000]
+FIELDS = {
+    "session.update": ["session"],
+    "input_audio_buffer.append": ["audio"],
+    "conversation.item.create": ["item", "previous_item_id"],
+    "conversation.item.truncate": ["item_id", "content_index", "audio_end_ms"],
+    "conversation.item.delete": ["item_id"],
+    "conversation.item.retrieve": ["item_id"],
+    "response.create": ["response"],
+    "response.cancel": ["response_id"],
+}
+NESTED = [
+    ("session.update", {"session": {"type": "realtime", "audio": 5}}),
+    ("session.update", {"session": {"type": "realtime", "audio": {"input": 5}}}),
+    ("session.update", {"session": {"type": "realtime", "audio": {"output": []}}}),
+    ("session.update", {"session": {"type": "realtime", "tools": [5]}}),
+    ("response.create", {"response": {"input": 5}}),
+    ("response.create", {"response": {"input": [5]}}),
+    ("response.create", {"response": {"input": [{"type": "item_reference", "id": 5}]}}),
+    ("response.create", {"response": {"audio": {"output": {"format": 5}}}}),
+    ("conversation.item.create", {"item": {"type": "message", "role": "user", "content": "x"}}),
+    ("conversation.item.create", {"item": {"type": "message", "role": "user", "content": [5]}}),
+    ("conversation.item.create", {"item": {"type": "function_call_output", "call_id": 5, "output": 5}}),
+]
+
+
+def _no_internal_error(events: list[dict[str, Any]]) -> None:
+    validate(events)
+    for event in events:
+        if event["type"] == "error":
+            assert event["error"]["code"] != "server_error", event["error"]["message"]
+
+
+@pytest.mark.parametrize("kind", sorted(FIELDS))
+def test_any_json_value_in_any_field_is_a_clean_error(kind: str) -> None:
+    for field in FIELDS[kind]:
+        for value in WEIRD_VALUES:
+            engine = started()
+            _no_internal_error(engine.receive(json.dumps({"type": kind, field: value}), 0))
+            _no_internal_error(send(engine, user_text("hello")))  # and the engine goes on
+
+
+@pytest.mark.parametrize(("kind", "body"), NESTED, ids=range(len(NESTED)))
+def test_nested_values_of_the_wrong_type_are_clean_errors(kind: str, body: dict[str, Any]) -> None:
+    engine = started()
+    _no_internal_error(engine.receive(json.dumps({"type": kind, **body}), 0))
+    _no_internal_error(engine.receive(json.dumps({"type": "response.create"}), 0))

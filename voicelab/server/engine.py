@@ -367,6 +367,8 @@ class Engine:
         client_event_id: str | None,
         kind: str = "invalid_request_error",
     ) -> dict[str, Any]:
+        # a lone surrogate the client sent (e.g. in an item id) must not make the error itself invalid UTF-8
+        message = message.encode("utf-8", "replace").decode("utf-8")
         error = {"type": kind, "code": code, "message": message, "param": param, "event_id": client_event_id}
         return self._event({"type": "error", "error": error})
 

@@ -227,10 +227,15 @@ def _path(prefix: str, loc: tuple[Any, ...], value: Any) -> str:
     return text
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` when it is an object, else {} (its type is reported by the model validation that follows)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _check_ranges(session: dict[str, Any], prefix: str = "session") -> None:
-    audio = session.get("audio") or {}
+    audio = _dict(session.get("audio"))
     for direction in ("input", "output"):
-        fmt = (audio.get(direction) or {}).get("format")
+        fmt = _dict(audio.get(direction)).get("format")
         if isinstance(fmt, dict) and fmt.get("type", "audio/pcm") == "audio/pcm":
             rate = fmt.get("rate", 24000)
             if isinstance(rate, int) and rate < 24000:
@@ -241,7 +246,7 @@ def _check_ranges(session: dict[str, Any], prefix: str = "session") -> None:
                     f"value >= 24000, but got {rate} instead.",
                     f"{prefix}.audio.{direction}.format.rate",
                 )
-    output = audio.get("output") or {}
+    output = _dict(audio.get("output"))
     voice = output.get("voice")
     if isinstance(voice, str) and voice not in VOICES:
         raise ClientEventError(
@@ -256,7 +261,7 @@ def _check_ranges(session: dict[str, Any], prefix: str = "session") -> None:
             f"Invalid '{prefix}.audio.output.speed': {speed}; use 0.25 to 1.5.",
             f"{prefix}.audio.output.speed",
         )
-    detection = (audio.get("input") or {}).get("turn_detection")
+    detection = _dict(audio.get("input")).get("turn_detection")
     if isinstance(detection, dict):
         threshold = detection.get("threshold")
         if isinstance(threshold, (int, float)) and not 0.0 <= threshold <= 1.0:
@@ -331,6 +336,13 @@ def _check_tools(body: dict[str, Any], prefix: str) -> None:
 def check_response_params(params: dict[str, Any]) -> None:
     """Raise ClientEventError for `response.create.response` values the real server rejects (the same ranges
     and tool rules as a session: voice, max_output_tokens, output_modalities, tools)."""
+    entries = params.get("input")
+    if entries is not None and not isinstance(entries, list):
+        raise ClientEventError(
+            "invalid_type",
+            "Invalid type for 'response.input': expected an array of items or item references.",
+            "response.input",
+        )
     _check_ranges(params, "response")
     _check_tools(params, "response")
 
