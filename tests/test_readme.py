@@ -136,3 +136,14 @@ def check_lab(lab: Any) -> None:
     assert lab.session is not None and lab.session.recording_path == lab.recording_path
     assert lab.stubs is not None
     assert {"history", "turns", "tool_calls", "guardrail_trips"} <= set(lab.tables())
+
+
+def test_readme_script_example_loads(tmp_path: Path) -> None:
+    from voicelab.server.script import load_script
+
+    found = re.search(r"^```yaml\n(.*?)^```", README.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
+    assert found is not None, "README's script example (```yaml) is gone"
+    path = tmp_path / "script.yaml"
+    path.write_text(found.group(1), encoding="utf-8")
+    script = load_script(path)
+    assert len(script.rules) == 2 and script.fallback == "Sorry, I did not catch that."
