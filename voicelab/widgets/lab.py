@@ -154,6 +154,7 @@ class Lab:
         self._saved_turn_detection: Any = None
         self._tables_dirty = False
         self._last_tables = 0.0
+        self._tables_job: asyncio.Future[dict[str, Any]] | None = None
         self._waiters: list[tuple[str, Callable[[Any], bool] | None, asyncio.Future[Any]]] = []
 
         self.mic = Microphone(batch_ms=batch_ms)
@@ -787,17 +788,31 @@ class Lab:
         self._refresh_tables()
 
     def _refresh_tables(self, force: bool = False) -> None:
+        """Recompute the tables (in a worker thread, so the loop keeps moving the call's audio)."""
         now = time.monotonic()
         if self.recording_path is None or not (
             force or (self._tables_dirty and now - self._last_tables >= TABLES_S)
         ):
             return
+        if self._tables_job is not None and not self._tables_job.done():
+            self._tables_dirty = True  # again when this one is done
+            return
         self._tables_dirty = False
         self._last_tables = now
+        loop = _running_loop()
+        if loop is None:
+            self._tables_done(None)
+            return
+        self._tables_job = loop.run_in_executor(None, self.tables)
+        self._tables_job.add_done_callback(self._tables_done)
+
+    def _tables_done(self, job: asyncio.Future[dict[str, Any]] | None) -> None:
         try:
-            self.tables_panel.show(self.tables())
+            frames = job.result() if job is not None else self.tables()
         except Exception as exc:  # a half-written recording: show why, try again later
             self.tables_panel.show_error(f"tables not ready: {type(exc).__name__}: {exc}")
+            return
+        self.tables_panel.show(frames)
 
 
 async def _ptt_down(session: Any) -> None:
