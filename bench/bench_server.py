@@ -2,8 +2,8 @@
 
 1. A 10-turn call (the fixture caller lines, synthesized, with a -60 dBFS noise floor) at pace="fast", one
    session, transcription in-process: wall time against the call's real-time length (caller + assistant
-   audio), median of 3 runs of the same audio; with the server in this process (the notebook case; target
-   >= 100x) and in its own process.
+   audio): the first run, and the median of 3 more runs of the same audio (a replay, as an experiment's
+   repeats are); with the server in this process (the notebook case; target >= 100x) and in its own.
 2. Capacity: N concurrent real-time sessions with server VAD. The server runs in its own process
    (`--services`, by default `EngineServices.pooled()`: transcription in its worker process); the callers
    run in OTHER processes (`--client-procs`, sessions split evenly). Each session streams 24 kHz caller
@@ -100,9 +100,12 @@ def with_noise(clip: bytes, seed: int = 0) -> bytes:
     return np.clip(samples + noise, -32768, 32767).astype("<i2").tobytes()
 
 
-def start_server(pace: str, services: str = "pooled()") -> tuple[subprocess.Popen[str], str]:
-    """The server in its own process; `services` is an `EngineServices` constructor call. A `threads` line
-    on its stdin answers with its threads' names and native ids (for the CPU split); EOF stops it."""
+def start_server(
+    pace: str, services: str = "pooled()", src: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """The server in its own process; `services` is an `EngineServices` constructor call; `src` a folder
+    holding another voicelab package to run instead. A `threads` line on its stdin answers with its
+    threads' names and native ids (for the CPU split); EOF stops it."""
     code = (
         "import json, sys, threading\n"
         "from voicelab.server import EngineServices, Server\n"
@@ -113,8 +116,14 @@ def start_server(pace: str, services: str = "pooled()") -> tuple[subprocess.Pope
         "    print(json.dumps(names), flush=True)\n"
         "s.close()\n"
     )
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=src,  # `python -c` imports from its working folder first
+        env=env,
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -462,82 +471,96 @@ def capacity(
     repeats: int,
     procs: int,
     transcribe: bool,
-    services: str,
-    label: str,
+    designs: list[tuple[str, str, str | None]],
 ) -> None:
-    """The sweep over `sizes`, each N `repeats` times; stops after the first N whose median p99 fails."""
-    proc, url = start_server("realtime", services)
-    time.sleep(1.5)  # the worker process builds the transcription grammar
-    label = ("with_transcription" if transcribe else "vad_replies") + label
+    """The sweep over `sizes` for each design (label suffix, services, source folder or None), their
+    stages interleaved (N, repeat, design) so that machine load hits them alike; each N `repeats` times; a
+    design stops after its first N whose median p99 fails."""
+    kind = "with_transcription" if transcribe else "vad_replies"
+    servers = {label: start_server("realtime", services, src) for label, services, src in designs}
+    time.sleep(1.5)  # the worker processes build the transcription grammar
     try:
-        cpu = ServerCpu(proc)
-        run_stage(url, 2, 2.0, 1, transcribe, None)  # warm-up (first decoders, first TTS calls): not counted
-        best = 0
-        best_cpu: dict[str, float] = {}
+        cpus = {label: ServerCpu(proc) for label, (proc, _) in servers.items()}
+        for _, url in servers.values():
+            run_stage(url, 2, 2.0, 1, transcribe, None)  # warm-up (first decoders, TTS calls): not counted
+        best = {label: 0 for label in servers}
+        best_cpu: dict[str, dict[str, float]] = {label: {} for label in servers}
+        running = list(servers)
         for n in sizes:
-            worst: list[float] = []
-            figures: list[dict[str, Any]] = []
+            if not running:
+                break
+            worst: dict[str, list[float]] = {label: [] for label in running}
+            figures: dict[str, list[dict[str, Any]]] = {label: [] for label in running}
             for _ in range(repeats):
-                figure = run_stage(url, n, steady_s, procs, transcribe, cpu)
-                rtts, decided = figure["rtts"], figure["decided"]
-                worst.append(max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf"))
-                figures.append(figure)
-            middle = statistics.median(worst)
-            pick = figures[worst.index(sorted(worst)[(len(worst) - 1) // 2])]
-            rtts, stopped, decided = pick["rtts"], pick["stopped"], pick["decided"]
-            cpu_split = {
-                k: round(statistics.median(f["cpu_pct_per_session"][k] for f in figures), 3)
-                for k in figures[0]["cpu_pct_per_session"]
-            }
+                for label in running:
+                    figure = run_stage(servers[label][1], n, steady_s, procs, transcribe, cpus[label])
+                    rtts, decided = figure["rtts"], figure["decided"]
+                    worst[label].append(
+                        max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf")
+                    )
+                    figures[label].append(figure)
+            for label in list(running):
+                middle = statistics.median(worst[label])
+                runs = figures[label]
+                pick = runs[worst[label].index(sorted(worst[label])[(len(runs) - 1) // 2])]
+                rtts, stopped, decided = pick["rtts"], pick["stopped"], pick["decided"]
+                cpu_split = {
+                    k: round(statistics.median(f["cpu_pct_per_session"][k] for f in runs), 3)
+                    for k in runs[0]["cpu_pct_per_session"]
+                }
+                emit(
+                    "server",
+                    f"event_latency_p99_ms_at_{n}_sessions_{kind}{label}",
+                    middle,
+                    "ms",
+                    repeats=repeats,
+                    p99_min=round(min(worst[label]), 3),
+                    p99_max=round(max(worst[label]), 3),
+                    repeats_under_50ms=sum(w < 50 for w in worst[label]),
+                    ping_p50=round(p(rtts, 50), 3),
+                    ping_p99=round(p(rtts, 99), 3),
+                    speech_stopped_after_trigger_chunk_p50=round(p(decided, 50), 3),
+                    speech_stopped_after_trigger_chunk_p99=round(p(decided, 99), 3),
+                    speech_stopped_after_its_audio_p50=round(p(stopped, 50), 3),
+                    pings=len(rtts),
+                    turns=len(stopped),
+                    replies=pick["replies"],
+                    client_send_late_max_ms=round(max(f["late_send_ms"] for f in runs), 1),
+                    server_cpu_pct_of_core_per_session=cpu_split,
+                    client_processes=min(procs, n),
+                )
+                if middle >= 50:
+                    running.remove(label)
+                else:
+                    best[label], best_cpu[label] = n, cpu_split
+        for label, services, src in designs:
             emit(
                 "server",
-                f"event_latency_p99_ms_at_{n}_sessions_{label}",
-                middle,
-                "ms",
+                f"realtime_sessions_with_p99_under_50ms_{kind}{label}",
+                best[label],
+                "sessions",
+                target=100,
+                cores=2,
+                steady_s=steady_s,
                 repeats=repeats,
-                p99_min=round(min(worst), 3),
-                p99_max=round(max(worst), 3),
-                repeats_under_50ms=sum(w < 50 for w in worst),
-                ping_p50=round(p(rtts, 50), 3),
-                ping_p99=round(p(rtts, 99), 3),
-                speech_stopped_after_trigger_chunk_p50=round(p(decided, 50), 3),
-                speech_stopped_after_trigger_chunk_p99=round(p(decided, 99), 3),
-                speech_stopped_after_its_audio_p50=round(p(stopped, 50), 3),
-                pings=len(rtts),
-                turns=len(stopped),
-                replies=pick["replies"],
-                client_send_late_max_ms=round(max(f["late_send_ms"] for f in figures), 1),
-                server_cpu_pct_of_core_per_session=cpu_split,
-                client_processes=min(procs, n),
+                server_cpu_pct_of_core_per_session=best_cpu[label],
+                cpu_target_pct=1.0,
+                services=services,
+                code=src or "this checkout",
+                processes=f"1 server (+1 transcription worker), {procs} client processes",
+                session=(
+                    f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms of silence, repeated, with white "
+                    f"noise at {NOISE_DBFS:.0f} dBFS throughout, each 40 ms chunk sent once spoken, "
+                    "server_vad (silence 500 ms), paced audio replies, a ping every 200 ms"
+                    + (", input transcription events" if transcribe else "")
+                ),
+                method="all N stream before counting starts (starts staggered over one cycle), then "
+                f"{steady_s:.0f} s counted; p99 of ping RTT and of speech_stopped after its trigger chunk; "
+                f"an N passes when the median of {repeats} repeats does; designs interleaved per repeat",
             )
-            if middle >= 50:
-                break
-            best, best_cpu = n, cpu_split
-        emit(
-            "server",
-            f"realtime_sessions_with_p99_under_50ms_{label}",
-            best,
-            "sessions",
-            target=100,
-            cores=2,
-            steady_s=steady_s,
-            repeats=repeats,
-            server_cpu_pct_of_core_per_session=best_cpu,
-            cpu_target_pct=1.0,
-            services=services,
-            processes=f"1 server (+1 transcription worker), {procs} client processes",
-            session=(
-                f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms of silence, repeated, with white "
-                f"noise at {NOISE_DBFS:.0f} dBFS throughout, each 40 ms chunk sent once spoken, "
-                "server_vad (silence 500 ms), paced audio replies, a ping every 200 ms"
-                + (", input transcription events" if transcribe else "")
-            ),
-            method="all N stream before counting starts (starts staggered over one cycle), then "
-            f"{steady_s:.0f} s counted; p99 of ping RTT and of speech_stopped after its trigger chunk, "
-            f"median of {repeats} repeats passes",
-        )
     finally:
-        stop_server(proc)
+        for proc, _ in servers.values():
+            stop_server(proc)
 
 
 async def scenario_speed(in_process: bool, services: str) -> None:
@@ -555,7 +578,7 @@ async def scenario_speed(in_process: bool, services: str) -> None:
     await asyncio.sleep(1.0)  # the server builds the transcription grammar in the background at start
     try:
         walls: list[float] = []
-        for _ in range(3):
+        for _ in range(4):
             async with connect(url + "?model=gpt-realtime", max_size=None) as ws:
                 await ws.send(json.dumps({"type": "session.update", "session": SESSION}))
                 await ws.recv()  # session.created
@@ -575,20 +598,21 @@ async def scenario_speed(in_process: bool, services: str) -> None:
                 walls.append((time.perf_counter() - start) * 1000)
         real_ms = sum(len(a) for a in callers) / 48 + assistant_bytes / 48
         where = "one_process" if in_process else "server_own_process"
-        wall_ms = statistics.median(walls)
-        emit(
-            "server",
-            f"ten_turn_scenario_speedup_{where}",
-            real_ms / wall_ms,
-            "x",
-            target=100 if in_process else 50,
-            baseline="real-time length",
-            wall_ms=round(wall_ms, 1),
-            realtime_ms=round(real_ms, 1),
-            spread=[round(real_ms / w, 1) for w in sorted(walls, reverse=True)],
-            services=services,
-            note="the same audio three times: the later runs replay it (median of 3)",
-        )
+        # the first run decodes every turn; the others replay the same audio (an experiment's repeats)
+        for label, runs in (("first_run", walls[:1]), ("replayed", walls[1:])):
+            wall_ms = statistics.median(runs)
+            emit(
+                "server",
+                f"ten_turn_scenario_speedup_{where}_{label}",
+                real_ms / wall_ms,
+                "x",
+                target=100 if in_process else 50,
+                baseline="real-time length",
+                wall_ms=round(wall_ms, 1),
+                realtime_ms=round(real_ms, 1),
+                spread=[round(real_ms / w, 1) for w in sorted(runs, reverse=True)],
+                services=services,
+            )
     finally:
         if server is not None:
             server.close()
@@ -625,28 +649,37 @@ def main() -> None:
         "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--transcribe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-capacity", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         url, n, first, of, seconds = args.client
         asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
         return
-    if args.before_src:  # the same figures for another checkout's server code first, in this run
+    if args.before_src and not TAG:  # scenario and latency of another checkout's code first, same run
         argv = sys.argv[1:]
         at = argv.index("--before-src")
         env = {**os.environ, "PYTHONPATH": args.before_src, "VOICELAB_BENCH_TAG": "_before"}
         script = str(Path(__file__).resolve())  # run from there: `python -c` servers import its voicelab
-        subprocess.run(
-            [sys.executable, script, *argv[:at], *argv[at + 2 :]], env=env, check=True, cwd=args.before_src
-        )
+        if args.only != "capacity":
+            subprocess.run(
+                [sys.executable, script, *argv[:at], *argv[at + 2 :], "--skip-capacity"],
+                env=env,
+                check=True,
+                cwd=args.before_src,
+            )
     if args.only in (None, "scenario"):
         asyncio.run(scenario_speed(True, "default()"))
         asyncio.run(scenario_speed(False, "default()"))
-    for services in args.services:
-        tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
-        if args.only in (None, "capacity"):
-            capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, services, tag)
-            if args.transcription:
-                capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, services, tag)
+    if args.only in (None, "capacity") and not args.skip_capacity:
+        designs: list[tuple[str, str, str | None]] = []
+        if args.before_src:
+            designs.append(("_before", "pooled()", args.before_src))
+        for services in args.services:
+            tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
+            designs.append((tag, services, None))
+        capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, designs)
+        if args.transcription:
+            capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, designs)
     if args.only in (None, "latency"):
         asyncio.run(reply_latency(args.turns))
 

@@ -10,12 +10,15 @@ Timed: from the client's trigger message to the client seeing `response.done`.
   types, conversation state, playback tracking, AudioChunk events, listeners/iterator), with no recording
   (AudioChunk decodes its base64 lazily, and this loop never reads `.data`);
 - session_recorded: the same with the recording on (events.jsonl + output.wav on disk);
+- openai_client: the official `openai` client (`AsyncOpenAI().realtime.connect`) iterating its typed
+  events; agents_session: the Agents SDK's `RealtimeSession` (`RealtimeRunner`) iterating its session events
+  (the peers a user would otherwise pick, in the same rounds);
 - decode_floor: what recording cannot avoid on top of bare: base64-decoding every audio delta once (timed
   in-process on the same stream), as a ratio to bare.
 
 Each round runs bare, session and session_recorded back to back (after one warm-up round), so machine noise
 hits all three alike; the ratio of a round is its session time / its bare time. Reported: the median ratio
-over the rounds and its spread (min, quartiles, max). Target: session <= 1.2x bare.
+over the rounds and its spread (min, quartiles, max). Targets: session <= 1.1x bare, recorded <= 1.6x.
 
     python bench/bench_session.py [--seconds 60] [--repeat 15]
 """
@@ -56,7 +59,9 @@ def serve_forever(seconds: int, ports: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send(json.dumps(session_created()))
         async for message in ws:
-            if json.loads(message).get("type") in ("x.go", "input_audio_buffer.clear"):
+            if json.loads(message).get("type") in ("x.go", "input_audio_buffer.clear") or (
+                "x.go" in message and '"conversation.item.create"' in message
+            ):
                 for frame in stream:
                     await ws.send(frame)
 
@@ -89,6 +94,37 @@ async def session(url: str, record_dir: Path | bool) -> float:
     raise RuntimeError("stream ended early")
 
 
+async def openai_client(url: str) -> float:
+    """The official `openai` client's Realtime connection, iterating its typed events (a peer)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key="sk-bench", websocket_base_url=url.rsplit("/realtime", 1)[0])
+    async with client.realtime.connect(model="m") as connection:
+        await connection.recv()  # session.created
+        start = time.perf_counter()
+        await connection.input_audio_buffer.clear()  # the trigger
+        async for event in connection:
+            if event.type == "response.done":
+                return time.perf_counter() - start
+    raise RuntimeError("stream ended early")
+
+
+async def agents_session(url: str) -> float:
+    """The Agents SDK's `RealtimeSession` (RealtimeRunner), iterating its session events (a peer)."""
+    from agents.realtime import RealtimeAgent, RealtimeRunner
+
+    runner = RealtimeRunner(RealtimeAgent(name="bench", instructions="bench"))
+    session = await runner.run(model_config={"url": url + "?model=m", "api_key": "sk-bench"})
+    async with session:
+        start = time.perf_counter()
+        await session.send_message("x.go")  # the trigger: a conversation.item.create naming it
+        async for event in session:
+            raw = getattr(event, "data", None) if event.type == "raw_model_event" else None
+            if getattr(raw, "type", None) == "raw_server_event" and raw.data.get("type") == "response.done":
+                return time.perf_counter() - start
+    raise RuntimeError("stream ended early")
+
+
 def decode_time(stream: list[str]) -> float:
     """Seconds to base64-decode every audio delta of the stream once (the recording's unavoidable work)."""
     deltas = [e["delta"] for e in map(json.loads, stream) if e["type"] == "response.output_audio.delta"]
@@ -116,7 +152,7 @@ async def main(seconds: int, repeat: int) -> None:
     server = ctx.Process(target=serve_forever, args=(seconds, ports), daemon=True)
     server.start()
     url = f"ws://127.0.0.1:{ports.get(timeout=60)}/v1/realtime"
-    names = ("bare", "session", "session_recorded")
+    names = ("bare", "session", "session_recorded", "openai_client", "agents_session")
     times: dict[str, list[float]] = {name: [] for name in names}
     decode: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,6 +161,8 @@ async def main(seconds: int, repeat: int) -> None:
                 await bare(url),
                 await session(url, False),
                 await session(url, Path(tmp) / f"r{i}"),
+                await openai_client(url),
+                await agents_session(url),
             )
             round_decode = decode_time(stream)
             if i:

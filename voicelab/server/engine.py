@@ -597,14 +597,12 @@ class Engine:
         self._input_ms += len(data) / bytes_per_ms
         if self._detector is None or not data:
             return []
-        if fmt == "audio/pcm":
-            samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-        else:
-            samples = decode_g711(data, fmt).astype(np.float32) / 32768.0
+        pcm16 = np.frombuffer(data, dtype="<i2") if fmt == "audio/pcm" else decode_g711(data, fmt)
         submit = getattr(self._detector, "submit", None)
         if submit is not None:  # batched: this append's events come from _vad_results once scored
-            submit(samples, self._input_ms)
+            submit(pcm16, self._input_ms)  # int16 in: scaled by 1/32768 there, the very same floats
             return self._vad_results(now_ms, wait=False)
+        samples = pcm16.astype(np.float32) / 32768.0
         return self._after_vad(self._detector.push(samples), self._input_ms, now_ms)
 
     def _after_vad(self, turn_events: list[Any], input_ms: float, now_ms: float) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voicelab.server.asr_cache import cached_transcriber
+
 
 class TurnDetectorLike(Protocol):
     def push(self, samples: np.ndarray) -> list[Any]: ...  # SpeechStarted | SpeechStopped
@@ -94,7 +96,8 @@ class _LocalStream:
 
 
 def grammar_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
-    """pocketsphinx constrained to the script's example phrases (voicelab.speech.GrammarTranscriber)."""
+    """pocketsphinx constrained to the script's example phrases (voicelab.speech.GrammarTranscriber);
+    transcripts are cached by audio hash (`voicelab.server.asr_cache`)."""
     from voicelab.audio.core import Audio
     from voicelab.speech import GrammarTranscriber
 
@@ -103,7 +106,8 @@ def grammar_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
     def transcribe(pcm16: bytes) -> str:
         return str(transcriber.transcribe(Audio.from_pcm16(pcm16, 24000)))
 
-    return StreamingTranscriber(transcribe, lambda: _LocalStream(transcriber.stream(24000)))
+    local = StreamingTranscriber(transcribe, lambda: _LocalStream(transcriber.stream(24000)))
+    return cached_transcriber(local, phrases)  # a replayed turn is decoded once per process
 
 
 # --- transcription in a worker process ------------------------------------------------------------------
@@ -263,7 +267,7 @@ def pooled_transcriber(phrases: Sequence[str]) -> StreamingTranscriber:
     def transcribe(pcm16: bytes) -> str:
         return worker.request("transcribe", next(_IDS), (key, pcm16)).result()
 
-    return StreamingTranscriber(transcribe, lambda: _PooledStream(worker, key))
+    return cached_transcriber(StreamingTranscriber(transcribe, lambda: _PooledStream(worker, key)), phrases)
 
 
 def decode_g711(data: bytes, law: str) -> np.ndarray:

@@ -97,6 +97,7 @@ class SileroBatcher:
         self.calls = 0  # onnxruntime calls made (for tests and benchmarks)
         self.frames = 0  # stream-frames scored
         self._stopped = False
+        self._idle = False  # the thread waits for work (submit must notify it)
         self._thread = threading.Thread(target=self._run, name="voicelab-vad-batch", daemon=True)
         self._thread.start()
         # a daemon thread still inside onnxruntime when the interpreter exits aborts the process
@@ -132,7 +133,8 @@ class SileroBatcher:
             self._waiting[slot.row] = slot
             if notify is not None:
                 self._notify[slot.row] = notify
-            self._cond.notify()
+            if self._idle:  # only a thread waiting for work needs waking (not one pausing for its tick)
+                self._cond.notify()
 
     def wait_for(self, chunk: _Chunk) -> None:
         with self._cond:
@@ -148,7 +150,9 @@ class SileroBatcher:
         while True:
             with self._cond:
                 while not self._waiting and not self._stopped:
+                    self._idle = True
                     self._cond.wait()
+                    self._idle = False
                 if self._stopped:
                     return
             # a round at most every tick: frames that arrive meanwhile join it (a busy server's batches
