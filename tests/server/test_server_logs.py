@@ -127,3 +127,14 @@ def test_the_filter_redacts_arguments_and_tracebacks() -> None:
     assert ServerLogFilter().filter(record)
     text = logging.Formatter().format(record)
     assert KEY not in text and "Traceback" in text  # other errors keep their traceback, redacted
+
+
+def test_the_servers_own_logger_is_protected_too(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicelab.server")
+    try:
+        raise ValueError(f"bad request to /v1/realtime?model=gpt-realtime&api_key={KEY}")
+    except ValueError:
+        logging.getLogger("voicelab.server").debug("realtime connection ended with an error", exc_info=True)
+    (record,) = [r for r in caplog.records if r.name == "voicelab.server"]
+    text = logging.Formatter().format(record)
+    assert KEY not in text and "api_key=***" in text

@@ -87,6 +87,6 @@ def test_the_js_is_a_sibling_file_with_the_shared_audio_context() -> None:
     esm = Microphone._esm
     text = esm if isinstance(esm, str) else str(esm)
     assert 'registerProcessor("voicelab-capture"' in text
-    assert "function audioContext()" in text
+    assert "function audioContext()" in text and "getSettings" in text  # the mic context at the track rate
     assert "sampleRate: 24000" not in text  # never force the context's rate (Firefox refuses)
     assert "getUserMedia" in text and "echoCancellation: true" in text

@@ -141,7 +141,11 @@ def parse_frame(text: str, max_depth: int = MAX_EVENT_DEPTH) -> Any:
         raise
     except Exception as exc:  # the json module documents ValueError only; never let another one out
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
-    if json_too_deep(value, max_depth):
+    # a short document with at most max_depth brackets cannot nest deeper: it skips the walk (counting is C
+    # speed; brackets inside strings only make a walk happen that was not needed). Long frames (audio appends
+    # and deltas) are flat, so walking them is cheaper than counting their characters.
+    maybe_deep = len(text) > 4096 or text.count("{") + text.count("[") > max_depth
+    if maybe_deep and json_too_deep(value, max_depth):
         raise ValueError(f"the JSON is nested too deeply (more than {max_depth} levels)")
     return value
 

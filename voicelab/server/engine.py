@@ -651,6 +651,8 @@ class Engine:
         """Outside a turn, drop input audio older than VAD_KEEP_MS + the prefix padding: a turn that starts
         later still gets its padding, and silence does not pile up (10 minutes would be 29 MB of PCM)."""
         input_ms = self._input_ms if input_ms is None else input_ms
+        if self._input_ms - self._buffer_start_ms <= 2 * VAD_KEEP_MS:  # the common case: nothing to trim yet
+            return
         detection = self._turn_detection() or {}
         padding = detection.get("prefix_padding_ms")
         padding_ms = float(padding) if isinstance(padding, (int, float)) else 300.0

@@ -15,7 +15,7 @@ from voicelab.redact import redact_log_text
 LOGGER_NAME = "voicelab.server.connections"
 # the loggers the embedded server's HTTP/WebSocket stack writes to (uvicorn with the websockets sans-I/O
 # protocol logs handshakes, headers included, to uvicorn.error)
-STACK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", LOGGER_NAME)
+STACK_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "voicelab.server", LOGGER_NAME)
 # Messages about a client that went away or sent no valid request before or during the opening handshake (a
 # port scan, a health check, a TLS hello on a plain port, a client that gave up): everyday events under load,
 # not server errors, so one INFO line each

@@ -105,7 +105,7 @@ function render({ model, el: root }) {
   bar.append(connectBtn, disconnectBtn, interruptBtn, modeSel, muteBtn, talkBtn, meterWrap, fileBtn, fileInput);
   root.append(bar, status, problem);
 
-  let node = null, stream = null, source = null, sink = null;
+  let node = null, stream = null, source = null, sink = null, micCtx = null;
   let seq = 0, held = false, releasing = false, fileTimer = null;
   let level = -60, meterFrame = 0;
 
@@ -158,11 +158,13 @@ function render({ model, el: root }) {
     const reason = noMicReason();
     if (reason) { showProblem("no_mic_api", reason); return false; }
     try {
-      const ctx = await resumeAudio();
-      await loadWorklet(ctx, "voicelab-capture", CAPTURE_WORKLET);
       stream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
       });
+      micCtx = captureContext(stream.getAudioTracks()[0]);
+      const ctx = micCtx;
+      if (ctx.state === "suspended") await ctx.resume();
+      await loadWorklet(ctx, "voicelab-capture", CAPTURE_WORKLET);
       source = ctx.createMediaStreamSource(stream);
       node = new AudioWorkletNode(ctx, "voicelab-capture", { processorOptions: { batchMs: model.get("batch_ms") } });
       node.port.onmessage = onCapture;
@@ -186,7 +188,8 @@ function render({ model, el: root }) {
     if (source) source.disconnect();
     if (node) { node.port.onmessage = null; node.disconnect(); }
     if (sink) sink.disconnect();
-    node = stream = source = sink = null;
+    if (micCtx) micCtx.close().catch(() => {});
+    node = stream = source = sink = micCtx = null;
     if (model.get("mic_state") === "on") { model.set("mic_state", "off"); model.save_changes(); }
   }
 
