@@ -412,3 +412,40 @@ async def test_widget_messages_from_another_thread_run_on_the_labs_loop(tmp_path
         assert lab.state == "closed" and lab.error is None, lab.error_traceback
     finally:
         await lab.close()
+
+
+async def test_the_cockpit_runs_the_chained_architecture_too(tmp_path: Path, turns: Any) -> None:
+    lab = Lab.local(CONFIG, architecture="chained", record_dir=tmp_path)
+    sent = sent_by(lab.player)
+    try:
+        session = await lab.connect()
+        assert session.architecture == "chained"
+        answered = lab.wait_for("response_done", timeout=20)  # registered now: a fast answer is not missed
+        await lab.play_audio(turns[0], realtime=False)
+        done = await answered
+        assert done.status == "completed"
+        assert "what is your order number" in lab.transcript.text().lower()
+        await asyncio.sleep(0.3)  # the ticker sends the player's audio every 50 ms
+        assert any(m["type"] == "audio" for m, _ in sent)
+        await lab.disconnect()
+        turns_table = lab.tables()["turns"]
+        assert turns_table["text_model_ms"].notna().all()
+    finally:
+        await lab.close()
+
+
+async def test_wait_for_counts_from_the_call_and_times_out_with_a_lab_error(tmp_path: Path) -> None:
+    lab = Lab.local(CONFIG, pace="fast", record_dir=tmp_path)
+    try:
+        await lab.connect()
+        early = lab.wait_for("response_done")
+        lab.send_text("I would like to return an order.")
+        await asyncio.sleep(1.0)  # the answer is over before anyone awaits
+        assert (await early).status == "completed"
+        with pytest.raises(LabError, match=r"no tool_start event within 0\.2 s"):
+            await lab.wait_for("tool_start", timeout=0.2)
+        assert lab.state == "open" and lab.error is None  # a timeout is not a failed call
+        with pytest.raises(ConfigError):
+            lab.wait_for("response_done", predicate="yes")  # type: ignore[arg-type]
+    finally:
+        await lab.close()
