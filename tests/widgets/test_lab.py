@@ -288,6 +288,15 @@ def test_the_key_never_shows(tmp_path: Path) -> None:
     assert key not in str(lab._repr_mimebundle_())
 
 
+def test_canned_answers_come_from_answers_given_and_the_stub(tmp_path: Path) -> None:
+    stubs = Stubs().manual("lookup_order", default="Not found.").fixed("create_return_label", "Label sent.")
+    agent = Agent(name="desk", instructions="x", tools=[lookup_order, create_return_label], stubs=stubs)
+    lab = Lab(agent, url="ws://127.0.0.1:9/v1/realtime", record_dir=tmp_path)
+    assert lab.canned_answers("lookup_order") == ["Not found."]
+    assert lab.canned_answers("create_return_label") == ["Label sent."]
+    assert lab.canned_answers("nothing") == []
+
+
 def test_default_recording_folders_never_collide() -> None:
     names = {default_recording_folder("recs") for _ in range(200)}
     assert len(names) == 200

@@ -513,12 +513,19 @@ class Lab:
         return None
 
     def canned_answers(self, name: str) -> list[str]:
-        """Answers given to `name` before (this lab, or a loaded stubs file)."""
+        """Answers to offer for `name`: typed earlier in this lab, and those of its stub (a manual stub's
+        default, the outputs of a fixed, sequence or recorded stub loaded from a stubs file)."""
         stubs = self.stubs
         if stubs is None:
             return []
+        stub = getattr(stubs, "_stubs", {}).get(name)
+        candidates = list(getattr(stubs, "_manual_answers", {}).get(name, []))
+        if stub is not None:
+            candidates += [o for o in stub.outputs if stub.kind != "template"]
+            if stub.default:
+                candidates.append(stub.default)
         seen: list[str] = []
-        for answer in getattr(stubs, "_manual_answers", {}).get(name, []):
+        for answer in candidates:
             if answer not in seen:
                 seen.append(answer)
         return seen[-10:]
