@@ -100,8 +100,9 @@ call returns at once (the session runs in the background), so `await` what you w
 
 caller = caller_turns()  # the demo caller's turns, as voicelab.Audio
 session = await lab.connect()
+answered = lab.wait_for("response_done")  # waits from here on: ask before acting, await after
 await lab.play_audio(caller[0])
-done = await lab.wait_for("response_done")
+await answered
 print(lab.transcript.text())""",
         ["text:user:"],
     ),
@@ -110,17 +111,21 @@ print(lab.transcript.text())""",
         """lab.play_audio(caller[1])  # "The order number is four five six seven."
 call = await lab.stubs.wait_pending("lookup_order", timeout=30)
 print("pending:", call.name, call.arguments)
+answered = lab.wait_for("response_done", lambda e: e.status == "completed")
 lab.answer(call.call_id, "Order 4567 was delivered on March 3rd and can be returned until April 2nd.")
-await lab.wait_for("response_done", lambda e: e.status == "completed")""",
+await answered""",
         ["text:pending: lookup_order"],
     ),
     (
         "code",
-        """lab.play_audio(caller[2])  # "Yes, please send me the return label."
-approval = await lab.wait_for("tool_approval_required", timeout=30)
+        """asked = lab.wait_for("tool_approval_required", timeout=30)
+lab.play_audio(caller[2])  # "Yes, please send me the return label."
+approval = await asked
+labelled = lab.wait_for("tool_call", lambda e: e.name == "create_return_label")
+answered = lab.wait_for("response_done", lambda e: e.status == "completed")
 lab.approve(approval.call_id)
-await lab.wait_for("tool_call", lambda e: e.name == "create_return_label")
-await lab.wait_for("response_done")
+await labelled
+await answered
 print(lab.transcript.text())""",
         ["text:create_return_label"],
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,3 +86,17 @@ def test_cli_demo_summary_counts(tmp_path, capsys) -> None:
     assert "\n3 user turns, 4 responses, 1 tool call; median end of speech -> first audio: " in printed
     assert "(from the server's end of turn: " in printed
     assert "  handoff: returns_desk -> human" in printed
+
+
+def test_demo_quiet_prints_only_the_output_paths(tmp_path, capsys) -> None:
+    assert main(["demo", "--fast", "--quiet", "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        "recording",
+        "turns",
+        "history",
+        "tool_calls",
+        "usage",
+        "figure",
+    ]
+    assert all(Path(line.split(": ", 1)[1]).exists() for line in lines)

@@ -169,9 +169,9 @@ async def run_demo_async(
         f"{_fmt_ms(result.summary['median_speech_end_to_first_audio_ms'])} "
         f"(from the server's end of turn: {_fmt_ms(result.summary['median_eos_to_first_audio_ms'])})"
     )
-    say(f"recording: {recording_path}")
+    print(f"recording: {recording_path}")  # the output paths, also with quiet=True (`voicelab demo --quiet`)
     for name, path in result.files.items():
-        say(f"{name}: {path}")
+        print(f"{name}: {path}")
     return result
 
 

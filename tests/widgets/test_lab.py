@@ -288,6 +288,15 @@ def test_the_key_never_shows(tmp_path: Path) -> None:
     assert key not in str(lab._repr_mimebundle_())
 
 
+def test_canned_answers_come_from_answers_given_and_the_stub(tmp_path: Path) -> None:
+    stubs = Stubs().manual("lookup_order", default="Not found.").fixed("create_return_label", "Label sent.")
+    agent = Agent(name="desk", instructions="x", tools=[lookup_order, create_return_label], stubs=stubs)
+    lab = Lab(agent, url="ws://127.0.0.1:9/v1/realtime", record_dir=tmp_path)
+    assert lab.canned_answers("lookup_order") == ["Not found."]
+    assert lab.canned_answers("create_return_label") == ["Label sent."]
+    assert lab.canned_answers("nothing") == []
+
+
 def test_default_recording_folders_never_collide() -> None:
     names = {default_recording_folder("recs") for _ in range(200)}
     assert len(names) == 200
@@ -410,5 +419,42 @@ async def test_widget_messages_from_another_thread_run_on_the_labs_loop(tmp_path
                 break
             await asyncio.sleep(0.02)
         assert lab.state == "closed" and lab.error is None, lab.error_traceback
+    finally:
+        await lab.close()
+
+
+async def test_the_cockpit_runs_the_chained_architecture_too(tmp_path: Path, turns: Any) -> None:
+    lab = Lab.local(CONFIG, architecture="chained", record_dir=tmp_path)
+    sent = sent_by(lab.player)
+    try:
+        session = await lab.connect()
+        assert session.architecture == "chained"
+        answered = lab.wait_for("response_done", timeout=20)  # registered now: a fast answer is not missed
+        await lab.play_audio(turns[0], realtime=False)
+        done = await answered
+        assert done.status == "completed"
+        assert "what is your order number" in lab.transcript.text().lower()
+        await asyncio.sleep(0.3)  # the ticker sends the player's audio every 50 ms
+        assert any(m["type"] == "audio" for m, _ in sent)
+        await lab.disconnect()
+        turns_table = lab.tables()["turns"]
+        assert turns_table["text_model_ms"].notna().all()
+    finally:
+        await lab.close()
+
+
+async def test_wait_for_counts_from_the_call_and_times_out_with_a_lab_error(tmp_path: Path) -> None:
+    lab = Lab.local(CONFIG, pace="fast", record_dir=tmp_path)
+    try:
+        await lab.connect()
+        early = lab.wait_for("response_done")
+        lab.send_text("I would like to return an order.")
+        await asyncio.sleep(1.0)  # the answer is over before anyone awaits
+        assert (await early).status == "completed"
+        with pytest.raises(LabError, match=r"no tool_start event within 0\.2 s"):
+            await lab.wait_for("tool_start", timeout=0.2)
+        assert lab.state == "open" and lab.error is None  # a timeout is not a failed call
+        with pytest.raises(ConfigError):
+            lab.wait_for("response_done", predicate="yes")  # type: ignore[arg-type]
     finally:
         await lab.close()

@@ -513,38 +513,59 @@ class Lab:
         return None
 
     def canned_answers(self, name: str) -> list[str]:
-        """Answers given to `name` before (this lab, or a loaded stubs file)."""
+        """Answers to offer for `name`: typed earlier in this lab, and those of its stub (a manual stub's
+        default, the outputs of a fixed, sequence or recorded stub loaded from a stubs file)."""
         stubs = self.stubs
         if stubs is None:
             return []
+        stub = getattr(stubs, "_stubs", {}).get(name)
+        candidates = list(getattr(stubs, "_manual_answers", {}).get(name, []))
+        if stub is not None:
+            candidates += [o for o in stub.outputs if stub.kind != "template"]
+            if stub.default:
+                candidates.append(stub.default)
         seen: list[str] = []
-        for answer in getattr(stubs, "_manual_answers", {}).get(name, []):
+        for answer in candidates:
             if answer not in seen:
                 seen.append(answer)
         return seen[-10:]
 
-    async def wait_for(
+    def wait_for(
         self, event_type: str, predicate: Callable[[Any], bool] | None = None, *, timeout: float = 30.0
-    ) -> Any:
-        """The next app event of `event_type` (for which `predicate(event)` is true), from now on.
+    ) -> Pending:
+        """The next app event of `event_type` (for which `predicate(event)` is true), counted from this call.
 
-        For notebooks and tests that act on the live call: `call = await lab.wait_for("tool_start")`."""
-        if not isinstance(event_type, str):
+        It starts waiting at once, so ask before you act and await after, and a fast answer is never missed:
+        `answered = lab.wait_for("response_done")`, `await lab.play_audio(...)`, `await answered`.
+        (`await lab.wait_for(...)` on its own waits from that line on.)"""
+        if not isinstance(event_type, str) or not event_type:
             raise ConfigError("wait_for needs an event type such as 'response_done' or 'tool_start'.")
+        if predicate is not None and not callable(predicate):
+            raise ConfigError("wait_for's predicate must be a function of the event, e.g. lambda e: ...")
         self._check()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        home = _running_loop() or self._loop
+        if home is None or home.is_closed():
+            raise LabError(
+                "Lab.wait_for needs a running asyncio event loop: in a notebook cell write "
+                "`await lab.wait_for(...)`; in a script, inside `async def main()` run by asyncio.run()."
+            )
+        future: asyncio.Future[Any] = home.create_future()
         entry = (event_type, predicate, future)
         self._waiters.append(entry)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise LabError(
-                f"no {event_type} event within {timeout:g} s (state: {self._state}); raise timeout= or check "
-                "that the call is live."
-            ) from None
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
+
+        async def wait() -> Any:
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise LabError(
+                    f"no {event_type} event within {timeout:g} s (state: {self._state}); raise timeout= or "
+                    "check that the call is live."
+                ) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+
+        return self._start(wait(), "wait_for")
 
     def _wake_waiters(self, event: Any) -> None:
         for event_type, predicate, future in list(self._waiters):
