@@ -1,8 +1,12 @@
 """A session on disk: `meta.json`, append-only `events.jsonl`, `input.wav` and `output.wav` on one clock.
 
-Crash safety: every events line is flushed as written; each WAV gets its header up front (sizes patched on
-close) and its samples flushed as written, and `load_recording` derives the sizes from the file length, so a
-killed process leaves a readable recording.
+Crash safety: each WAV gets its header up front (sizes patched on close) and `load_recording` derives the
+sizes from the file length, so a killed process leaves a readable recording. By default every events line and
+every sample is handed to the OS as written. With `flush_ms` (what a Session uses), the high-rate lines (audio
+appends and deltas, transcript and text deltas) and their audio are buffered and written together at most
+`flush_ms` later, in two system calls instead of two per event; any other event writes everything buffered
+with it at once. A killed process then loses at most the last `flush_ms` of deltas, never a control event,
+and what is on disk stays readable (audio is written before the lines that refer to it).
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ AUDIO_FIELDS = {
     "input_audio_buffer.append": ("audio", "input"),
     "response.output_audio.delta": ("delta", "output"),
 }
+SESSION_FLUSH_MS = 50.0  # a Session's recording: deltas reach the disk at most this late
+# lines a buffered writer may hold back (the high-rate events); any other line flushes the buffers
+BUFFERED_TYPES = frozenset(
+    {
+        "input_audio_buffer.append",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
 
 
 DEFAULT_RECORDINGS = Path("recordings")
@@ -81,22 +96,32 @@ def _wav_header(data_bytes: int) -> bytes:
 class _Track:
     """A mono PCM16 24 kHz WAV written on the session clock; gaps are silence."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, buffered: bool = False) -> None:
         self.path = path
-        # unbuffered: every write reaches the OS at once (crash-safe) in one system call, no flush needed
+        # unbuffered: every write reaches the OS at once (crash-safe) in one system call, no flush needed;
+        # `buffered`: samples wait in `_pending` for flush()
         self._file: IO[bytes] = open(path, "w+b", buffering=0)  # noqa: SIM115 - kept open for the session
         self._file.write(_wav_header(0))
-        self.bytes = 0  # PCM bytes after the header
+        self.bytes = 0  # PCM bytes after the header (written or pending)
         self._pos = _HEADER_SIZE  # the file position, so that appends need no seek
+        self._buffered = buffered
+        self._pending = bytearray()  # the last bytes of `bytes`, not written yet
 
     def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
         """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
         target = round(t_ms * RATE / 1000.0) * 2
         if len(pcm) % 2:
             pcm = pcm[:-1]
+        start = self.bytes
+        if self._buffered:
+            if target > start:  # silence up to t_ms
+                self._pending.extend(bytes(target - start))
+                start = target
+            self._pending.extend(pcm)
+            self.bytes = start + len(pcm)
+            return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
         if self._pos != _HEADER_SIZE + self.bytes:
             self._file.seek(_HEADER_SIZE + self.bytes)
-        start = self.bytes
         if target > start:  # silence up to t_ms, written with the audio in one call
             pcm = bytes(target - start) + pcm
             start = target
@@ -104,6 +129,17 @@ class _Track:
         self.bytes += len(pcm)
         self._pos = _HEADER_SIZE + self.bytes
         return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
+
+    def flush(self) -> None:
+        """Write the pending samples (one system call)."""
+        if not self._pending:
+            return
+        at = _HEADER_SIZE + self.bytes - len(self._pending)
+        if self._pos != at:
+            self._file.seek(at)
+        self._write_all(bytes(self._pending))
+        self._pending.clear()
+        self._pos = _HEADER_SIZE + self.bytes
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -115,6 +151,7 @@ class _Track:
         """Drop everything after `at_ms` (audio received but never played)."""
         at = max(0, round(at_ms * RATE / 1000.0) * 2)
         if at < self.bytes:
+            self.flush()
             self._file.truncate(_HEADER_SIZE + at)
             self.bytes = at
 
@@ -125,6 +162,7 @@ class _Track:
     def close(self) -> None:
         if self._file.closed:
             return
+        self.flush()
         self._file.seek(0)
         self._write_all(_wav_header(self.bytes))
         self._file.close()
@@ -133,7 +171,16 @@ class _Track:
 class RecordingWriter:
     """Writes one session folder. Not thread-safe; the Session calls it from its event loop."""
 
-    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        clock: Callable[[], float] = time.monotonic,
+        flush_ms: float = 0.0,
+    ) -> None:
+        if not isinstance(flush_ms, (int, float)) or isinstance(flush_ms, bool) or not 0 <= flush_ms <= 1000:
+            raise ConfigError(
+                f"flush_ms must be a number of ms from 0 (write at once) to 1000, got {flush_ms!r}"
+            )
         self.path = Path(path)
         if (self.path / "events.jsonl").exists():
             raise ConfigError(
@@ -143,9 +190,12 @@ class RecordingWriter:
         self._clock = clock
         self._t0 = clock()
         self._events: IO[str] = open(self.path / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        self.input = _Track(self.path / "input.wav")
-        self.output = _Track(self.path / "output.wav")
+        self.flush_ms = float(flush_ms)
+        self.input = _Track(self.path / "input.wav", buffered=flush_ms > 0)
+        self.output = _Track(self.path / "output.wav", buffered=flush_ms > 0)
         self.closed = False
+        self._lines: list[str] = []  # held-back lines (buffered mode)
+        self._flushed_at = self._clock()
 
     def t_ms(self) -> float:
         """Milliseconds since the recording started (the session clock)."""
@@ -161,8 +211,26 @@ class RecordingWriter:
         if self.closed:
             return
         record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
-        self._events.write(_ENCODER.encode(record) + "\n")
-        self._events.flush()
+        line = _ENCODER.encode(record) + "\n"
+        if self.flush_ms <= 0:
+            self._events.write(line)
+            self._events.flush()
+            return
+        self._lines.append(line)
+        if event_type not in BUFFERED_TYPES or (self._clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand everything buffered to the OS: the audio first, then the lines that refer to it."""
+        self._flushed_at = self._clock()
+        if self.closed:
+            return
+        self.input.flush()
+        self.output.flush()
+        if self._lines:
+            self._events.write("".join(self._lines))
+            self._lines.clear()
+            self._events.flush()
 
     def record_wire(
         self, direction: str, event: dict[str, Any], pcm: bytes | None = None, t_ms: float | None = None
@@ -196,11 +264,13 @@ class RecordingWriter:
     def cut_output(self, at_ms: float) -> None:
         """Drop output audio after `at_ms` on the session clock (an interruption: it was never played)."""
         if not self.closed:
+            self.flush()
             self.output.cut(at_ms)
 
     def close(self) -> None:
         if self.closed:
             return
+        self.flush()
         self.closed = True
         self._events.close()
         self.input.close()
@@ -333,6 +403,7 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
 
 __all__ = [
     "DEFAULT_RECORDINGS",
+    "SESSION_FLUSH_MS",
     "Recording",
     "RecordingWriter",
     "check_record_dir",

@@ -76,7 +76,7 @@ from voicelab.protocol.events import (
 from voicelab.protocol.ids import new_event_id
 from voicelab.protocol.response_queue import ResponseQueue
 from voicelab.protocol.session_update import merge_session_update
-from voicelab.recording import RecordingWriter, check_record_dir, default_record_dir
+from voicelab.recording import SESSION_FLUSH_MS, RecordingWriter, check_record_dir, default_record_dir
 from voicelab.redact import mask_secret, redact_text, redact_url
 from voicelab.transports.websocket import WebSocketTransport, auth_headers, realtime_url
 
@@ -247,7 +247,7 @@ class Session:
         if self._record_dir is not False:
             default = self._record_dir is None or self._record_dir is True
             folder = default_record_dir() if default else Path(self._record_dir)  # type: ignore[arg-type]
-            self._writer = RecordingWriter(folder)
+            self._writer = RecordingWriter(folder, flush_ms=SESSION_FLUSH_MS)  # deltas written every 50 ms
             self._writer.write_meta(self._meta())
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
         try:

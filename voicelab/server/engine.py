@@ -278,7 +278,7 @@ class Engine:
         self._clock_ms = now_ms
         out: list[dict[str, Any]] = self._run_deferred(now_ms) + self._release(now_ms)
         frame = _parse_client_frame(data)
-        if self._held or (not _is_append(frame) and getattr(self._detector, "busy", False)):
+        if self._held or (not _is_append(frame) and self._vad_busy()):
             # a batched VAD is still scoring earlier appends: this frame waits for their events (advance()
             # handles it then), so that the events keep the order of a synchronous VAD
             self._held.append(frame)
@@ -325,9 +325,12 @@ class Engine:
         self._clock_ms = now_ms
         out = self._run_deferred(now_ms) + self._release(now_ms)
         idle = self._idle_deadline is not None and now_ms >= self._idle_deadline
-        out.extend(self._vad_results(now_ms, wait=idle))
-        while self._held and (_is_append(self._held[0]) or not getattr(self._detector, "busy", False)):
-            out.extend(self._run_deferred(now_ms) + self._release(now_ms))  # as receive() would have
+        vad_events = self._vad_results(now_ms, wait=idle)
+        out.extend(vad_events)
+        # frames held for the batched VAD: handled in the next call when VAD events go out now (so that
+        # speech_stopped is not held up by the turn's response work), as receive() would have handled them
+        while not vad_events and self._held and (_is_append(self._held[0]) or not self._vad_busy()):
+            out.extend(self._run_deferred(now_ms) + self._release(now_ms))
             out.extend(self._handle(self._held.popleft(), now_ms))
         if self._idle_deadline is not None and now_ms >= self._idle_deadline:
             self._idle_deadline = None
@@ -341,7 +344,9 @@ class Engine:
         times.extend(at for at, _ in self._deferred)
         if self._idle_deadline is not None:
             times.append(self._idle_deadline)
-        if self.on_vad_ready is None and (self._held or getattr(self._detector, "busy", False)):
+        if self._held and not self._vad_busy():
+            times.append(self._clock_ms)  # frames held for the batched VAD can go now
+        elif self.on_vad_ready is None and (self._held or self._vad_busy()):
             times.append(self._clock_ms + POLL_MS)  # no wake-up callback: poll the batched VAD
         return min(times) if times else None
 
@@ -543,6 +548,9 @@ class Engine:
             self._detector_offset_ms = self._input_ms
             self._speech_item_id = None
             self._drop_stream()
+
+    def _vad_busy(self) -> bool:
+        return bool(getattr(self._detector, "busy", False))
 
     def _vad_ready(self) -> None:
         if self.on_vad_ready is not None:
