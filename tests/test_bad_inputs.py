@@ -109,6 +109,38 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], tuple[str, ...]]] = [
         ("_plian", "did you mean", "_plain"),
     ),
     ("stub template", lambda: Stubs().template("t", "{oops"), ConfigError, ("{{",)),
+    ("handoff(5)", lambda: handoff(5), ConfigError, ("handoff", "Agent")),  # type: ignore[arg-type]
+    ("Stubs().fixed(5, x)", lambda: Stubs().fixed(5, "x"), ConfigError, ("stub", "name")),  # type: ignore[arg-type]
+    ("Stubs().sequence(x, 5)", lambda: Stubs().sequence("x", 5), ConfigError, ("list of outputs",)),
+    ("Stubs().sequence(x, 'ab')", lambda: Stubs().sequence("x", "ab"), ConfigError, ("list of outputs",)),
+    ("Stubs().template(x, 5)", lambda: Stubs().template("x", 5), ConfigError, ("template", "str")),
+    ("Stubs().manual(timeout=-1)", lambda: Stubs().manual("x", timeout=-1), ConfigError, ("timeout",)),
+    (
+        "SessionConfig tool 'bad name!'",
+        lambda: SessionConfig(tools=[{"type": "function", "name": "bad name!"}]),
+        ConfigError,
+        ("bad name!", "letters"),
+    ),
+    (
+        "SessionConfig tool parameters=5",
+        lambda: SessionConfig(tools=[{"type": "function", "name": "x", "parameters": 5}]),
+        ConfigError,
+        ("parameters", "dict"),
+    ),
+    (
+        "from_dict(audio=5)",
+        lambda: SessionConfig.from_dict({"type": "realtime", "audio": 5}),
+        ConfigError,
+        ("audio",),
+    ),
+    (
+        "from_dict(audio.input=5)",
+        lambda: SessionConfig.from_dict({"type": "realtime", "audio": {"input": 5}}),
+        ConfigError,
+        ("audio.input",),
+    ),
+    ("serve(5)", lambda: voicelab.serve(5), ConfigError, ("script", "returns_desk")),  # type: ignore[arg-type]
+    ("read_audio(5)", lambda: voicelab.read_audio(5), AudioError, ("path",)),  # type: ignore[arg-type]
     ("connect(Agent class)", lambda: voicelab.connect(Agent), ConfigError, ("class Agent", "Agent(")),
     ("connect(SessionConfig class)", lambda: voicelab.connect(SessionConfig), ConfigError, ("instance",)),
     ("connect(42)", lambda: voicelab.connect(42), ConfigError, ("SessionConfig",)),  # type: ignore[arg-type]
@@ -194,6 +226,12 @@ def test_the_stub_template_error_shows_the_braces_to_write() -> None:
     with pytest.raises(ConfigError) as info:
         Stubs().template("t", "{oops")
     assert "{{ and }}" in str(info.value) and "{{{{" not in str(info.value)
+
+
+async def test_send_event_needs_a_dict(fast_server: Any) -> None:
+    async with voicelab.connect(None, url=fast_server.url, record_dir=False) as session:
+        with pytest.raises(ConfigError, match="send_event takes a client event dict"):
+            await session.send_event(5)  # type: ignore[arg-type]
 
 
 def test_a_record_dir_that_is_a_file_fails_at_connect(tmp_path: Path) -> None:

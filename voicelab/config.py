@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -116,6 +117,9 @@ def _turn_detection(value: Any) -> dict[str, Any] | None:
     return td
 
 
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
 def check_field_names(changes: Mapping[str, Any], where: str) -> None:
     """ConfigError for a key that is not a SessionConfig field, with the closest field name."""
     known = [f.name for f in fields(SessionConfig)]
@@ -214,6 +218,16 @@ class SessionConfig:
                     f"tools[{i}] must be a GA function tool {{'type': 'function', 'name': ..., "
                     f"'description': ..., 'parameters': {{JSON Schema}}}}, got {tool!r}."
                 )
+            if not isinstance(tool["name"], str) or not _TOOL_NAME.match(tool["name"]):
+                raise ConfigError(
+                    f"tools[{i}] name {tool['name']!r} is invalid: use 1-64 letters, digits, '_' or '-' "
+                    "(e.g. 'lookup_order')."
+                )
+            if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+                raise ConfigError(
+                    f"tools[{i}] ({tool['name']}) parameters must be a JSON schema dict, e.g. "
+                    "{'type': 'object', 'properties': {}}."
+                )
         names = [t["name"] for t in self.tools]
         if len(names) != len(set(names)):
             raise ConfigError(
@@ -307,7 +321,12 @@ class SessionConfig:
             )
         d.pop("type", None)
         audio = d.pop("audio", None) or {}
-        a_in, a_out = audio.get("input") or {}, audio.get("output") or {}
+        a_in, a_out = (
+            (audio.get("input") or {}, audio.get("output") or {}) if isinstance(audio, dict) else ({}, {})
+        )
+        for where, part in (("audio", audio), ("audio.input", a_in), ("audio.output", a_out)):
+            if not isinstance(part, dict):
+                raise ConfigError(f"session {where} must be an object (a dict), got {type(part).__name__}.")
         mapped: dict[str, Any] = {}
         if "format" in a_in:
             mapped["input_format"] = a_in["format"]

@@ -440,6 +440,11 @@ class Session:
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send any GA client event dict (validated; an event_id is added when missing)."""
+        if not isinstance(event, dict):
+            raise ConfigError(
+                f"send_event takes a client event dict such as {{'type': 'response.create'}}, got "
+                f"{type(event).__name__}."
+            )
         event = {"event_id": new_event_id(), **event}
         await self._send(event)
 

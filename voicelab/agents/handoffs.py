@@ -86,6 +86,12 @@ def handoff(
     on_handoff: Callable[..., Any] | None = None,
 ) -> Handoff:
     """A handoff with a custom tool name/description or a callback, for `Agent(handoffs=[...])`."""
+    from voicelab.agents.agent import Agent as _Agent
+
+    if not isinstance(agent, _Agent):
+        raise ConfigError(f"handoff() takes the target voicelab.Agent, got {type(agent).__name__}")
+    if on_handoff is not None and not callable(on_handoff):
+        raise ConfigError(f"handoff on_handoff must be a function, got {type(on_handoff).__name__}")
     return Handoff(agent, tool_name or "", tool_description or "", on_handoff)
 
 

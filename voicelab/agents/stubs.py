@@ -85,11 +85,18 @@ class Stubs:
 
     # -- defining -----------------------------------------------------------------------------------------
     def fixed(self, name: str, output: Any) -> Stubs:
+        _check_stub_name(name)
         self._stubs[name] = Stub("fixed", [output_to_string(output)])
         return self
 
     def template(self, name: str, template: str) -> Stubs:
         """Output `template` with `{argument}` fields filled from the call's arguments."""
+        _check_stub_name(name)
+        if not isinstance(template, str):
+            raise ConfigError(
+                f"stub template for {name!r} must be a str such as 'Order {{order_number}} shipped', got "
+                f"{type(template).__name__}"
+            )
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
         except ValueError as exc:
@@ -106,6 +113,7 @@ class Stubs:
 
     def callable(self, name: str, func: Callable[..., Any]) -> Stubs:
         """Output func(**arguments) (sync or async), turned into a string like a tool's output."""
+        _check_stub_name(name)
         if not callable(func):
             raise ConfigError(f"stub for {name!r} needs a callable, got {type(func).__name__}")
         self._stubs[name] = Stub("callable", func=func)
@@ -115,6 +123,12 @@ class Stubs:
         self, name: str, outputs: Sequence[Any], *, then: Literal["last", "error"] = "last"
     ) -> Stubs:
         """One output per call in order; then repeat the last one (then="last") or fail (then="error")."""
+        _check_stub_name(name)
+        if isinstance(outputs, (str, bytes, Mapping)) or not isinstance(outputs, Sequence):
+            raise ConfigError(
+                f"stub sequence for {name!r} needs a list of outputs, e.g. ['first', 'second'], got "
+                f"{type(outputs).__name__}"
+            )
         if not outputs:
             raise ConfigError(f"stub sequence for {name!r} is empty; give at least one output")
         if then not in ("last", "error"):
@@ -124,6 +138,13 @@ class Stubs:
 
     def manual(self, name: str, *, timeout: float | None = None, default: Any = None) -> Stubs:
         """Calls wait for `answer(call_id, output)`; after `timeout` s, `default` answers (or it fails)."""
+        _check_stub_name(name)
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < float("inf")
+        ):
+            raise ConfigError(f"manual stub {name!r}: timeout must be seconds > 0, or None to wait forever")
         self._stubs[name] = Stub(
             "manual", timeout=timeout, default=None if default is None else output_to_string(default)
         )
@@ -315,6 +336,11 @@ class Stubs:
                 f"stubs file {path} is not valid JSON ({exc}); write it with Stubs.save()"
             ) from None
         return cls.from_json(data)
+
+
+def _check_stub_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a stub is named after its tool: pass the tool's name as a str, got {name!r}")
 
 
 def _set_result(future: asyncio.Future[str], value: str) -> None:

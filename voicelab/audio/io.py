@@ -20,6 +20,8 @@ def read_audio(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Au
     Several channels are downmixed (noted in `conversions`), and the file's format, rate and channel count are
     noted too. Callers resample if they need another rate (e.g. `.to_realtime()`).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise AudioError(f"read_audio needs a file path (str or Path), got {type(path).__name__}")
     file = Path(path)
     if not file.exists():
         raise AudioError(f"audio file {str(file)!r} does not exist; check the path")

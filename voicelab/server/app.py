@@ -59,6 +59,11 @@ def resolve_script(script: str | Path | dict[str, Any] | None) -> ScriptedBrain:
     """A path, a bundled script name (e.g. "returns_desk"), a parsed dict, or None for the default script."""
     if script is None:
         script = DEFAULT_SCRIPT
+    if not isinstance(script, (str, Path, dict)):
+        raise ConfigError(
+            f"script must be a path, a bundled script name ({', '.join(bundled_scripts())}) or a dict, got "
+            f"{type(script).__name__}"
+        )
     if isinstance(script, (str, Path)) and not Path(script).exists():
         bundled = SCRIPTS_DIR / f"{script}.yaml"
         if bundled.exists():
