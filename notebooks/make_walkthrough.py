@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from voicelab.notebook_cells import build_notebook
+from voicelab.notebook_cells import build_notebook, write_notebook
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "walkthrough.ipynb"
@@ -225,10 +225,5 @@ def build() -> nbformat.NotebookNode:
     return build_notebook(CELLS)
 
 
-def main() -> None:
-    TARGET.write_text(nbformat.writes(build()), encoding="utf-8")
-    print(f"wrote {TARGET}")
-
-
 if __name__ == "__main__":
-    main()
+    write_notebook(TARGET, CELLS)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-import voicelab
-from voicelab.caller import play_turns
 from voicelab.cli import main
-from voicelab.demo import caller_turns, returns_desk_agent
+from voicelab.demo import returns_desk_agent
 from voicelab.prompts import Prompt
 from voicelab.replay import agent_from_recording, replay
 
@@ -25,17 +22,8 @@ def make():
 
 
 @pytest.fixture(scope="module")
-def recording(fast_server, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("replay") / "rec"
-
-    async def record() -> None:
-        async with voicelab.connect(
-            returns_desk_agent(), url=fast_server.url, api_key="sk-local", record_dir=folder
-        ) as session:
-            await play_turns(session, caller_turns("returns")[:3], realtime=False)
-
-    asyncio.run(record())
-    return folder
+def recording(returns_recording: Path) -> Path:
+    return returns_recording
 
 
 STABLE = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -12,24 +11,14 @@ import pytest
 import voicelab
 from voicelab import clips
 from voicelab.audio.io import write_audio
-from voicelab.caller import play_turns
-from voicelab.demo import caller_turns, returns_desk_agent
+from voicelab.demo import returns_desk_agent
 from voicelab.errors import ConfigError
 from voicelab.scenarios import RunFacts, Scenario, expect
 
 
 @pytest.fixture(scope="module")
-def recording(fast_server, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("scn") / "rec"
-
-    async def record() -> None:
-        async with voicelab.connect(
-            returns_desk_agent(), url=fast_server.url, api_key="sk-local", record_dir=folder
-        ) as session:
-            await play_turns(session, caller_turns("returns")[:3], realtime=False)
-
-    asyncio.run(record())
-    return folder
+def recording(returns_recording: Path) -> Path:
+    return returns_recording
 
 
 def test_save_load_round_trip(tmp_path) -> None:

@@ -37,4 +37,14 @@ def build_notebook(cells: Sequence[Cell]) -> Any:
     return nb
 
 
-__all__ = ["Cell", "build_notebook"]
+def write_notebook(path: Any, cells: Sequence[Cell]) -> None:
+    """Write `build_notebook(cells)` to `path` (what each notebooks/make_*.py does when run)."""
+    from pathlib import Path
+
+    import nbformat
+
+    Path(path).write_text(nbformat.writes(build_notebook(cells)), encoding="utf-8")
+    print(f"wrote {path}")
+
+
+__all__ = ["Cell", "build_notebook", "write_notebook"]
