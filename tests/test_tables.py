@@ -948,3 +948,25 @@ def test_speech_end_from_the_vad_span_and_the_silence_setting(tmp_path: Path) ->
 def test_speech_end_is_unknown_without_server_vad_settings(support: Path) -> None:
     t = tables.turns(support)  # no session.updated in this recording: the silence duration is unknown
     assert t["speech_end_ms"].isna().all() and t["speech_end_to_first_audio_ms"].isna().all()
+
+
+def test_the_tables_of_one_recording_parse_its_events_once(monkeypatch, tmp_path) -> None:
+    """The tables of one Recording share one parse of its events; a changed one is parsed again."""
+    import voicelab.tables as tables_module
+
+    rec = voicelab.Recording(path=tmp_path, meta={}, events=[], input=None, output=None)  # type: ignore[arg-type]
+    built: list[int] = []
+    original = tables_module._Conversation.__init__
+
+    def counting(self, source):  # type: ignore[no-untyped-def]
+        built.append(len(source.events))
+        original(self, source)
+
+    monkeypatch.setattr(tables_module._Conversation, "__init__", counting)
+    tables_module.history(rec)
+    tables_module.turns(rec)
+    tables_module.tool_calls(rec)
+    assert built == [0]
+    rec.events.append({"t_ms": 1.0, "dir": "client", "type": "session.update", "event": {}})
+    tables_module.history(rec)
+    assert built == [0, 1]

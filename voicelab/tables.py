@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from voicelab.errors import ConfigError
@@ -683,9 +684,25 @@ def _usage_row(response_id: Any, status: Any, usage: Any, t: float) -> dict[str,
     }
 
 
+# The conversations built last, keyed by their events list: the tables of one Recording (an experiment's run,
+# `compare`, the cockpit) then parse its events once, not once per table. An entry is used only for the very
+# same list with the same length; folders and live sessions are read afresh each time.
+_MEMO: list[tuple[list[dict[str, Any]], int, _Conversation]] = []
+_MEMO_SIZE = 8
+
+
 def _conversation(rec: Any) -> _Conversation:
-    conversation = _Conversation(_load(rec))
+    source = _load(rec)
+    reusable = not isinstance(rec, (str, Path)) and not hasattr(rec, "recording_path")
+    if reusable:
+        for events, length, conversation in _MEMO:
+            if events is source.events and length == len(events):
+                return conversation
+    conversation = _Conversation(source)
     conversation.finish()
+    if reusable:
+        _MEMO.append((source.events, len(source.events), conversation))
+        del _MEMO[:-_MEMO_SIZE]
     return conversation
 
 
@@ -696,16 +713,19 @@ def _frame(rows: Iterable[dict[str, Any]] | dict[str, list[Any]], schema: Mappin
     else:
         rows = list(rows)
         columns = {name: [row.get(name) for row in rows] for name in schema}
-    data = {}
-    for name, dtype in schema.items():
+    data: dict[str, Any] = {}
+    for name, dtype in schema.items():  # arrays, not a Series per column: a table is built per call
         values = columns[name]
         if dtype == "object":
-            series = pd.Series(values, dtype=object)
+            column: Any = np.empty(len(values), dtype=object)
+            column[:] = values
         elif dtype == FLOAT:
-            series = pd.Series([NAN if v is None else v for v in values], dtype=FLOAT)
+            column = np.array([NAN if v is None else v for v in values], dtype=np.float64)
+        elif dtype in (STRING, "Int64"):
+            column = pd.array(values, dtype=dtype)
         else:
-            series = pd.Series(values, dtype=object).astype(dtype)
-        data[name] = series
+            column = pd.Series(values, dtype=object).astype(dtype)
+        data[name] = column
     return pd.DataFrame(data, columns=list(schema))
 
 
