@@ -1036,32 +1036,21 @@ def connect(
         )
     if model is not None:
         config = config.replace(model=model)
+    options: dict[str, Any] = {
+        "url": url,
+        "api_key": api_key,
+        "headers": headers,
+        "record_dir": record_dir,
+        "open_timeout": open_timeout,
+        "response_timeout": response_timeout,
+        "agent": agent,
+        "playback": playback,
+    }
     if architecture == "chained":
         from voicelab.pipeline import ChainedSession
 
-        return ChainedSession(
-            config,
-            url=url,
-            api_key=api_key,
-            headers=headers,
-            record_dir=record_dir,
-            open_timeout=open_timeout,
-            response_timeout=response_timeout,
-            agent=agent,
-            playback=playback,
-            models=models,
-        )
-    return Session(
-        config,
-        url=url,
-        api_key=api_key,
-        headers=headers,
-        record_dir=record_dir,
-        open_timeout=open_timeout,
-        response_timeout=response_timeout,
-        agent=agent,
-        playback=playback,
-    )
+        return ChainedSession(config, models=models, **options)
+    return Session(config, **options)
 
 
 __all__ = ["Listener", "Session", "connect"]

@@ -147,7 +147,7 @@ class Lab:
         self._listeners: list[Callable[[Any], Any]] = []
         self.events: deque[Any] = deque(maxlen=1000)  # recent app events (not audio, deltas, history copies)
         self.recordings: list[Path] = []
-        self._mic_queue: deque[bytes] = deque()
+        self._mic_queue: deque[tuple[bytes, float | None]] = deque()  # (pcm, browser capture time)
         self._mic_wake: asyncio.Event | None = None
         self.mic_dropped = 0
         self.mic_sent_delays_ms: list[float] = []
@@ -278,18 +278,11 @@ class Lab:
     # -- running things in the background ---------------------------------------------------------------
     def _start(self, coro: Coroutine[Any, Any, Any], what: str) -> Pending:
         """Run `coro` as a task on the lab's home loop (the kernel's), from any thread or loop."""
-        current = _running_loop()
-        home = self._loop
-        if home is None or home.is_closed() or (current is not None and not home.is_running()):
-            home = current  # the first loop the lab runs on becomes its home
-        if home is None:
+        try:
+            home, current = self._home_loop(what)
+        except LabError:
             coro.close()
-            raise LabError(
-                f"Lab.{what} needs a running asyncio event loop: in a notebook cell write "
-                f"`await lab.{what}(...)`; in a script call it inside `async def main()` run by "
-                "asyncio.run(main())."
-            )
-        self._loop = home
+            raise
         if current is home:
             task: asyncio.Future[Any] = home.create_task(coro)
             self._tasks.add(task)
@@ -299,6 +292,21 @@ class Lab:
         future = asyncio.run_coroutine_threadsafe(coro, home)
         future.add_done_callback(lambda f: home.call_soon_threadsafe(self._future_done, f))
         return Pending(future, what)
+
+    def _home_loop(self, what: str) -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop | None]:
+        """The lab's home loop (the first it runs on: the kernel's) and the loop running here, if any."""
+        current = _running_loop()
+        home = self._loop
+        if home is None or home.is_closed() or (current is not None and not home.is_running()):
+            home = current
+        if home is None:
+            raise LabError(
+                f"Lab.{what} needs a running asyncio event loop: in a notebook cell write "
+                f"`await lab.{what}(...)`; in a script call it inside `async def main()` run by "
+                "asyncio.run(main())."
+            )
+        self._loop = home
+        return home, current
 
     def _homed(self, fn: Callable[..., Any]) -> Callable[..., None]:
         """`fn` wrapped to run on the lab's home loop: widget callbacks may arrive on another thread
@@ -543,12 +551,7 @@ class Lab:
         if predicate is not None and not callable(predicate):
             raise ConfigError("wait_for's predicate must be a function of the event, e.g. lambda e: ...")
         self._check()
-        home = _running_loop() or self._loop
-        if home is None or home.is_closed():
-            raise LabError(
-                "Lab.wait_for needs a running asyncio event loop: in a notebook cell write "
-                "`await lab.wait_for(...)`; in a script, inside `async def main()` run by asyncio.run()."
-            )
+        home, _current = self._home_loop("wait_for")
         future: asyncio.Future[Any] = home.create_future()
         entry = (event_type, predicate, future)
         self._waiters.append(entry)
@@ -641,7 +644,7 @@ class Lab:
         if session is None or self._state != "open" or session.closed:
             return
         captured = info.get("captured_at")
-        self._mic_queue.append(pcm if captured is None else (pcm, captured))  # type: ignore[arg-type]
+        self._mic_queue.append((pcm, float(captured) if isinstance(captured, (int, float)) else None))
         if len(self._mic_queue) > MIC_QUEUE_MAX:
             self._mic_queue.popleft()
             self.mic_dropped += 1
@@ -657,14 +660,13 @@ class Lab:
                 wake.clear()
                 await wake.wait()
                 continue
-            entry = self._mic_queue.popleft()
-            pcm, captured = entry if isinstance(entry, tuple) else (entry, None)
+            pcm, captured = self._mic_queue.popleft()
             try:
                 await session.send_audio(np.frombuffer(pcm, dtype="<i2"), rate=24000)
             except SessionError:
                 return
             if captured is not None and len(self.mic_sent_delays_ms) < 200_000:
-                self.mic_sent_delays_ms.append(time.time() * 1000.0 - float(captured))
+                self.mic_sent_delays_ms.append(time.time() * 1000.0 - captured)
 
     def _on_mic_command(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
