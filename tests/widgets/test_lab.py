@@ -377,6 +377,16 @@ def test_the_cockpit_view_has_named_controls(tmp_path: Path) -> None:
     assert bundle["text/plain"].startswith("Lab(state='closed'")
 
 
+def test_the_settings_tab_drives_the_mics_voice_processing(tmp_path: Path) -> None:
+    lab = Lab(CONFIG, url="ws://127.0.0.1:9/v1/realtime", record_dir=tmp_path)
+    assert lab.settings.auto_gain.value is True and lab.settings.settle.value == 0
+    lab.settings.auto_gain.value = False  # a click on the checkbox
+    lab.settings.settle.value = 400
+    assert lab.mic.auto_gain is False and lab.mic.settle_ms == 400
+    lab.mic.noise_suppression = False  # from code: the checkbox follows
+    assert lab.settings.noise_suppression.value is False
+
+
 async def test_widget_messages_from_another_thread_run_on_the_labs_loop(tmp_path: Path, turns: Any) -> None:
     """JupyterLab may send widget messages to a kernel subshell (another thread with its own loop): clicks
     must still act on the session's loop."""

@@ -89,4 +89,24 @@ def test_the_js_is_a_sibling_file_with_the_shared_audio_context() -> None:
     assert 'registerProcessor("voicelab-capture"' in text
     assert "function audioContext()" in text and "getSettings" in text  # the mic context at the track rate
     assert "sampleRate: 24000" not in text  # never force the context's rate (Firefox refuses)
-    assert "getUserMedia" in text and "echoCancellation: true" in text
+    assert "getUserMedia" in text and "autoGainControl: model.get(\"auto_gain\")" in text
+
+
+def test_voice_processing_is_on_by_default_and_can_be_turned_off() -> None:
+    mic = Microphone()
+    assert mic.processing == {"auto_gain": True, "echo_cancellation": True, "noise_suppression": True}
+    assert mic.settle_ms == 0 and "processing off" not in repr(mic)
+    mic = Microphone(auto_gain=False, settle_ms=300)
+    assert mic.processing["auto_gain"] is False and mic.processing["echo_cancellation"] is True
+    assert "processing off=['auto_gain']" in repr(mic) and "settle_ms=300" in repr(mic)
+    # the browser reads them from the synced state at getUserMedia
+    state = mic.get_state()
+    assert state["auto_gain"] is False and state["settle_ms"] == 300
+
+
+def test_settle_time_out_of_range_is_refused_with_the_fix() -> None:
+    mic = Microphone()
+    for bad in (-1, 3001, True):
+        with pytest.raises(ConfigError, match="0 to 3000 ms"):
+            mic.settle_ms = bad
+    assert mic.settle_ms == 0

@@ -164,7 +164,7 @@ class Lab:
         self.transcript = TranscriptPanel()
         self.stubs_panel = StubsPanel(self)
         self.tables_panel = TablesPanel()
-        self.settings = SettingsPanel(self._homed(self._apply_settings), self.config)
+        self.settings = SettingsPanel(self._homed(self._apply_settings), self.config, mic=self.mic)
         self.prompt_panel = PromptPanel(
             self._homed(self._apply_prompt), str(self.config.instructions or ""), self.agent
         )

@@ -106,7 +106,7 @@ function render({ model, el: root }) {
   root.append(bar, status, problem);
 
   let node = null, stream = null, source = null, sink = null, micCtx = null;
-  let seq = 0, held = false, releasing = false, fileTimer = null;
+  let seq = 0, held = false, releasing = false, fileTimer = null, settleUntil = 0;
   let level = -60, meterFrame = 0;
 
   const connected = () => model.get("session_state") === "open";
@@ -124,7 +124,9 @@ function render({ model, el: root }) {
   function sendBatch(pcmBuffer, samples, source_) {
     // muted: the same length of silence keeps the server's clock on the call's clock
     let buffer = pcmBuffer;
-    if (model.get("muted") && source_ === "mic") buffer = new Int16Array(samples).buffer;
+    // settling (auto gain adapting after the mic opened) is sent as silence too
+    const settling = source_ === "mic" && performance.now() < settleUntil;
+    if ((model.get("muted") || settling) && source_ === "mic") buffer = new Int16Array(samples).buffer;
     seq += 1;
     send({ type: "audio", seq, samples, rate: 24000, source: source_, captured_at: performance.timeOrigin + performance.now() }, [buffer]);
   }
@@ -158,10 +160,11 @@ function render({ model, el: root }) {
     const reason = noMicReason();
     if (reason) { showProblem("no_mic_api", reason); return false; }
     try {
-      stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-      });
-      micCtx = captureContext(stream.getAudioTracks()[0]);
+      stream = await navigator.mediaDevices.getUserMedia({ audio: constraints() });
+      const track = stream.getAudioTracks()[0];
+      settleUntil = performance.now() + (model.get("settle_ms") || 0); // counted from the capture's start
+      reportSettings(track);
+      micCtx = captureContext(track);
       const ctx = micCtx;
       if (ctx.state === "suspended") await ctx.resume();
       await loadWorklet(ctx, "voicelab-capture", CAPTURE_WORKLET);
@@ -172,6 +175,11 @@ function render({ model, el: root }) {
       sink.gain.value = 0; // pulled by the graph, never heard
       source.connect(node); node.connect(sink); sink.connect(ctx.destination);
       showProblem("", "");
+      const settle = model.get("settle_ms") || 0;
+      if (settle > 0) {
+        status.textContent = `Microphone settling for ${settle} ms (sent as silence)`;
+        setTimeout(() => { status.textContent = model.get("status"); }, settle);
+      }
       model.set("mic_state", "on"); model.set("device_rate", ctx.sampleRate); model.save_changes();
       send({ type: "mic_started", rate: ctx.sampleRate });
       return true;
@@ -182,6 +190,35 @@ function render({ model, el: root }) {
       return false;
     }
   }
+
+  function constraints() {
+    return {
+      echoCancellation: model.get("echo_cancellation"),
+      noiseSuppression: model.get("noise_suppression"),
+      autoGainControl: model.get("auto_gain"),
+      channelCount: 1,
+    };
+  }
+
+  function reportSettings(track) {
+    const s = (track && track.getSettings) ? track.getSettings() : {};
+    const granted = {};
+    for (const key of ["autoGainControl", "echoCancellation", "noiseSuppression", "sampleRate", "channelCount"])
+      if (s[key] !== undefined) granted[key] = s[key];
+    model.set("track_settings", granted);
+    model.save_changes();
+  }
+
+  async function reopenMic() {
+    // the processing is fixed when a capture opens (Chromium cannot change it on a live track): re-open
+    if (!node && !starting) return;
+    if (starting) await starting;
+    stopMic();
+    await startMic();
+  }
+  model.on("change:auto_gain", reopenMic);
+  model.on("change:echo_cancellation", reopenMic);
+  model.on("change:noise_suppression", reopenMic);
 
   function stopMic() {
     if (stream) for (const t of stream.getTracks()) t.stop();

@@ -16,6 +16,7 @@ from voicelab.errors import ConfigError
 from voicelab.widgets._esm import esm
 
 MODES = ("open", "ptt")
+MAX_SETTLE_MS = 3000
 
 
 @dataclass
@@ -55,6 +56,13 @@ class Microphone(anywidget.AnyWidget):
     mic_state = traitlets.Unicode("off").tag(sync=True)  # off | on | error (set by the browser)
     mic_problem = traitlets.Unicode("").tag(sync=True)
     device_rate = traitlets.Int(0).tag(sync=True)
+    # The browser's voice processing, asked for at getUserMedia; changing one while the mic is on re-opens it.
+    # Auto gain can distort the first words while it settles: turn it off, or let the mic settle first.
+    auto_gain = traitlets.Bool(True).tag(sync=True)
+    echo_cancellation = traitlets.Bool(True).tag(sync=True)
+    noise_suppression = traitlets.Bool(True).tag(sync=True)
+    settle_ms = traitlets.Int(0).tag(sync=True)  # after the mic opens, send this long as silence
+    track_settings = traitlets.Dict().tag(sync=True)  # what the browser granted (track.getSettings())
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -75,6 +83,25 @@ class Microphone(anywidget.AnyWidget):
         if not 20 <= value <= 100:
             raise ConfigError(f"mic batch_ms={value} is out of range; use 20 to 100 ms.")
         return int(value)
+
+    @traitlets.validate("settle_ms")
+    def _check_settle(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if isinstance(value, bool) or not 0 <= value <= MAX_SETTLE_MS:
+            raise ConfigError(
+                f"mic settle_ms={value!r} is out of range; use 0 to {MAX_SETTLE_MS} ms of silence while the "
+                "browser's auto gain settles."
+            )
+        return int(value)
+
+    @property
+    def processing(self) -> dict[str, bool]:
+        """The voice processing asked for: auto gain, echo cancellation, noise suppression."""
+        return {
+            "auto_gain": self.auto_gain,
+            "echo_cancellation": self.echo_cancellation,
+            "noise_suppression": self.noise_suppression,
+        }
 
     def on_audio(self, handler: Callable[[bytes, dict[str, Any]], None]) -> None:
         """Call `handler(pcm16_24khz_bytes, info)` for every batch (info: seq, samples, source)."""
@@ -125,7 +152,12 @@ class Microphone(anywidget.AnyWidget):
             handler(pcm, info)
 
     def __repr__(self) -> str:
-        return f"Microphone(mode={self.mode!r}, muted={self.muted}, mic_state={self.mic_state!r})"
+        off = [name for name, on in self.processing.items() if not on]
+        extra = f", processing off={off}" if off else ""
+        settle = f", settle_ms={self.settle_ms}" if self.settle_ms else ""
+        return (
+            f"Microphone(mode={self.mode!r}, muted={self.muted}, mic_state={self.mic_state!r}{extra}{settle})"
+        )
 
 
-__all__ = ["MODES", "MicStats", "Microphone"]
+__all__ = ["MAX_SETTLE_MS", "MODES", "MicStats", "Microphone"]

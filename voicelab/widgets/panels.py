@@ -319,7 +319,7 @@ class TablesPanel:
 class SettingsPanel:
     """Voice, turn detection and instructions, applied to the live session with `session.update`."""
 
-    def __init__(self, apply: Callable[[dict[str, Any]], None], config: Any) -> None:
+    def __init__(self, apply: Callable[[dict[str, Any]], None], config: Any, mic: Any = None) -> None:
         td = getattr(config, "turn_detection", None) or {}
         td_type = td.get("type", "none") if isinstance(td, dict) else "none"
         voice = getattr(config, "voice", None) or "marin"
@@ -357,13 +357,44 @@ class SettingsPanel:
         self.message = W.HTML()
         self._apply = apply
         self.apply_button.on_click(lambda _b: self.apply())
-        self.widget = W.VBox(
-            [
-                W.HBox([self.voice, self.turn_type]),
-                W.HBox([self.threshold, self.silence, self.padding]),
-                self.instructions,
-                W.HBox([self.apply_button, self.message]),
-            ]
+        rows = [
+            W.HBox([self.voice, self.turn_type]),
+            W.HBox([self.threshold, self.silence, self.padding]),
+            self.instructions,
+            W.HBox([self.apply_button, self.message]),
+        ]
+        if mic is not None:
+            rows.append(self._mic_row(mic))
+        self.widget = W.VBox(rows)
+
+    def _mic_row(self, mic: Any) -> Any:
+        """The browser's voice processing, linked to the Microphone's traits (no session.update)."""
+        from traitlets import link
+
+        self.auto_gain = W.Checkbox(value=mic.auto_gain, description="Auto gain", indent=False)
+        self.echo_cancellation = W.Checkbox(
+            value=mic.echo_cancellation, description="Echo cancellation", indent=False
+        )
+        self.noise_suppression = W.Checkbox(
+            value=mic.noise_suppression, description="Noise suppression", indent=False
+        )
+        self.settle = W.BoundedIntText(
+            value=mic.settle_ms,
+            min=0,
+            max=3000,
+            step=100,
+            description="Settle ms",
+            tooltip="After the mic opens, send this long as silence while auto gain settles",
+        )
+        self._links = [
+            link((self.auto_gain, "value"), (mic, "auto_gain")),
+            link((self.echo_cancellation, "value"), (mic, "echo_cancellation")),
+            link((self.noise_suppression, "value"), (mic, "noise_suppression")),
+            link((self.settle, "value"), (mic, "settle_ms")),
+        ]
+        label = W.HTML("<b>Microphone</b> (the browser's processing; a change re-opens the mic)")
+        return W.VBox(
+            [label, W.HBox([self.auto_gain, self.echo_cancellation, self.noise_suppression, self.settle])]
         )
 
     def values(self) -> dict[str, Any]:
