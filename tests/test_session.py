@@ -1,4 +1,6 @@
-"""Session against a real `websockets` server on loopback that plays canned GA sequences."""
+"""Session against a real `websockets` server on loopback that plays canned GA sequences: the driver end to
+end (transport, tasks, listeners, recording, watchdog). The protocol decisions themselves are tested without a
+socket in tests/protocol/test_client.py and tests/test_testing.py (ConnectionPair)."""
 
 from __future__ import annotations
 
@@ -254,29 +256,6 @@ async def test_function_call_round_trip(tmp_path: Path) -> None:
     assert [e["type"] for e in server.received].count("response.create") == 2
 
 
-async def test_response_create_is_queued_while_active(tmp_path: Path) -> None:
-    async def script(conn: Conn) -> None:
-        await conn.expect("response.create")
-        events = function_call_turn(response_id="resp_A")
-        await conn.send(*events[:-1])  # everything but response.done
-        await asyncio.sleep(0.2)
-        assert [e["type"] for e in conn.received].count("response.create") == 1
-        await conn.send(events[-1])
-        await conn.expect("response.create")
-
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(None, url=server.url, api_key="k", record_dir=tmp_path / "q") as session,
-    ):
-        await session.create_response()
-        await collect(session, "response_started")
-        await session.create_response(instructions="second")
-        await collect(session, "response_done")
-        await asyncio.sleep(0.1)
-    creates = [e for e in server.received if e["type"] == "response.create"]
-    assert len(creates) == 2 and creates[1]["response"] == {"instructions": "second"}
-
-
 async def test_barge_in_truncates_at_played_ms(tmp_path: Path) -> None:
     reply = np.full(24000 * 2, 500, dtype="<i2").tobytes()  # 2 s received at once
 
@@ -292,7 +271,7 @@ async def test_barge_in_truncates_at_played_ms(tmp_path: Path) -> None:
     async def script(conn: Conn) -> None:
         await conn.expect("session.update")
         await conn.send(*audio_turn(reply, "A long answer", end=False))
-        await conn.expect("x.go")
+        await conn.expect("input_audio_buffer.clear")  # the test's cue: the caller starts speaking now
         await conn.send(
             {
                 "type": "input_audio_buffer.speech_started",
@@ -321,8 +300,7 @@ async def test_barge_in_truncates_at_played_ms(tmp_path: Path) -> None:
             while sum(e.duration_ms for e in got if isinstance(e, ev.AudioChunk)) < 2000:
                 got.append(await s.__anext__())
             clock.now = 0.75  # 750 ms played on the wall clock
-            await s.send_event({"type": "input_audio_buffer.clear"})  # unrelated traffic is fine
-            await s._transport.send('{"type": "x.go"}')  # tell the fake server to barge in
+            await s.send_event({"type": "input_audio_buffer.clear"})  # tells the fake server to barge in
             got += await collect(s, "history_updated")
     interrupted = next(e for e in got if isinstance(e, ev.AudioInterrupted))
     assert (interrupted.item_id, interrupted.played_ms) == ("item_asst2", 750.0)
@@ -340,46 +318,6 @@ async def test_barge_in_truncates_at_played_ms(tmp_path: Path) -> None:
         "$audio"
     ]
     assert rec.output.duration_ms == pytest.approx(start["start_ms"] + 750, abs=0.05)  # unplayed audio cut
-
-
-async def test_playback_finished_means_no_truncate(tmp_path: Path) -> None:
-    reply = np.full(2400, 1, dtype="<i2").tobytes()  # 100 ms
-
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
-
-    async def script(conn: Conn) -> None:
-        await conn.send(*audio_turn(reply, "ok"))
-        await conn.expect("x.go")
-        await conn.send(
-            {
-                "type": "input_audio_buffer.speech_started",
-                "event_id": "e",
-                "audio_start_ms": 1,
-                "item_id": "u",
-            }
-        )
-        await conn.send({"type": "x.marker", "event_id": "m"})
-
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(
-            None, url=server.url, api_key="k", record_dir=tmp_path / "p", playback=PlaybackTracker(clock)
-        ) as s,
-    ):
-        await collect(s, "response_done")
-        clock.now = 5.0
-        await s._transport.send('{"type": "x.go"}')
-        got = await collect(s, "raw_server_event")
-        while not (isinstance(got[-1], ev.RawServerEvent) and got[-1].event["type"] == "x.marker"):
-            got.append(await s.__anext__())
-    assert "audio_interrupted" not in types(got)
-    assert not any(e["type"] == "conversation.item.truncate" for e in server.received)
 
 
 async def test_interrupt_cancels_and_returns_played(tmp_path: Path) -> None:
@@ -570,30 +508,6 @@ async def test_update_and_item_helpers(tmp_path: Path) -> None:
     assert s.config.voice == "verse"
 
 
-async def test_g711_session_converts_both_ways(tmp_path: Path) -> None:
-    from voicelab.audio.g711 import ulaw_encode
-
-    tone = (np.sin(np.arange(800) / 5) * 0.3).astype(np.float32)  # 100 ms at 8 kHz
-    delta = __import__("base64").b64encode(ulaw_encode(tone)).decode()
-
-    async def script(conn: Conn) -> None:
-        append = await conn.expect("input_audio_buffer.append")
-        assert len(__import__("base64").b64decode(append["audio"])) == 800  # 100 ms of G.711
-        base = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
-        await conn.send({"type": "response.output_audio.delta", "event_id": "e", **base, "delta": delta})
-
-    config = SessionConfig(input_format="g711_ulaw", output_format="g711_ulaw")
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(config, url=server.url, api_key="k", record_dir=tmp_path / "g7") as s,
-    ):
-        await s.send_audio(np.zeros(2400, dtype=np.int16), rate=24000)
-        got = await collect(s, "audio")
-    chunk = got[-1]
-    assert isinstance(chunk, ev.AudioChunk) and len(chunk.data) == 4800  # decoded to PCM16 24 kHz
-    assert s.conversation.get("a").audio_ms == 100.0
-
-
 async def test_connect_errors_are_bounded(tmp_path: Path) -> None:
     with pytest.raises(SessionError, match="cannot connect"):
         async with voicelab.connect(
@@ -631,164 +545,3 @@ def test_session_clock_and_responding_before_open() -> None:
     first = session.now_ms()
     assert first >= 0 and session.now_ms() >= first
     assert session.responding is False
-
-
-async def test_both_spellings_item_created_unknown_fields_and_rate_limits_after_done(tmp_path: Path) -> None:
-    """PROTOCOL §15.1: none of these is an error, and response.done is not the last frame."""
-    asst = {
-        "id": "a1",
-        "type": "message",
-        "role": "assistant",
-        "status": "completed",
-        "content": [{"type": "audio", "transcript": "Hi there"}],  # beta part spelling in an item
-    }
-    base = {"response_id": "r1", "item_id": "a1", "output_index": 0, "content_index": 0}
-
-    async def script(conn: Conn) -> None:
-        await conn.expect("session.update")
-        await conn.send(
-            {"type": "conversation.item.created", "event_id": "e1", "previous_item_id": None, "item": asst},
-            {
-                "type": "response.content_part.added",
-                "event_id": "e2",
-                **base,
-                "part": {"type": "output_audio", "transcript": ""},  # GA part spelling
-            },
-            {
-                "type": "response.output_audio_transcript.delta",
-                "event_id": "e3",
-                **base,
-                "delta": "Hi ",
-                "obfuscation": "x1",  # unknown field
-            },
-            {
-                "type": "response.done",
-                "event_id": "e4",
-                "response": {
-                    "id": "r1",
-                    "object": "realtime.response",
-                    "status": "completed",
-                    "output": [asst],
-                },
-            },
-            {
-                "type": "rate_limits.updated",
-                "event_id": "e5",
-                "rate_limits": [{"name": "tokens", "limit": 10, "remaining": 9, "reset_seconds": 1.0}],
-            },
-        )
-        await conn.expect("response.create")  # the session goes on
-        await conn.send(*text_turn("Hello there", "Hi! How can I help?"))
-
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(None, url=server.url, api_key="k", record_dir=False) as s,
-    ):
-        got = await collect(s, "response_done")
-        while not (isinstance(got[-1], ev.RawServerEvent) and got[-1].event["type"] == "rate_limits.updated"):
-            got.append(await s.__anext__())
-        await s.send_text("Hello there")
-        got += await collect(s, "response_done")
-    assert [e for e in got if isinstance(e, ev.Error)] == []
-    added = [e.item for e in got if isinstance(e, ev.HistoryAdded)]
-    assert added[0].id == "a1" and added[0].transcript == "Hi there"  # from the beta-spelled part
-    assert ev.TranscriptDelta("a1", "assistant", "Hi ") in got
-    kinds = [e.event["type"] if isinstance(e, ev.RawServerEvent) else e.type for e in got]
-    assert kinds.index("response_done") < kinds.index("rate_limits.updated")
-    assert s.conversation.get("a1").transcript == "Hi there"
-    assert kinds.count("response_done") == 2
-
-
-async def test_g711_barge_in_truncates_in_played_ms(tmp_path: Path) -> None:
-    """§8/§12.7 with G.711: 8 bytes per ms on the wire, truncate at what was played, client cancel."""
-    from voicelab.audio.g711 import ulaw_encode
-
-    chunk = __import__("base64").b64encode(ulaw_encode(np.zeros(800, dtype=np.float32))).decode()
-    base = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
-    clock_now = [0.0]
-    tracker = PlaybackTracker(clock=lambda: clock_now[0])
-
-    async def script(conn: Conn) -> None:
-        await conn.expect("session.update")
-        await conn.send(
-            {
-                "type": "response.created",
-                "event_id": "c",
-                "response": {"id": "r", "object": "realtime.response", "status": "in_progress", "output": []},
-            }
-        )
-        for n in range(3):  # 300 ms of G.711
-            await conn.send(
-                {"type": "response.output_audio.delta", "event_id": f"d{n}", **base, "delta": chunk}
-            )
-        await conn.expect("x.go")
-        speech = {
-            "type": "input_audio_buffer.speech_started",
-            "event_id": "s",
-            "audio_start_ms": 9,
-            "item_id": "u",
-        }
-        await conn.send(speech)
-        await conn.expect("response.cancel")
-
-    config = SessionConfig(
-        output_format="g711_ulaw", turn_detection={"type": "server_vad", "interrupt_response": False}
-    )
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(
-            config, url=server.url, api_key="k", record_dir=tmp_path / "g", playback=tracker
-        ) as s,
-    ):
-        got: list[ev.AppEvent] = []
-        while sum(e.duration_ms for e in got if isinstance(e, ev.AudioChunk)) < 300:
-            got.append(await s.__anext__())
-        assert s.conversation.get("a").audio_ms == 300.0
-        clock_now[0] = 0.25  # 250 ms heard
-        await s._transport.send('{"type": "x.go"}')
-        got += await collect(s, "audio_interrupted")
-        await asyncio.sleep(0.1)
-    assert got[-1] == ev.AudioInterrupted("a", 0, 250.0)
-    truncate = next(e for e in server.received if e["type"] == "conversation.item.truncate")
-    assert (truncate["item_id"], truncate["content_index"], truncate["audio_end_ms"]) == ("a", 0, 250)
-    kinds = [e["type"] for e in server.received]
-    assert kinds.index("conversation.item.truncate") < kinds.index("response.cancel")
-
-
-async def test_off_schema_deltas_are_reported_and_still_delivered(tmp_path: Path) -> None:
-    pcm = np.full(2400, 7, dtype="<i2").tobytes()
-    b64 = __import__("base64").b64encode(pcm).decode()
-    base = {"response_id": "r", "item_id": "a", "output_index": 0}
-
-    async def script(conn: Conn) -> None:
-        await conn.expect("session.update")
-        # no event_id: not GA, but still audio to play
-        await conn.ws.send(
-            json.dumps({"type": "response.output_audio.delta", **base, "content_index": 0, "delta": b64})
-        )
-        # a coercible content_index goes through the openai model (not the cheap check) and is accepted
-        delta = {
-            "type": "response.output_text.delta",
-            "event_id": "t",
-            **base,
-            "content_index": "0",
-            "delta": "ok",
-        }
-        await conn.ws.send(json.dumps(delta))
-
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(None, url=server.url, api_key="k", record_dir=tmp_path / "o") as s,
-    ):
-        got = await collect(s, "transcript_delta")
-    assert [(e.code, e.fatal) for e in got if isinstance(e, ev.Error)] == [("invalid_server_event", False)]
-    chunk = next(e for e in got if isinstance(e, ev.AudioChunk))
-    assert (chunk.item_id, chunk.data) == ("a", pcm)
-    assert got[-1] == ev.TranscriptDelta("a", "assistant", "ok")
-    assert s.conversation.get("a").audio_ms == 100.0 and s.conversation.get("a").text == "ok"
-    rec = load_recording(tmp_path / "o")
-    assert rec.output.to_pcm16()[-len(pcm) :] == pcm  # on the session clock, after leading silence
-    assert [e["type"] for e in rec.events if e["dir"] == "server"][-2:] == [
-        "response.output_audio.delta",
-        "response.output_text.delta",
-    ]

@@ -1,35 +1,33 @@
-"""The one asyncio driver: WebSocket transport <-> protocol state <-> app events, recording everything.
+"""The one asyncio driver: a transport moving frames <-> the sans-I/O `ClientProtocol` <-> app events.
 
     async with voicelab.connect(config_or_agent, url=server.url) as session:
         await session.send_text("Hello")
         async for event in session: ...
 
-Tasks: a reader (frames -> conversation state -> app events, interruption, response sequencing) and a
-dispatcher (app events -> listeners in order -> the async iterator). A slow listener never delays the
-reader; a listener that raises becomes an `error` app event. With no listeners, app events go straight to
-the iterator.
+Every protocol decision (frame parsing, deltas, conversation state, the response queue, error mapping,
+barge-in and truncation arithmetic, the events each command sends) is `voicelab.protocol.client
+.ClientProtocol`'s, synchronous and testable without a socket (`voicelab.testing.ConnectionPair`). This
+module only drives it: the transport, the tasks, the listeners, the recording's app and client lines, the
+response watchdog, and awaiting a player's `stop()` at a barge-in.
 
-The reader's hot path (audio, transcript and text deltas, a few per 100 ms of audio) is synchronous: the
-deltas are checked with `is_valid_delta` instead of pydantic, and only the other events go through the
-openai models and the async `_handle_event`.
+Tasks: a reader (frames -> `protocol.receive` -> app events; then a barge-in's stop and what the protocol
+wants sent) and a dispatcher (app events -> listeners in order -> the async iterator). A slow listener never
+delays the reader; a listener that raises becomes an `error` app event. With no listeners, app events go
+straight to the iterator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import copy
-import dataclasses
 import datetime as _dt
-import json
 import logging
 import math
 import platform
 import shutil
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,44 +36,13 @@ from websockets.exceptions import ConnectionClosed
 
 import voicelab
 from voicelab.audio.core import Audio
-from voicelab.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from voicelab.config import SessionConfig, audio_format, format_name
-from voicelab.errors import AudioError, ConfigError, RemoteProtocolError, SessionError
-from voicelab.events import (
-    AppEvent,
-    AudioChunk,
-    AudioEnd,
-    AudioInterrupted,
-    Disconnected,
-    Error,
-    FunctionCall,
-    HistoryAdded,
-    HistoryUpdated,
-    InputAudioTimeout,
-    RawServerEvent,
-    ResponseDone,
-    ResponseStarted,
-    SpeechStarted,
-    SpeechStopped,
-    TranscriptDelta,
-    TranscriptDone,
-)
+from voicelab.config import SessionConfig
+from voicelab.errors import ConfigError, SessionError
+from voicelab.events import AppEvent, Disconnected, Error
 from voicelab.playback import PlaybackTracker
-from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len, bytes_per_ms
-from voicelab.protocol.events import (
-    RawEvent,
-    client_event,
-    decode_frame,
-    dumps_event,
-    is_valid_delta,
-    json_too_deep,
-    loads_event,
-    parse_server_dict,
-    validate_client_event,
-)
-from voicelab.protocol.ids import new_event_id
-from voicelab.protocol.response_queue import ResponseQueue
-from voicelab.protocol.session_update import merge_session_update
+from voicelab.protocol.client import ClientProtocol, unusable_event
+from voicelab.protocol.conversation import Conversation, Item
+from voicelab.protocol.events import dumps_event
 from voicelab.recording import SESSION_FLUSH_MS, RecordingWriter, check_record_dir, default_record_dir
 from voicelab.redact import mask_secret, redact_text, redact_url
 from voicelab.transports.websocket import WebSocketTransport, auth_headers, realtime_url
@@ -83,15 +50,6 @@ from voicelab.transports.websocket import WebSocketTransport, auth_headers, real
 logger = logging.getLogger(__name__)
 
 _END = object()
-_CHUNK_MS = 100
-_HISTORY_TYPES = frozenset(
-    {
-        "conversation.item.done",
-        "conversation.item.deleted",
-        "conversation.item.truncated",
-        "conversation.item.retrieved",
-    }
-)
 
 
 class Listener(Protocol):
@@ -133,8 +91,6 @@ class _EventChannel:
 class Session:
     """A Realtime session: `async with voicelab.connect(...) as session`; or `await voicelab.connect(...)`."""
 
-    _output_format_name = "pcm16"
-
     def __init__(
         self,
         config: SessionConfig,
@@ -148,8 +104,6 @@ class Session:
         agent: Any = None,
         playback: PlaybackTracker | None = None,
     ) -> None:
-        self._config = config
-        self._output_format_name = format_name(config.output_format)
         self._url = realtime_url(url, config.model)
         self._api_key = api_key
         self._headers = auth_headers(self._url, api_key, headers)
@@ -158,8 +112,8 @@ class Session:
         self.open_timeout = open_timeout
         self.response_timeout = response_timeout
         self.agent = agent
-        self.playback = playback or PlaybackTracker()
-        self.conversation = Conversation()
+        # every protocol decision; the recording writer becomes its recorder when the session opens
+        self._protocol = ClientProtocol(config, playback=playback or PlaybackTracker())
         self._created_at = time.monotonic()
         self._listeners: list[Any] = []
         self._runtime: Any = None
@@ -179,24 +133,37 @@ class Session:
         self._opened = False
         self._closing = False
         self._finished = False
-        self._responses = ResponseQueue()  # which response.create goes out now, which waits (sans-I/O)
-        self._announced: set[str] = set()
-        self._interrupted_items: set[str] = set()
-        self._track_start_ms: dict[str, float] = {}
-        self._last_error: dict[str, Any] | None = None
         self._last_frame_at = 0.0
         self._last_request_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
-        self._delta_handlers: dict[str, Callable[[dict[str, Any], float], None]] = {
-            "response.output_audio.delta": self._on_audio_delta,
-            "response.output_audio_transcript.delta": self._on_text_delta,
-            "response.output_text.delta": self._on_text_delta,
-        }
 
     # -- properties ----------------------------------------------------------------------------------
     @property
+    def protocol(self) -> ClientProtocol:
+        """The sans-I/O client protocol this session drives (state, conversation, response queue)."""
+        return self._protocol
+
+    @property
     def config(self) -> SessionConfig:
-        return self._config
+        return self._protocol.config
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation state rebuilt from the server's events."""
+        return self._protocol.conversation
+
+    @conversation.setter
+    def conversation(self, conversation: Conversation) -> None:
+        self._protocol.conversation = conversation
+
+    @property
+    def playback(self) -> PlaybackTracker:
+        """Where local playback is (the tracker given to connect(), or a wall-clock one)."""
+        return self._protocol.playback
+
+    @playback.setter
+    def playback(self, playback: PlaybackTracker) -> None:
+        self._protocol.playback = playback
 
     @property
     def history(self) -> list[Item]:
@@ -219,7 +186,7 @@ class Session:
     @property
     def responding(self) -> bool:
         """True while a response is active, requested, or queued behind the active one."""
-        return self._responses.pending(self.conversation.active_response_id is not None)
+        return self._protocol.responding
 
     def now_ms(self) -> float:
         """The session clock in ms: the recording's `t_ms` (or, with recording off, ms since creation)."""
@@ -234,7 +201,7 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self._finished else "open" if self._opened else "not opened"
         return (
-            f"Session(url={self.url!r}, model={self._config.model!r}, api_key={mask_secret(self._secrets)}, "
+            f"Session(url={self.url!r}, model={self.config.model!r}, api_key={mask_secret(self._secrets)}, "
             f"{state}, items={len(self.conversation)})"
         )
 
@@ -249,6 +216,7 @@ class Session:
             folder = default_record_dir() if default else Path(self._record_dir)  # type: ignore[arg-type]
             self._writer = RecordingWriter(folder, flush_ms=SESSION_FLUSH_MS)  # deltas written every 50 ms
             self._writer.write_meta(self._meta())
+            self._protocol.recorder = self._writer  # server events are recorded as they are received
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
         try:
             self._transport = await self._open_transport()
@@ -258,11 +226,12 @@ class Session:
                 raise
             message = f"cannot connect to {self.url}: {type(exc).__name__}: {exc}"
             raise SessionError(redact_text(message, self._secrets)) from None
+        self._protocol.connection_open()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         if self.response_timeout:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch_responses())
         with contextlib.suppress(SessionError):  # closed already: the reader reports it as events
-            await self._send(self._config.session_update_event())
+            await self._send_all(self._protocol.session_update())
         return self
 
     async def _open_failed(self, exc: BaseException) -> None:
@@ -282,6 +251,7 @@ class Session:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self._writer.path)
             self._writer = None
+            self._protocol.recorder = None
 
     async def _open_transport(self) -> Any:
         """The connection events go over (the chained architecture replaces it; see voicelab.pipeline)."""
@@ -343,6 +313,7 @@ class Session:
         if self._finished:
             return
         self._finished = True
+        self._protocol.connection_closed()
         self._publish(Disconnected(code, reason))
         self._dispatch_q.put_nowait(_END)
         if self._writer is not None:
@@ -357,9 +328,9 @@ class Session:
 
         return {
             "voicelab": voicelab.__version__,
-            "model": self._config.model,
+            "model": self.config.model,
             "url": redact_url(self._url),
-            "config": self._config.to_session(),
+            "config": self.config.to_session(),
             "agent": getattr(self.agent, "name", None),
             "started_at": getattr(self, "_started_at", None) or self._set_started(),
             "versions": {
@@ -428,72 +399,49 @@ class Session:
             self._out.put(event)
             self._undispatched -= 1
 
-    # -- sending -------------------------------------------------------------------------------------
-    async def _send(self, event: dict[str, Any], pcm: bytes | None = None, validate: bool = True) -> None:
+    # -- sending: the protocol makes the events, the driver records and sends them --------------------
+    async def _send(self, event: dict[str, Any], pcm: bytes | None = None) -> None:
         if self._transport is None or self._finished:
             raise SessionError("the session is closed; open a new one with voicelab.connect(...).")
-        if validate:
-            validate_client_event(event)
         if self._writer is not None:
             self._writer.record_wire("client", event, pcm=pcm)
         await self._transport.send(dumps_event(event))
 
+    async def _send_all(self, events: Iterable[dict[str, Any]]) -> None:
+        """Send the protocol's events in order; a response.create it marked in flight starts the watchdog's
+        wait, and when its send fails nothing stays in flight."""
+        protocol = self._protocol
+        for event in events:
+            if event["type"] == "response.create" and protocol.is_create_in_flight(event):
+                self._last_request_at = time.monotonic()
+            try:
+                await self._send(event)
+            except BaseException:
+                protocol.send_failed(event)
+                raise
+
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send any GA client event dict (validated; an event_id is added when missing)."""
-        if not isinstance(event, dict):
-            raise ConfigError(
-                f"send_event takes a client event dict such as {{'type': 'response.create'}}, got "
-                f"{type(event).__name__}."
-            )
-        event = {"event_id": new_event_id(), **event}
-        await self._send(event)
+        await self._send_all(self._protocol.send_event(event))
 
     async def send_audio(
         self, audio: Audio | np.ndarray, rate: int | None = None, commit: bool = False
     ) -> None:
         """Append audio to the input buffer in ~100 ms chunks, converted to the session's input format."""
-        if isinstance(audio, Audio):
-            clip = audio
-        else:
-            if rate is None:
-                raise AudioError(
-                    "send_audio got an array without a sample rate; pass rate=<Hz>, e.g. "
-                    "session.send_audio(samples, rate=16000), or an Audio."
-                )
-            clip = Audio.from_array(audio, rate)
-        pcm24 = clip.to_realtime().to_pcm16()
-        fmt = format_name(self._config.input_format)
-        step = 24 * 2 * _CHUNK_MS
-        if fmt == "pcm16":
-            for offset in range(0, len(pcm24), step):
-                chunk = pcm24[offset : offset + step]
-                await self._append(base64.b64encode(chunk).decode("ascii"), chunk)
-        else:
-            encode = ulaw_encode if fmt == "g711_ulaw" else alaw_encode
-            g711 = encode(clip.resample(8000).samples)
-            g_step = 8 * _CHUNK_MS
-            for index, offset in enumerate(range(0, len(g711), g_step)):
-                chunk24 = pcm24[index * step : (index + 1) * step]
-                await self._append(base64.b64encode(g711[offset : offset + g_step]).decode("ascii"), chunk24)
+        for event, pcm24 in self._protocol.audio_appends(audio, rate):
+            await self._send(event, pcm=pcm24)
         if commit:
             await self.commit()
 
-    async def _append(self, b64: str, pcm24: bytes) -> None:
-        event = {"type": "input_audio_buffer.append", "event_id": new_event_id(), "audio": b64}
-        await self._send(event, pcm=pcm24, validate=False)
-
     async def commit(self) -> None:
-        await self._send(client_event("input_audio_buffer.commit"))
+        await self._send_all(self._protocol.commit())
 
     async def clear_input(self) -> None:
-        await self._send(client_event("input_audio_buffer.clear"))
+        await self._send_all(self._protocol.clear_input())
 
     async def send_text(self, text: str, respond: bool = True) -> None:
         """Add a user text message; then ask for a response unless respond=False."""
-        if not isinstance(text, str):
-            raise ConfigError(f"send_text needs a str, got {type(text).__name__}.")
-        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-        await self.create_item(item)
+        await self._send_all(self._protocol.text_item(text))
         if respond:
             await self.create_response()
 
@@ -502,87 +450,35 @@ class Session:
         await self.send_text(text, respond=True)
 
     async def create_item(self, item: dict[str, Any], previous_item_id: str | None = None) -> None:
-        await self._send(
-            client_event("conversation.item.create", item=item, previous_item_id=previous_item_id)
-        )
+        await self._send_all(self._protocol.create_item(item, previous_item_id))
 
     async def delete_item(self, item_id: str) -> None:
-        await self._send(client_event("conversation.item.delete", item_id=item_id))
+        await self._send_all(self._protocol.delete_item(item_id))
 
     async def send_function_output(self, call_id: str, output: Any, respond: bool = True) -> None:
         """Answer a function call (`output` is sent as text; non-strings as JSON); then respond."""
-        text = output if isinstance(output, str) else json.dumps(output)
-        await self.create_item({"type": "function_call_output", "call_id": call_id, "output": text})
+        await self._send_all(self._protocol.function_output_item(call_id, output))
         if respond:
             await self.create_response()
 
-    def _response_busy(self) -> bool:
-        return self._responses.busy(self.conversation.active_response_id is not None)
-
     async def create_response(self, **params: Any) -> None:
         """Ask for a response (params: GA `response` fields). Queued while another response is active."""
-        event = client_event("response.create", response=params or None)
-        out_of_band = params.get("conversation") == "none"
-        if out_of_band:
-            await self._send(event)
-            return
-        now = self._responses.request(event, self.conversation.active_response_id is not None)
-        if now is not None:
-            await self._send_create(now)
-
-    async def _send_create(self, event: dict[str, Any]) -> None:
-        """Send a create the queue marked in flight; when the send fails nothing stays in flight."""
-        self._last_request_at = time.monotonic()
-        try:
-            await self._send(event)
-        except BaseException:
-            self._responses.unsent()
-            raise
-
-    async def _release_queued_create(self) -> None:
-        if self._finished:
-            return
-        event = self._responses.next_to_send(self.conversation.active_response_id is not None)
-        if event is not None:
-            await self._send_create(event)
+        await self._send_all(self._protocol.create_response(**params))
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         """Cancel the active response (no-op when none is active). Queued creates are dropped."""
-        self._responses.clear()
-        if not self._response_busy():
-            return
-        await self._send_cancel(response_id)
-
-    async def _send_cancel(self, response_id: str | None = None) -> None:
-        """response.cancel, remembered: when the response ended before the cancel arrived, the server's
-        `response_cancel_not_active` answers a race, not a mistake, and is not reported as an error."""
-        event = client_event("response.cancel", response_id=response_id)
-        self._responses.cancel_sent(event["event_id"])
-        await self._send(event)
+        await self._send_all(self._protocol.cancel_response(response_id))
 
     async def update(self, config: SessionConfig | dict[str, Any]) -> None:
         """Change the session: a SessionConfig, or a dict of GA or flat fields merged into the current one."""
-        if isinstance(config, SessionConfig):
-            new = config
-        elif isinstance(config, dict):
-            if "audio" in config or "type" in config:
-                new = SessionConfig.from_dict(merge_session_update(self._config.to_session(), config))
-            else:
-                new = self._config.replace(**config)
-        else:
-            raise ConfigError(f"update() takes a SessionConfig or a dict, got {type(config).__name__}.")
-        self._config = new
-        self._output_format_name = format_name(new.output_format)
-        await self._send(new.session_update_event())
+        await self._send_all(self._protocol.update(config))
 
     async def interrupt(self) -> float | None:
         """Stop the assistant: audio_interrupted + truncate at what was played, and cancel the response.
 
         Returns the played ms of the interrupted item (None when nothing was playing)."""
         played = await self._interrupt_playback()
-        if self._response_busy():
-            self._responses.clear()
-            await self._send_cancel()
+        await self._send_all(self._protocol.interrupt_cancel())
         return played
 
     async def cut_playback(self) -> float | None:
@@ -592,65 +488,51 @@ class Session:
         return await self._interrupt_playback()
 
     async def _interrupt_playback(self) -> float | None:
+        """Stop the player (awaiting a real player's `stop()`, which reports what was heard), then let the
+        protocol cut at that point: audio_interrupted, the output track cut, the truncate sent."""
         state = self.playback.state()
+        heard = None
         if state is not None and not state.finished:
             stop = getattr(self.playback, "stop", None)
             if stop is not None:  # a real player: stop it now and truncate at what it confirms was heard
                 heard = await stop()
-                if heard is not None:
-                    state = dataclasses.replace(state, played_ms=min(float(heard), state.received_ms))
-        self.playback.reset()
-        if state is None or state.finished:
-            return None
-        item = self.conversation.get(state.item_id)
-        received = item.audio_ms if item is not None else state.received_ms
-        played = max(0, min(int(state.played_ms), int(received)))
-        self._interrupted_items.add(state.item_id)
-        self._publish(AudioInterrupted(state.item_id, state.content_index, float(played)))
-        if self._writer is not None and state.item_id in self._track_start_ms:
-            self._writer.cut_output(self._track_start_ms[state.item_id] + played)
-        if not self._finished:
-            await self._send(
-                client_event(
-                    "conversation.item.truncate",
-                    item_id=state.item_id,
-                    content_index=state.content_index,
-                    audio_end_ms=played,
-                )
-            )
-        return float(played)
-
-    def _server_interrupts(self) -> bool:
-        """Whether the server cancels on speech_started (interrupt_response as this session set it)."""
-        return self._config.interrupt_response
+        cut = self._protocol.cut_playback(state, heard)
+        for event in cut.events:
+            self._publish(event)
+        await self._send_all(cut.send)
+        return cut.played_ms
 
     # -- receiving -----------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
         assert self._transport is not None
         code: int | None = None
         reason = ""
+        protocol = self._protocol
         try:
             recv = self._transport.recv_frame
-            on_frame = self._on_frame
+            receive = protocol.receive
+            publish = self._publish
             monotonic = time.monotonic
             while True:
                 frame = await recv()
                 self._last_frame_at = monotonic()
-                pending = on_frame(frame)
-                if pending is not None:
+                writer = self._writer
+                for event in receive(frame, writer.t_ms() if writer is not None else 0.0):
+                    publish(event)
+                if protocol.barge_in or protocol.outgoing:
                     try:
-                        await pending
+                        await self._after_receive()
                     except (SessionError, ConnectionClosed, asyncio.CancelledError):
                         raise
-                    except Exception as exc:  # an event voicelab cannot handle: reported, it goes on
-                        self._on_unusable_event(None, exc)
+                    except Exception as exc:  # e.g. a player whose stop() failed: reported, it goes on
+                        self._publish(unusable_event(None, exc))
         except ConnectionClosed as exc:
             close = exc.rcvd or exc.sent
             code = close.code if close is not None else None
             reason = close.reason if close is not None else "connection lost"
             if not self._closing:
                 detail = f"code {code}" + (f", {reason}" if reason else "") if close else "no close frame"
-                last = self._last_error
+                last = protocol.last_error
                 if last is not None:
                     detail += f"; last server error: {last.get('message')}"
                 self._publish(
@@ -678,12 +560,22 @@ class Session:
         finally:
             await self._finish(code, reason or ("closed by client" if self._closing else "closed"))
 
+    async def _after_receive(self) -> None:
+        """What a frame asked of the driver: a barge-in (stop the player, truncate, the client's cancel when
+        the server does not cancel on speech), then the events the protocol wants sent (a queued create)."""
+        protocol = self._protocol
+        if protocol.barge_in:
+            protocol.barge_in = False
+            await self._interrupt_playback()
+            await self._send_all(protocol.barge_in_cancel())
+        await self._send_all(protocol.events_to_send())
+
     async def _watch_responses(self) -> None:
         """Fail the session when a response is pending and the server sends nothing for response_timeout."""
         timeout = self.response_timeout
         while not self._finished:
             await asyncio.sleep(min(timeout / 4, 1.0))
-            if self._finished or not self._response_busy():
+            if self._finished or not self._protocol.response_busy:
                 continue
             silent = time.monotonic() - max(self._last_frame_at, self._last_request_at)
             if silent < timeout:
@@ -706,240 +598,6 @@ class Session:
                     await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
             await self._finish(None, "response timeout")
             return
-
-    def _on_frame(self, frame: str | bytes) -> Coroutine[Any, Any, None] | None:
-        """Handle one frame. The deltas are handled here and now (None); any other event returns the
-        `_handle_event` coroutine for the reader to await."""
-        writer = self._writer
-        t_ms = writer.t_ms() if writer is not None else 0.0
-        text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")  # type: ignore[arg-type]
-        try:
-            data = decode_frame(text)
-        except Exception:  # ValueError, and RecursionError for deep nesting: any frame is an error at worst
-            data = None
-        if type(data) is not dict or type(data.get("type")) is not str:
-            self._on_invalid_frame(text, t_ms)
-            return None
-        fast = self._delta_handlers.get(data["type"])
-        if fast is not None and is_valid_delta(data):
-            try:
-                fast(data, t_ms)
-            except Exception as exc:  # e.g. a delta whose audio is not base64: reported, the session goes on
-                self._on_unusable_event(data, exc)
-            return None
-        if json_too_deep(data):  # no event nests this deep; typing and copying it would recurse too far
-            self._on_invalid_frame(text, t_ms)
-            return None
-        return self._handle_event(data, t_ms)
-
-    def _on_unusable_event(self, data: dict[str, Any] | None, exc: Exception) -> None:
-        """A server event voicelab could not handle: a non-fatal error event; the session goes on."""
-        logger.debug("session failed on a server event", exc_info=True)
-        kind = f" {data.get('type')}" if data is not None else ""
-        self._publish(
-            Error(
-                f"voicelab could not handle a server{kind} event ({type(exc).__name__}: {exc}); it was "
-                "skipped and the session goes on.",
-                code="invalid_server_event",
-                raw=data,
-            )
-        )
-
-    def _on_invalid_frame(self, text: str, t_ms: float) -> None:
-        try:
-            loads_event(text)  # raises with the message naming the problem
-            message = f"the server sent an unusable frame: {text[:80]!r}."
-        except RemoteProtocolError as exc:
-            message = str(exc)
-        except Exception as exc:  # never let a frame's problem out of the reader
-            message = f"the server sent an unusable frame ({type(exc).__name__}): {text[:80]!r}."
-        if self._writer is not None:
-            self._writer.record_wire("server", {"type": "invalid_frame", "text": text[:2000]}, t_ms=t_ms)
-        self._publish(Error(message, code="invalid_json", raw={"text": text[:2000]}))
-
-    async def _handle_event(self, data: dict[str, Any], t_ms: float) -> None:
-        """Every server event but the valid deltas: typed with the openai models, then translated."""
-        writer = self._writer
-        event_type = data["type"]
-        if writer is not None and not (
-            event_type == "response.output_audio.delta" and type(data.get("delta")) is str
-        ):
-            writer.record_wire("server", data, t_ms=t_ms)
-        parsed = parse_server_dict(data)
-        if isinstance(parsed, RawEvent) and parsed.problem is not None:
-            self._publish(
-                Error(
-                    f"server event {event_type} does not match the Realtime GA schema ({parsed.problem}); "
-                    "it was kept raw. Check the server version.",
-                    code="invalid_server_event",
-                    raw=data,
-                )
-            )
-        if event_type == "response.output_audio.delta" and type(data.get("delta")) is str:
-            self._on_audio_delta(data, t_ms)  # off-schema, still audio: played and recorded as received
-            return
-        item_key = _item_id_of(data)
-        was_known = item_key in self.conversation if item_key else True
-        self.conversation.apply(parsed)
-        if event_type == "session.created":  # server defaults; the format in force is the one we send
-            self.conversation.output_bytes_per_ms = bytes_per_ms(audio_format(self._config.output_format))
-        await self._translate(event_type, data, item_key, was_known)
-
-    def _on_text_delta(self, data: dict[str, Any], t_ms: float) -> None:
-        """A valid assistant transcript or text delta (the hot path)."""
-        if self._writer is not None:
-            self._writer.record_wire("server", data, t_ms=t_ms)
-        item_id: str = data["item_id"]
-        delta: str = data["delta"]
-        self.conversation.add_assistant_delta(item_id, delta, data["type"] == "response.output_text.delta")
-        self._publish(TranscriptDelta._new(item_id, "assistant", delta))
-
-    def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> None:
-        """An assistant audio delta (the hot path): counted, tracked, recorded, published undecoded."""
-        b64: str = data["delta"]
-        writer = self._writer
-        item_id = data.get("item_id", "")
-        nbytes = b64_decoded_len(b64)
-        self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
-        payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
-        if self._output_format_name != "pcm16":
-            payload = self._g711_to_pcm(base64.b64decode(b64))
-        elif writer is not None:
-            payload = base64.b64decode(b64)
-        pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
-        if item_id in self._interrupted_items:  # received after the barge-in: recorded, never played
-            if writer is not None:
-                ref = {"track": "dropped", "start_ms": round(t_ms, 3), "duration_ms": pcm_ms}
-                writer.record_wire("server", {**data, "delta": {"$audio": ref}}, t_ms=t_ms)
-            return
-        if writer is not None:
-            assert isinstance(payload, bytes)
-            recorded = writer.record_wire("server", data, pcm=payload, t_ms=t_ms)
-            if item_id not in self._track_start_ms:
-                self._track_start_ms[item_id] = recorded["delta"]["$audio"]["start_ms"]
-        content_index = data.get("content_index", 0)
-        self.playback.on_audio(item_id, content_index, pcm_ms)
-        self._publish(AudioChunk._new(item_id, content_index, data.get("response_id", ""), payload))
-
-    def _g711_to_pcm(self, raw: bytes) -> bytes:
-        samples = ulaw_decode(raw) if self._output_format_name == "g711_ulaw" else alaw_decode(raw)
-        if samples.size == 0:
-            return b""
-        return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
-
-    async def _translate(
-        self, event_type: str, data: dict[str, Any], item_key: str | None, was_known: bool
-    ) -> None:
-        conv = self.conversation
-        publish = self._publish
-        if item_key and not was_known and item_key in conv and item_key not in self._announced:
-            self._announced.add(item_key)
-            publish(HistoryAdded(_snapshot(conv.get(item_key))))
-            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
-        if event_type == "input_audio_buffer.speech_started":
-            publish(SpeechStarted(data.get("item_id", ""), data.get("audio_start_ms", 0)))
-            state = self.playback.state()
-            if state is not None and not state.finished:
-                await self._interrupt_playback()
-                if not self._server_interrupts() and conv.active_response_id is not None:
-                    await self._send_cancel()
-        elif event_type == "input_audio_buffer.speech_stopped":
-            publish(SpeechStopped(data.get("item_id", ""), data.get("audio_end_ms", 0)))
-        elif event_type == "input_audio_buffer.timeout_triggered":
-            publish(
-                InputAudioTimeout(
-                    data.get("item_id", ""), data.get("audio_start_ms", 0), data.get("audio_end_ms", 0)
-                )
-            )
-        elif event_type in _HISTORY_TYPES:
-            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
-        elif event_type == "conversation.item.input_audio_transcription.delta":
-            publish(TranscriptDelta(data.get("item_id", ""), "user", data.get("delta") or ""))
-        elif event_type == "conversation.item.input_audio_transcription.completed":
-            publish(TranscriptDone(data.get("item_id", ""), "user", data.get("transcript") or ""))
-            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
-        elif event_type == "conversation.item.input_audio_transcription.failed":
-            error = data.get("error") or {}
-            publish(
-                Error(
-                    f"input transcription failed for {data.get('item_id')}: {error.get('message')}",
-                    code=error.get("code") or "transcription_failed",
-                    raw=data,
-                )
-            )
-        elif event_type == "response.created":
-            self._responses.on_created()
-            publish(ResponseStarted((data.get("response") or {}).get("id", "")))
-        elif event_type in ("response.output_audio.done", "response.audio.done"):
-            publish(AudioEnd(data.get("item_id", ""), data.get("content_index", 0)))
-        elif event_type in ("response.output_audio_transcript.delta", "response.output_text.delta"):
-            publish(TranscriptDelta(data.get("item_id", ""), "assistant", data.get("delta") or ""))
-        elif event_type in ("response.output_audio_transcript.done", "response.output_text.done"):
-            text = data.get("transcript") if "transcript" in data else data.get("text")
-            publish(TranscriptDone(data.get("item_id", ""), "assistant", text or ""))
-        elif event_type == "response.output_item.done":
-            item = data.get("item") or {}
-            if item.get("type") == "function_call" and item.get("status") in ("completed", None):
-                publish(
-                    FunctionCall(
-                        call_id=item.get("call_id", ""),
-                        name=item.get("name", ""),
-                        arguments=item.get("arguments") or "",
-                        item_id=item.get("id", ""),
-                        response_id=data.get("response_id"),
-                    )
-                )
-        elif event_type == "response.done":
-            response = data.get("response") or {}
-            rid = response.get("id", "")
-            self._responses.on_done()
-            done = conv.responses.get(rid)
-            publish(
-                ResponseDone(
-                    rid,
-                    response.get("status", "completed"),
-                    done.reason if done is not None else None,
-                    response.get("usage"),
-                )
-            )
-            await self._release_queued_create()
-        elif event_type == "error":
-            error = data.get("error") or {}
-            self._last_error = error
-            refused = self._responses.refused(error)
-            if self._responses.raced_cancel(error):
-                publish(RawServerEvent(data))  # the response finished first: nothing was left to cancel
-                return
-            publish(
-                Error(
-                    str(error.get("message") or "server error"),
-                    code=error.get("code") or error.get("type"),
-                    fatal=False,
-                    raw=data,
-                )
-            )
-            if refused:
-                await self._release_queued_create()
-        else:
-            publish(RawServerEvent(data))
-
-
-def _item_id_of(data: dict[str, Any]) -> str | None:
-    item = data.get("item")
-    if isinstance(item, dict) and data["type"] in (
-        "conversation.item.added",
-        "conversation.item.created",
-        "conversation.item.done",
-        "response.output_item.added",
-        "response.output_item.done",
-    ):
-        return item.get("id")
-    return None
-
-
-def _snapshot(item: Item | None) -> Item:
-    assert item is not None
-    return copy.deepcopy(item)
 
 
 def _now_iso() -> str:
@@ -986,6 +644,29 @@ def _check_connect_args(
         )
 
 
+def config_of(agent_or_config: Any, caller: str = "voicelab.connect") -> tuple[SessionConfig, Any]:
+    """(config, agent or None) from a SessionConfig, a dict of session fields, None (the defaults) or an agent
+    (`session_config()` + `create_listener()`); ConfigError naming `caller` for anything else."""
+    name = caller.rsplit(".", 1)[-1]
+    if isinstance(agent_or_config, type):
+        raise ConfigError(
+            f"{name}() got the class {agent_or_config.__name__}, not an instance; create one first, e.g. "
+            f"{caller}({agent_or_config.__name__}(...))."
+        )
+    if agent_or_config is None:
+        return SessionConfig(), None
+    if isinstance(agent_or_config, SessionConfig):
+        return agent_or_config, None
+    if isinstance(agent_or_config, dict):
+        return SessionConfig.from_dict(agent_or_config), None
+    if hasattr(agent_or_config, "session_config") and hasattr(agent_or_config, "create_listener"):
+        return agent_or_config.session_config(), agent_or_config
+    raise ConfigError(
+        f"{name}() takes a SessionConfig, a dict of session fields or a voicelab.Agent, got "
+        f"{type(agent_or_config).__name__}."
+    )
+
+
 def connect(
     agent_or_config: Any = None,
     url: str | None = None,
@@ -1014,26 +695,7 @@ def connect(
         )
     if models is not None and architecture != "chained":
         raise ConfigError("models= picks the chained architecture's models; pass architecture='chained' too.")
-    agent = None
-    if isinstance(agent_or_config, type):
-        raise ConfigError(
-            f"connect() got the class {agent_or_config.__name__}, not an instance; create one first, e.g. "
-            f"voicelab.connect({agent_or_config.__name__}(...))."
-        )
-    if agent_or_config is None:
-        config = SessionConfig()
-    elif isinstance(agent_or_config, SessionConfig):
-        config = agent_or_config
-    elif isinstance(agent_or_config, dict):
-        config = SessionConfig.from_dict(agent_or_config)
-    elif hasattr(agent_or_config, "session_config") and hasattr(agent_or_config, "create_listener"):
-        agent = agent_or_config
-        config = agent.session_config()
-    else:
-        raise ConfigError(
-            f"connect() takes a SessionConfig, a dict of session fields or a voicelab.Agent, got "
-            f"{type(agent_or_config).__name__}."
-        )
+    config, agent = config_of(agent_or_config)
     if model is not None:
         config = config.replace(model=model)
     options: dict[str, Any] = {
@@ -1053,4 +715,4 @@ def connect(
     return Session(config, **options)
 
 
-__all__ = ["Listener", "Session", "connect"]
+__all__ = ["Listener", "Session", "config_of", "connect"]

@@ -20,9 +20,10 @@ frame:
   and never below ``min_floor_db``. Defaults (margin 4 dB, slope 1 dB, rise 1 dB/s) were tuned on synthetic
   conversations with white noise (bench/bench_vad.py); it assumes the stream starts without speech.
 
-Audio at another rate is resampled with a ``soxr.ResampleStream``; its output does not depend on how the
-input is chunked (and equals ``soxr.resample`` of the whole signal), so ``StreamingVad.push`` over chunks of
-any size gives exactly the probabilities of ``frame_probabilities`` over the whole signal. At the end of a
+Audio at another rate is resampled with a ``voicelab.audio.resample.VadResampler`` (a short polyphase FIR:
+1.1 ms of lookahead at 24 kHz where soxr's streaming resampler held frames back 7-35 ms); its output does not
+depend on how the input is chunked, so ``StreamingVad.push`` over chunks of any size gives exactly the
+probabilities of ``frame_probabilities`` over the whole signal. At the end of a
 stream the last partial frame is padded with zeros, so the frames cover all of the audio.
 
 Besides the probabilities, a stream measures the level of the frames the engine scored (``levels_db``): the
@@ -41,8 +42,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import soxr
 
+from voicelab.audio.resample import VadResampler
 from voicelab.errors import AudioError, ConfigError
 
 if TYPE_CHECKING:
@@ -420,10 +421,10 @@ class StreamingVad:
     def frame_ms(self) -> int:
         return self.engine.frame_ms
 
-    def _new_resampler(self) -> soxr.ResampleStream | None:
+    def _new_resampler(self) -> VadResampler | None:
         if self.input_rate == self.rate:
             return None
-        return soxr.ResampleStream(self.input_rate, self.rate, 1, dtype="float32", quality="HQ")
+        return VadResampler(self.input_rate, self.rate)
 
     def _score_ready(self, data: np.ndarray) -> np.ndarray:
         if len(self._pending):

@@ -20,6 +20,21 @@ def port_number(text: str) -> int:
     return value
 
 
+def worker_count(text: str) -> int:
+    """An argparse type: server processes sharing the port, 1 to MAX_WORKERS."""
+    from voicelab.server.workers import MAX_WORKERS
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a worker count; give 1-{MAX_WORKERS} (server processes sharing the port)"
+        )
+    return value
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
@@ -44,6 +59,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="realtime",
         help="stream audio at its real-time rate (default) or as fast as possible",
     )
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="server processes sharing the port (default 1); more carry more concurrent sessions",
+    )
     return parser
 
 
@@ -51,9 +72,13 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C (or until `stop` is set, for tests)."""
     from voicelab.server import serve
 
-    server = serve(args.script, host=args.host, port=args.port, token=args.token, pace=args.pace)
+    workers = getattr(args, "workers", 1)
+    server = serve(
+        args.script, host=args.host, port=args.port, token=args.token, pace=args.pace, workers=workers
+    )
     try:
-        print(f"voicelab embedded Realtime server: {server.url}", flush=True)
+        processes = f" ({workers} processes)" if workers > 1 else ""
+        print(f"voicelab embedded Realtime server: {server.url}{processes}", flush=True)
         print(
             f"  openai client: AsyncOpenAI(api_key=..., base_url={server.http_base_url!r}, "
             f"websocket_base_url={server.base_url!r})",

@@ -1,4 +1,8 @@
-"""Sans-I/O Realtime GA protocol: parse server events, build client events, track the conversation."""
+"""Sans-I/O Realtime GA protocol: parse server events, build client events, track the conversation, and the
+client side of a connection (`ClientProtocol`, loaded on first use: it builds on voicelab.config and
+voicelab.events, which import this package)."""
+
+from typing import TYPE_CHECKING, Any
 
 from voicelab.protocol.conversation import (
     G711_BYTES_PER_MS,
@@ -23,11 +27,15 @@ from voicelab.protocol.events import (
 )
 from voicelab.protocol.ids import new_event_id, new_item_id
 
+if TYPE_CHECKING:
+    from voicelab.protocol.client import ClientProtocol as ClientProtocol
+
 __all__ = [
     "CLIENT_EVENT_TYPES",
     "G711_BYTES_PER_MS",
     "PCM16_BYTES_PER_MS",
     "SERVER_EVENT_TYPES",
+    "ClientProtocol",
     "Conversation",
     "Item",
     "RawEvent",
@@ -44,3 +52,15 @@ __all__ = [
     "parse_server_event",
     "validate_client_event",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ClientProtocol":
+        from voicelab.protocol.client import ClientProtocol
+
+        return ClientProtocol
+    raise AttributeError(f"module 'voicelab.protocol' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

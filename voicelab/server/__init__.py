@@ -29,6 +29,7 @@ def serve(
     token: str | None = None,
     pace: Pace = "realtime",
     services: EngineServices | None = None,
+    workers: int = 1,
 ) -> Server:
     """Start the embedded server in a background thread; returns once it listens.
 
@@ -37,9 +38,13 @@ def serve(
     zero-argument factory called per connection (for stateful brains like ReplayBrain). `token`: require
     `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time rate, "fast" at once.
     `services`: TTS, VAD and transcription (default in-process; `EngineServices.pooled()` transcribes in a
-    worker process, for many concurrent sessions).
+    worker process, for many concurrent sessions). `workers`: server processes sharing the port (default 1,
+    this process only; N > 1 adds N - 1 worker processes, `voicelab.server.workers`, for more concurrent
+    sessions than one event loop carries; brain and services must then be picklable).
     """
-    return Server(script, brain=brain, host=host, port=port, token=token, pace=pace, services=services)
+    return Server(
+        script, brain=brain, host=host, port=port, token=token, pace=pace, services=services, workers=workers
+    )
 
 
 __all__ = [

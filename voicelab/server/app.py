@@ -37,8 +37,10 @@ from voicelab.server.httpapi import HttpApi, not_found
 from voicelab.server.ids import IdMaker
 from voicelab.server.logs import protect_server_logs
 from voicelab.server.responses import Pace
-from voicelab.server.services import EngineServices
+from voicelab.server.script import Script, placeholders
+from voicelab.server.services import EngineServices, espeak_synthesizer
 from voicelab.server.vad_batch import LoopWaker
+from voicelab.server.workers import WorkerPool, check_workers
 
 logger = logging.getLogger("voicelab.server")
 PATH = "/v1/realtime"
@@ -83,6 +85,24 @@ def _cached(services: EngineServices) -> EngineServices:
     return EngineServices(services.synthesize, services.turn_detector, lambda phrases: cached(tuple(phrases)))
 
 
+DEFAULT_VOICE = "alloy"  # the engine's voice when neither the session nor the response sets one
+MAX_WARM_LINES = 128  # the fixed replies synthesized ahead (the synthesizer's cache holds 256)
+MAX_WARM_CHARS = 1200  # longer replies are cut by the engine before synthesis (its MAX_REPLY_CHARS)
+
+
+def _static_lines(brain: BrainSource) -> list[str]:
+    """A scripted brain's replies that do not depend on what the caller said (no placeholders)."""
+    script = getattr(brain, "script", None)
+    if not isinstance(brain, ScriptedBrain) or not isinstance(script, Script):
+        return []
+    texts = [rule.say for rule in script.rules if rule.say is not None]
+    texts += [script.fallback, *([script.idle] if script.idle else [])]
+    lines = [
+        t for t in dict.fromkeys(texts) if t.strip() and len(t) <= MAX_WARM_CHARS and not placeholders(t)
+    ]
+    return lines[:MAX_WARM_LINES]
+
+
 def _handshake_error(code: str | None, message: str, kind: str = "invalid_request_error") -> str:
     error = {"type": kind, "code": code, "message": message, "param": None, "event_id": None}
     return json.dumps({"event_id": IdMaker().event(), "type": "error", "error": error})
@@ -105,14 +125,21 @@ class _Handler:
             weakref.WeakKeyDictionary()
         )
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
-        if hasattr(brain, "reply") and brain.phrases:  # type: ignore[union-attr]
-            phrases = list(brain.phrases)  # type: ignore[union-attr]
-            threading.Thread(target=self._warm, args=(phrases,), daemon=True).start()
+        phrases = list(getattr(brain, "phrases", ())) if hasattr(brain, "reply") else []
+        lines = _static_lines(brain) if self.services.synthesize is espeak_synthesizer else []
+        if phrases or lines:
+            threading.Thread(target=self._warm, args=(phrases, lines), daemon=True).start()
 
-    def _warm(self, phrases: list[str]) -> None:
-        """Build the transcription grammar before the first turn needs it."""
-        with contextlib.suppress(Exception):  # a missing transcriber shows up as transcription.failed later
-            self.services.transcriber(phrases)
+    def _warm(self, phrases: list[str], lines: list[str]) -> None:
+        """Build the transcription grammar before the first turn needs it, then synthesize the script's
+        fixed replies in the default voice (the synthesizer caches them): a first reply is then sent
+        without waiting for its synthesis."""
+        if phrases:
+            with contextlib.suppress(Exception):  # a missing transcriber shows up as transcription.failed
+                self.services.transcriber(phrases)
+        for line in lines:
+            with contextlib.suppress(Exception):  # a failing synthesis shows up in its response
+                self.services.synthesize(line, DEFAULT_VOICE, 1.0)
 
     def _new_brain(self) -> Brain:
         brain = self._brain
@@ -285,13 +312,15 @@ class _Handler:
 class _Listening:
     """A uvicorn server on a socket bound here (so port=0 gives the port before the first request)."""
 
-    def __init__(self, handler: _Handler, host: str, port: int) -> None:
+    def __init__(self, handler: _Handler, host: str, port: int, reuse_port: bool = False) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it a
         # response written in two parts waits ~40 ms for the client's delayed ACK on every kept-alive request
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:  # workers > 1: the processes of one server listen on the same port
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((host, port))
             sock.listen(512)
@@ -424,17 +453,23 @@ async def serve_async(
     token: str | None = None,
     pace: Pace = "realtime",
     services: EngineServices | None = None,
+    _reuse_port: bool = False,
 ) -> AsyncServer:
     """Start the embedded server in the running event loop."""
     _check(pace, token)
     handler = _Handler(_brain_source(script, brain), token, pace, services)
-    listening = _Listening(handler, host, port)
+    listening = _Listening(handler, host, port, reuse_port=_reuse_port)
     await listening.start()
     return AsyncServer(listening, handler, host)
 
 
 class Server:
-    """The embedded server running in a background thread with its own event loop (works inside Jupyter)."""
+    """The embedded server running in a background thread with its own event loop (works inside Jupyter).
+
+    `workers=N` (N > 1) adds N - 1 worker processes listening on the same port (`voicelab.server.workers`):
+    new connections are spread over the N processes, for servers with more sessions than one event loop
+    carries. Each connection is served whole by one process.
+    """
 
     def __init__(
         self,
@@ -446,9 +481,16 @@ class Server:
         token: str | None = None,
         pace: Pace = "realtime",
         services: EngineServices | None = None,
+        workers: int = 1,
+        _reuse_port: bool = False,
     ) -> None:
         _check(pace, token)
         source = _brain_source(script, brain)
+        settings: dict[str, Any] = {"brain": source, "host": host, "token": token, "pace": pace}
+        settings["services"] = services
+        self.workers: int = check_workers(workers, settings)
+        self._pool: WorkerPool | None = None
+        reuse_port = _reuse_port or self.workers > 1
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -456,7 +498,13 @@ class Server:
 
         async def start() -> None:
             self._inner = await serve_async(
-                brain=source, host=host, port=port, token=token, pace=pace, services=services
+                brain=source,
+                host=host,
+                port=port,
+                token=token,
+                pace=pace,
+                services=services,
+                _reuse_port=reuse_port,
             )
 
         def run() -> None:
@@ -480,6 +528,17 @@ class Server:
         self.host: str = host
         self.port: int = self._inner.port
         self.pace: Pace = pace
+        if self.workers > 1:
+            try:
+                self._pool = WorkerPool(self.workers - 1, {**settings, "port": self.port})
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The process ids of the worker processes (`workers=N` starts N - 1; this process serves too)."""
+        return self._pool.pids if self._pool is not None else []
 
     @property
     def url(self) -> str:
@@ -496,13 +555,18 @@ class Server:
 
     @property
     def connections(self) -> int:
-        return self._inner.connections if self._inner else 0
+        """Open connections, over every process of the server."""
+        here = self._inner.connections if self._inner else 0
+        return here + (self._pool.connections() if self._pool is not None else 0)
 
     @property
     def closed(self) -> bool:
         return not self._thread.is_alive()
 
     def close(self) -> None:
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is not None:
+            pool.close()
         if self.closed or self._inner is None:
             return
         inner = self._inner
@@ -522,4 +586,5 @@ class Server:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "running"
-        return f"<voicelab Server {self.url} pace={self.pace} {state}>"
+        workers = f" workers={self.workers}" if self.workers > 1 else ""
+        return f"<voicelab Server {self.url} pace={self.pace}{workers} {state}>"

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import soxr
 
+from voicelab.audio.resample import VadResampler
 from voicelab.audio.turns import TurnDetection, TurnEvent, _TurnMachine
 from voicelab.audio.vad import (
     _CONTEXT,
@@ -264,7 +264,7 @@ class BatchedTurnDetector:
         self._resampler = (
             None
             if input_rate == RATE
-            else soxr.ResampleStream(input_rate, RATE, 1, dtype="float32", quality="HQ")
+            else VadResampler(input_rate, RATE)
         )
         self._pending = np.zeros(0, dtype=np.float32)
         self._blocks = level_blocks(FRAME_MS, FRAME)

@@ -1,0 +1,634 @@
+"""The client side of a Realtime GA connection, sans-I/O: frames in, app events out; commands in, client
+events out. No sockets, no tasks, no awaits, no clock but the `t_ms` a caller passes in (issue 8, thin core).
+
+    protocol = ClientProtocol(config)                 # state CONNECTING: commands are refused
+    protocol.connection_open()                        # the transport is up
+    send(protocol.session_update())                   # every command returns the client events to send
+    events = protocol.receive(frame, t_ms)            # one server frame -> app events (voicelab.events)
+    if protocol.barge_in: ...                         # speech started over playback: stop it, cut_playback()
+    send(protocol.events_to_send())                   # what receive() decided to send (queued creates)
+    protocol.connection_closed()                      # state CLOSED: commands raise SessionError
+
+`voicelab.Session` is the asyncio driver of this class (the transport, tasks, listeners, recording app and
+client events, awaiting a player's stop); `voicelab.testing.ConnectionPair` drives it against the embedded
+server's `Engine` with no socket and a controlled clock.
+
+Rules, in one place:
+1. Any frame gives app events at worst: a frame that is not a JSON object with a string `type`, or nests
+   deeper than `MAX_EVENT_DEPTH`, is an `error` app event (`invalid_json`); an event voicelab cannot handle is
+   an `error` (`invalid_server_event`); `receive` raises nothing.
+2. The hot path (valid audio, transcript and text deltas) skips the openai models; every other event is typed
+   with them (`parse_server_dict`), applied to the `Conversation`, then translated into app events.
+3. Response creates go through the `ResponseQueue`: one in flight or active at a time, the others queued and
+   released (in `events_to_send()`) by `response.done` or by the error that refused the one in flight.
+4. A barge-in (`input_audio_buffer.speech_started` while the playback tracker says audio is still playing)
+   sets `barge_in`; the driver stops its player (which may take a while), then `cut_playback()` gives
+   `audio_interrupted` and the `conversation.item.truncate` at what was heard, and `barge_in_cancel()` the
+   client's own `response.cancel` when the server does not cancel on speech (`interrupt_response` false).
+   Audio that arrives for an interrupted item is recorded on the `dropped` track and never played.
+5. Commands check the state first (SessionError when not open), then validate the event (LocalProtocolError:
+   the caller's mistake), so nothing invalid is ever handed out.
+6. The optional `recorder` (the session's `RecordingWriter`; anything with `record_wire` and `cut_output`)
+   gets every server event as it is received, with its audio as PCM16 24 kHz, and the output cut at a
+   barge-in. The driver records app events and the client events it sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import enum
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from voicelab.audio.core import Audio
+from voicelab.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicelab.config import SessionConfig, audio_format, format_name
+from voicelab.errors import AudioError, ConfigError, RemoteProtocolError, SessionError
+from voicelab.events import (
+    AppEvent,
+    AudioChunk,
+    AudioEnd,
+    AudioInterrupted,
+    Error,
+    FunctionCall,
+    HistoryAdded,
+    HistoryUpdated,
+    InputAudioTimeout,
+    RawServerEvent,
+    ResponseDone,
+    ResponseStarted,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptDelta,
+    TranscriptDone,
+)
+from voicelab.playback import PlaybackState, PlaybackTracker
+from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len, bytes_per_ms
+from voicelab.protocol.events import (
+    RawEvent,
+    client_event,
+    decode_frame,
+    is_valid_delta,
+    json_too_deep,
+    loads_event,
+    parse_server_dict,
+    validate_client_event,
+)
+from voicelab.protocol.ids import new_event_id
+from voicelab.protocol.response_queue import ResponseQueue
+from voicelab.protocol.session_update import merge_session_update
+
+logger = logging.getLogger("voicelab.session")
+
+CHUNK_MS = 100  # the audio in one input_audio_buffer.append
+_HISTORY_TYPES = frozenset(
+    {
+        "conversation.item.done",
+        "conversation.item.deleted",
+        "conversation.item.truncated",
+        "conversation.item.retrieved",
+    }
+)
+_ITEM_EVENTS = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.created",
+        "conversation.item.done",
+        "response.output_item.added",
+        "response.output_item.done",
+    }
+)
+_CLOSED_MESSAGE = "the session is closed; open a new one with voicelab.connect(...)."
+
+
+class State(enum.Enum):
+    """CONNECTING (commands refused) -> OPEN -> CLOSED (commands refused; frames are still read)."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class WireRecorder(Protocol):
+    """Where received server events go as they arrive (`voicelab.recording.RecordingWriter` is one)."""
+
+    def record_wire(
+        self, direction: str, event: dict[str, Any], pcm: bytes | None = None, t_ms: float | None = None
+    ) -> dict[str, Any]: ...
+
+    def cut_output(self, at_ms: float) -> None: ...
+
+
+class Cut(NamedTuple):
+    """What `cut_playback` decided: the app events (`audio_interrupted`, or none when nothing was playing),
+    the client events to send (the truncate), and the ms of the item that were played (None: nothing)."""
+
+    events: list[AppEvent]
+    send: list[dict[str, Any]]
+    played_ms: float | None
+
+
+class ClientProtocol:
+    """One Realtime connection's client side (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        playback: PlaybackTracker | None = None,
+        recorder: WireRecorder | None = None,
+    ) -> None:
+        if not isinstance(config, SessionConfig):
+            raise ConfigError(
+                f"ClientProtocol takes a voicelab.SessionConfig, got {type(config).__name__}; build one with "
+                "SessionConfig(...) or SessionConfig.from_dict(fields)."
+            )
+        self._config = config
+        self._output_format_name = format_name(config.output_format)
+        self.playback = playback or PlaybackTracker()
+        self.recorder = recorder
+        self.conversation = Conversation()
+        self.state = State.CONNECTING
+        self.responses = ResponseQueue()  # which response.create goes out now, which waits
+        self.last_error: dict[str, Any] | None = None  # the `error` of the server's last error event
+        self.barge_in = False  # speech started over playback: the driver stops it and calls cut_playback()
+        self._announced: set[str] = set()
+        self._interrupted_items: set[str] = set()
+        self._track_start_ms: dict[str, float] = {}  # item -> where its audio starts on the output track
+        # client events receive() decided to send (a queued create released); events_to_send() empties it
+        self.outgoing: list[dict[str, Any]] = []
+        self._events: list[AppEvent] = []  # app events of the frame being received
+        self._delta_handlers: dict[str, Callable[[dict[str, Any], float], AppEvent | None]] = {
+            "response.output_audio.delta": self._on_audio_delta,
+            "response.output_audio_transcript.delta": self._on_text_delta,
+            "response.output_text.delta": self._on_text_delta,
+        }
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def config(self) -> SessionConfig:
+        """The session configuration in force (as this client last set it)."""
+        return self._config
+
+    @property
+    def history(self) -> list[Item]:
+        return self.conversation.items
+
+    @property
+    def response_busy(self) -> bool:
+        """Whether a new response.create must wait: a response is active or a create is in flight."""
+        return self.responses.busy(self.conversation.active_response_id is not None)
+
+    @property
+    def responding(self) -> bool:
+        """True while a response is active, requested, or queued behind the active one."""
+        return self.responses.pending(self.conversation.active_response_id is not None)
+
+    def connection_open(self) -> None:
+        """The transport is up: commands are accepted."""
+        if self.state is State.CONNECTING:
+            self.state = State.OPEN
+
+    def connection_closed(self) -> None:
+        """The connection is gone: commands raise SessionError from now on."""
+        self.state = State.CLOSED
+
+    def is_create_in_flight(self, event: dict[str, Any]) -> bool:
+        """Whether `event` is the response.create the queue marked in flight (the one being sent)."""
+        return self.responses.awaiting_created and event.get("event_id") == self.responses.awaiting_id
+
+    def send_failed(self, event: dict[str, Any]) -> None:
+        """The driver could not send `event`: a create in flight is not in flight any more."""
+        if event.get("type") == "response.create" and self.is_create_in_flight(event):
+            self.responses.unsent()
+
+    def events_to_send(self) -> list[dict[str, Any]]:
+        """The client events `receive()` decided to send (a queued create released), oldest first; the buffer
+        is emptied."""
+        out, self.outgoing = self.outgoing, []
+        return out
+
+    # -- commands: each returns the client events to send, in order ----------------------------------
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise SessionError(_CLOSED_MESSAGE)
+
+    def _valid(self, event: dict[str, Any]) -> dict[str, Any]:
+        self._check_open()
+        validate_client_event(event)
+        return event
+
+    def session_update(self) -> list[dict[str, Any]]:
+        """The `session.update` carrying the whole configuration (the first event a session sends)."""
+        return [self._valid(self._config.session_update_event())]
+
+    def update(self, config: SessionConfig | dict[str, Any]) -> list[dict[str, Any]]:
+        """Change the session: a SessionConfig, or a dict of GA or flat fields merged into the current one."""
+        if isinstance(config, SessionConfig):
+            new = config
+        elif isinstance(config, dict):
+            if "audio" in config or "type" in config:
+                new = SessionConfig.from_dict(merge_session_update(self._config.to_session(), config))
+            else:
+                new = self._config.replace(**config)
+        else:
+            raise ConfigError(f"update() takes a SessionConfig or a dict, got {type(config).__name__}.")
+        self._config = new
+        self._output_format_name = format_name(new.output_format)
+        return [self._valid(new.session_update_event())]
+
+    def send_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Any GA client event dict (validated; an event_id is added when missing)."""
+        if not isinstance(event, dict):
+            raise ConfigError(
+                f"send_event takes a client event dict such as {{'type': 'response.create'}}, got "
+                f"{type(event).__name__}."
+            )
+        return [self._valid({"event_id": new_event_id(), **event})]
+
+    def create_item(self, item: dict[str, Any], previous_item_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            self._valid(
+                client_event("conversation.item.create", item=item, previous_item_id=previous_item_id)
+            )
+        ]
+
+    def delete_item(self, item_id: str) -> list[dict[str, Any]]:
+        return [self._valid(client_event("conversation.item.delete", item_id=item_id))]
+
+    def text_item(self, text: str) -> list[dict[str, Any]]:
+        """The `conversation.item.create` of a user text message."""
+        if not isinstance(text, str):
+            raise ConfigError(f"send_text needs a str, got {type(text).__name__}.")
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        return self.create_item(item)
+
+    def send_text(self, text: str, respond: bool = True) -> list[dict[str, Any]]:
+        """A user text message, then (respond=True) a response.create (or nothing more when one is queued)."""
+        out = self.text_item(text)
+        return out + self.create_response() if respond else out
+
+    def function_output_item(self, call_id: str, output: Any) -> list[dict[str, Any]]:
+        """The `function_call_output` item answering a call (`output` as text; non-strings as JSON)."""
+        text = output if isinstance(output, str) else json.dumps(output)
+        return self.create_item({"type": "function_call_output", "call_id": call_id, "output": text})
+
+    def send_function_output(self, call_id: str, output: Any, respond: bool = True) -> list[dict[str, Any]]:
+        out = self.function_output_item(call_id, output)
+        return out + self.create_response() if respond else out
+
+    def create_response(self, **params: Any) -> list[dict[str, Any]]:
+        """A response.create (params: GA `response` fields): [event] to send now, or [] when it is queued
+        behind the active response (released by `events_to_send()` after response.done).
+        `conversation="none"` (out of band) goes out at once."""
+        event = self._valid(client_event("response.create", response=params or None))
+        if params.get("conversation") == "none":
+            return [event]
+        now = self.responses.request(event, self.conversation.active_response_id is not None)
+        return [now] if now is not None else []
+
+    def cancel_response(self, response_id: str | None = None) -> list[dict[str, Any]]:
+        """Drop the queued creates; a response.cancel when a response is active or in flight, else []."""
+        self.responses.clear()
+        if not self.response_busy:
+            return []
+        return [self._cancel_event(response_id)]
+
+    def _cancel_event(self, response_id: str | None = None) -> dict[str, Any]:
+        """response.cancel, remembered: when the response ended before the cancel arrived, the server's
+        `response_cancel_not_active` answers a race, not a mistake, and is not reported as an error."""
+        event = self._valid(client_event("response.cancel", response_id=response_id))
+        self.responses.cancel_sent(event["event_id"])
+        return event
+
+    def interrupt_cancel(self) -> list[dict[str, Any]]:
+        """After `cut_playback()` for `interrupt()`: the response.cancel (queued creates dropped) when a
+        response is active or in flight, else []."""
+        if not self.response_busy:
+            return []
+        self.responses.clear()
+        return [self._cancel_event()]
+
+    def barge_in_cancel(self) -> list[dict[str, Any]]:
+        """After a barge-in's `cut_playback()`: the client's response.cancel when the server does not cancel
+        on speech itself (`interrupt_response` false) and a response is active, else []."""
+        if self._config.interrupt_response or self.conversation.active_response_id is None:
+            return []
+        return [self._cancel_event()]
+
+    def commit(self) -> list[dict[str, Any]]:
+        return [self._valid(client_event("input_audio_buffer.commit"))]
+
+    def clear_input(self) -> list[dict[str, Any]]:
+        return [self._valid(client_event("input_audio_buffer.clear"))]
+
+    def audio_appends(
+        self, audio: Audio | np.ndarray, rate: int | None = None
+    ) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """`input_audio_buffer.append` events of ~100 ms in the session's input format, each with the PCM16
+        24 kHz audio it carries (for the recording). The audio is checked and converted now; the events are
+        made as they are taken (the state is checked for each), so a driver sends one before making the
+        next."""
+        if isinstance(audio, Audio):
+            clip = audio
+        else:
+            if rate is None:
+                raise AudioError(
+                    "send_audio got an array without a sample rate; pass rate=<Hz>, e.g. "
+                    "session.send_audio(samples, rate=16000), or an Audio."
+                )
+            clip = Audio.from_array(audio, rate)
+        pcm24 = clip.to_realtime().to_pcm16()
+        fmt = format_name(self._config.input_format)
+        if fmt == "pcm16":
+            return self._pcm_appends(pcm24)
+        encode = ulaw_encode if fmt == "g711_ulaw" else alaw_encode
+        return self._g711_appends(encode(clip.resample(8000).samples), pcm24)
+
+    def _pcm_appends(self, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+        step = 24 * 2 * CHUNK_MS
+        for offset in range(0, len(pcm24), step):
+            chunk = pcm24[offset : offset + step]
+            yield self._append(base64.b64encode(chunk).decode("ascii")), chunk
+
+    def _g711_appends(self, g711: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+        step, g_step = 24 * 2 * CHUNK_MS, 8 * CHUNK_MS
+        for index, offset in enumerate(range(0, len(g711), g_step)):
+            chunk24 = pcm24[index * step : (index + 1) * step]
+            yield self._append(base64.b64encode(g711[offset : offset + g_step]).decode("ascii")), chunk24
+
+    def _append(self, b64: str) -> dict[str, Any]:
+        if self.state is not State.OPEN:
+            raise SessionError(_CLOSED_MESSAGE)
+        return {"type": "input_audio_buffer.append", "event_id": new_event_id(), "audio": b64}
+
+    def cut_playback(self, state: PlaybackState | None, heard_ms: float | None = None) -> Cut:
+        """Stop the playback `state` describes (the tracker's state when the stop began; None: nothing)
+        at `heard_ms` (what a player confirmed was heard, None: the tracker's figure): `audio_interrupted`,
+        the output track cut, and the `conversation.item.truncate` (when open). Nothing plays afterwards."""
+        if state is not None and not state.finished and heard_ms is not None:
+            state = dataclasses.replace(state, played_ms=min(float(heard_ms), state.received_ms))
+        self.playback.reset()
+        if state is None or state.finished:
+            return Cut([], [], None)
+        item = self.conversation.get(state.item_id)
+        received = item.audio_ms if item is not None else state.received_ms
+        played = max(0, min(int(state.played_ms), int(received)))
+        self._interrupted_items.add(state.item_id)
+        event = AudioInterrupted(state.item_id, state.content_index, float(played))
+        if self.recorder is not None and state.item_id in self._track_start_ms:
+            self.recorder.cut_output(self._track_start_ms[state.item_id] + played)
+        send: list[dict[str, Any]] = []
+        if self.state is State.OPEN:
+            truncate = client_event(
+                "conversation.item.truncate",
+                item_id=state.item_id,
+                content_index=state.content_index,
+                audio_end_ms=played,
+            )
+            send.append(self._valid(truncate))
+        return Cut([event], send, float(played))
+
+    # -- receiving -----------------------------------------------------------------------------------
+    def receive(self, frame: str | bytes, t_ms: float) -> list[AppEvent]:
+        """One server frame received at `t_ms` (the session clock) -> the app events it gives, in order.
+        Never raises (rule 1). Afterwards check `barge_in` and `events_to_send()`."""
+        text = frame if type(frame) is str else bytes(frame).decode("utf-8", errors="replace")  # type: ignore[arg-type]
+        try:
+            data = decode_frame(text)
+        except Exception:  # ValueError, and RecursionError for deep nesting: any frame is an error at worst
+            data = None
+        if type(data) is not dict or type(data.get("type")) is not str:
+            return [self._invalid_frame(text, t_ms)]
+        fast = self._delta_handlers.get(data["type"])
+        if fast is not None and is_valid_delta(data):
+            try:
+                event = fast(data, t_ms)
+            except Exception as exc:  # e.g. a delta whose audio is not base64: reported, the session goes on
+                return [unusable_event(data, exc)]
+            return [event] if event is not None else []
+        if json_too_deep(data):  # no event nests this deep; typing and copying it would recurse too far
+            return [self._invalid_frame(text, t_ms)]
+        events = self._events = []
+        try:
+            self._handle_event(data, t_ms)
+        except Exception as exc:  # an event voicelab cannot handle: reported, the session goes on
+            events.append(unusable_event(None, exc))
+        return events
+
+    def _invalid_frame(self, text: str, t_ms: float) -> Error:
+        try:
+            loads_event(text)  # raises with the message naming the problem
+            message = f"the server sent an unusable frame: {text[:80]!r}."
+        except RemoteProtocolError as exc:
+            message = str(exc)
+        except Exception as exc:  # never let a frame's problem out of the reader
+            message = f"the server sent an unusable frame ({type(exc).__name__}): {text[:80]!r}."
+        if self.recorder is not None:
+            self.recorder.record_wire("server", {"type": "invalid_frame", "text": text[:2000]}, t_ms=t_ms)
+        return Error(message, code="invalid_json", raw={"text": text[:2000]})
+
+    def _handle_event(self, data: dict[str, Any], t_ms: float) -> None:
+        """Every server event but the valid deltas: typed with the openai models, then translated."""
+        recorder = self.recorder
+        event_type = data["type"]
+        off_schema_audio = event_type == "response.output_audio.delta" and type(data.get("delta")) is str
+        if recorder is not None and not off_schema_audio:
+            recorder.record_wire("server", data, t_ms=t_ms)
+        parsed = parse_server_dict(data)
+        if isinstance(parsed, RawEvent) and parsed.problem is not None:
+            self._events.append(
+                Error(
+                    f"server event {event_type} does not match the Realtime GA schema ({parsed.problem}); "
+                    "it was kept raw. Check the server version.",
+                    code="invalid_server_event",
+                    raw=data,
+                )
+            )
+        if off_schema_audio:
+            event = self._on_audio_delta(data, t_ms)  # still audio: played and recorded as received
+            if event is not None:
+                self._events.append(event)
+            return
+        item_key = _item_id_of(data)
+        was_known = item_key in self.conversation if item_key else True
+        self.conversation.apply(parsed)
+        if event_type == "session.created":  # server defaults; the format in force is the one we send
+            self.conversation.output_bytes_per_ms = bytes_per_ms(audio_format(self._config.output_format))
+        self._translate(event_type, data, item_key, was_known)
+
+    def _on_text_delta(self, data: dict[str, Any], t_ms: float) -> AppEvent:
+        """A valid assistant transcript or text delta (the hot path)."""
+        if self.recorder is not None:
+            self.recorder.record_wire("server", data, t_ms=t_ms)
+        item_id: str = data["item_id"]
+        delta: str = data["delta"]
+        self.conversation.add_assistant_delta(item_id, delta, data["type"] == "response.output_text.delta")
+        return TranscriptDelta._new(item_id, "assistant", delta)
+
+    def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> AppEvent | None:
+        """An assistant audio delta (the hot path): counted, tracked, recorded, handed on undecoded."""
+        b64: str = data["delta"]
+        recorder = self.recorder
+        item_id = data.get("item_id", "")
+        nbytes = b64_decoded_len(b64)
+        self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
+        payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
+        if self._output_format_name != "pcm16":
+            payload = self._g711_to_pcm(base64.b64decode(b64))
+        elif recorder is not None:
+            payload = base64.b64decode(b64)
+        pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
+        if item_id in self._interrupted_items:  # received after the barge-in: recorded, never played
+            if recorder is not None:
+                ref = {"track": "dropped", "start_ms": round(t_ms, 3), "duration_ms": pcm_ms}
+                recorder.record_wire("server", {**data, "delta": {"$audio": ref}}, t_ms=t_ms)
+            return None
+        if recorder is not None:
+            assert isinstance(payload, bytes)
+            recorded = recorder.record_wire("server", data, pcm=payload, t_ms=t_ms)
+            if item_id not in self._track_start_ms:
+                self._track_start_ms[item_id] = recorded["delta"]["$audio"]["start_ms"]
+        content_index = data.get("content_index", 0)
+        self.playback.on_audio(item_id, content_index, pcm_ms)
+        return AudioChunk._new(item_id, content_index, data.get("response_id", ""), payload)
+
+    def _g711_to_pcm(self, raw: bytes) -> bytes:
+        samples = ulaw_decode(raw) if self._output_format_name == "g711_ulaw" else alaw_decode(raw)
+        if samples.size == 0:
+            return b""
+        return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
+
+    def _release_queued_create(self) -> None:
+        if self.state is not State.OPEN:
+            return
+        event = self.responses.next_to_send(self.conversation.active_response_id is not None)
+        if event is not None:
+            self.outgoing.append(event)
+
+    def _translate(
+        self, event_type: str, data: dict[str, Any], item_key: str | None, was_known: bool
+    ) -> None:
+        conv = self.conversation
+        publish = self._events.append
+        if item_key and not was_known and item_key in conv and item_key not in self._announced:
+            self._announced.add(item_key)
+            publish(HistoryAdded(_snapshot(conv.get(item_key))))
+            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
+        if event_type == "input_audio_buffer.speech_started":
+            publish(SpeechStarted(data.get("item_id", ""), data.get("audio_start_ms", 0)))
+            state = self.playback.state()
+            if state is not None and not state.finished:
+                self.barge_in = True
+        elif event_type == "input_audio_buffer.speech_stopped":
+            publish(SpeechStopped(data.get("item_id", ""), data.get("audio_end_ms", 0)))
+        elif event_type == "input_audio_buffer.timeout_triggered":
+            publish(
+                InputAudioTimeout(
+                    data.get("item_id", ""), data.get("audio_start_ms", 0), data.get("audio_end_ms", 0)
+                )
+            )
+        elif event_type in _HISTORY_TYPES:
+            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
+        elif event_type == "conversation.item.input_audio_transcription.delta":
+            publish(TranscriptDelta(data.get("item_id", ""), "user", data.get("delta") or ""))
+        elif event_type == "conversation.item.input_audio_transcription.completed":
+            publish(TranscriptDone(data.get("item_id", ""), "user", data.get("transcript") or ""))
+            publish(HistoryUpdated(tuple(_snapshot(i) for i in conv.items)))
+        elif event_type == "conversation.item.input_audio_transcription.failed":
+            error = data.get("error") or {}
+            publish(
+                Error(
+                    f"input transcription failed for {data.get('item_id')}: {error.get('message')}",
+                    code=error.get("code") or "transcription_failed",
+                    raw=data,
+                )
+            )
+        elif event_type == "response.created":
+            self.responses.on_created()
+            publish(ResponseStarted((data.get("response") or {}).get("id", "")))
+        elif event_type in ("response.output_audio.done", "response.audio.done"):
+            publish(AudioEnd(data.get("item_id", ""), data.get("content_index", 0)))
+        elif event_type in ("response.output_audio_transcript.delta", "response.output_text.delta"):
+            publish(TranscriptDelta(data.get("item_id", ""), "assistant", data.get("delta") or ""))
+        elif event_type in ("response.output_audio_transcript.done", "response.output_text.done"):
+            text = data.get("transcript") if "transcript" in data else data.get("text")
+            publish(TranscriptDone(data.get("item_id", ""), "assistant", text or ""))
+        elif event_type == "response.output_item.done":
+            item = data.get("item") or {}
+            if item.get("type") == "function_call" and item.get("status") in ("completed", None):
+                publish(
+                    FunctionCall(
+                        call_id=item.get("call_id", ""),
+                        name=item.get("name", ""),
+                        arguments=item.get("arguments") or "",
+                        item_id=item.get("id", ""),
+                        response_id=data.get("response_id"),
+                    )
+                )
+        elif event_type == "response.done":
+            response = data.get("response") or {}
+            rid = response.get("id", "")
+            self.responses.on_done()
+            done = conv.responses.get(rid)
+            publish(
+                ResponseDone(
+                    rid,
+                    response.get("status", "completed"),
+                    done.reason if done is not None else None,
+                    response.get("usage"),
+                )
+            )
+            self._release_queued_create()
+        elif event_type == "error":
+            error = data.get("error") or {}
+            self.last_error = error
+            refused = self.responses.refused(error)
+            if self.responses.raced_cancel(error):
+                publish(RawServerEvent(data))  # the response finished first: nothing was left to cancel
+                return
+            publish(
+                Error(
+                    str(error.get("message") or "server error"),
+                    code=error.get("code") or error.get("type"),
+                    fatal=False,
+                    raw=data,
+                )
+            )
+            if refused:
+                self._release_queued_create()
+        else:
+            publish(RawServerEvent(data))
+
+
+def unusable_event(data: dict[str, Any] | None, exc: Exception) -> Error:
+    """The `error` app event for a server event voicelab could not handle (non-fatal: the session goes on)."""
+    logger.debug("session failed on a server event", exc_info=(type(exc), exc, exc.__traceback__))
+    kind = f" {data.get('type')}" if data is not None else ""
+    return Error(
+        f"voicelab could not handle a server{kind} event ({type(exc).__name__}: {exc}); it was "
+        "skipped and the session goes on.",
+        code="invalid_server_event",
+        raw=data,
+    )
+
+
+def _item_id_of(data: dict[str, Any]) -> str | None:
+    item = data.get("item")
+    if isinstance(item, dict) and data["type"] in _ITEM_EVENTS:
+        return item.get("id")
+    return None
+
+
+def _snapshot(item: Item | None) -> Item:
+    assert item is not None
+    return copy.deepcopy(item)
+
+
+__all__ = ["CHUNK_MS", "ClientProtocol", "Cut", "State", "WireRecorder", "unusable_event"]
