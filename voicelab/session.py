@@ -152,10 +152,18 @@ class Session:
         """The conversation state rebuilt from the server's events."""
         return self._protocol.conversation
 
+    @conversation.setter
+    def conversation(self, conversation: Conversation) -> None:
+        self._protocol.conversation = conversation
+
     @property
     def playback(self) -> PlaybackTracker:
         """Where local playback is (the tracker given to connect(), or a wall-clock one)."""
         return self._protocol.playback
+
+    @playback.setter
+    def playback(self, playback: PlaybackTracker) -> None:
+        self._protocol.playback = playback
 
     @property
     def history(self) -> list[Item]:
