@@ -12,7 +12,7 @@ import pytest
 
 from voicelab import events as ev
 from voicelab.audio.core import Audio
-from voicelab.audio.g711 import ulaw_encode
+from voicelab.audio.g711 import alaw_encode, ulaw_encode
 from voicelab.config import SessionConfig
 from voicelab.errors import AudioError, ConfigError, LocalProtocolError, SessionError
 from voicelab.playback import PlaybackTracker
@@ -468,3 +468,23 @@ def test_bad_audio_for_send_audio_names_the_fix() -> None:
         list(protocol.audio_appends(np.zeros(10, np.float32)))
     ((event, pcm),) = protocol.audio_appends(b"\x01\x00" * 240)  # bytes: PCM16 at 24 kHz by default
     assert pcm == b"\x01\x00" * 240 and base64.b64decode(event["audio"]) == pcm
+
+
+def test_g711_answers_decode_as_one_stream_per_item() -> None:
+    """An item's G.711 deltas decode without a click at each boundary, and each keeps its length."""
+    protocol = opened(SessionConfig(output_format="g711_alaw"))
+    feed(protocol, session_created())
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    base = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
+    pcm = b""
+    for start in range(0, 8000, 160):  # 20 ms deltas
+        data = base64.b64encode(alaw_encode(tone[start : start + 160])).decode()
+        (chunk,) = feed(
+            protocol, {"type": "response.output_audio.delta", "event_id": "e", **base, "delta": data}
+        )
+        assert len(chunk.data) == 960  # 20 ms at 24 kHz, whatever the resampler holds
+        pcm += chunk.data
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)[96:]  # after the 2 ms of delay
+    largest_step = 0.3 * 32767 * 2 * np.pi * 440 / 24000
+    assert np.abs(np.diff(samples)).max() < largest_step * 1.2  # A-law's own error is small; a seam is not
+    assert protocol.conversation.get("a").audio_ms == 1000.0

@@ -47,7 +47,6 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from voicelab.audio.core import REALTIME_RATE, Audio
-from voicelab.audio.g711 import alaw_decode, ulaw_decode
 from voicelab.config import SessionConfig, audio_format, format_name
 from voicelab.errors import AudioError, ConfigError, RemoteProtocolError, SessionError
 from voicelab.events import (
@@ -83,7 +82,7 @@ from voicelab.protocol.events import (
 from voicelab.protocol.ids import new_event_id
 from voicelab.protocol.response_queue import ResponseQueue
 from voicelab.protocol.session_update import merge_session_update
-from voicelab.protocol.wire_audio import InputStream, bytes_per_ms, pcm16_samples
+from voicelab.protocol.wire_audio import G711Decoder, InputStream, bytes_per_ms, pcm16_samples
 
 logger = logging.getLogger("voicelab.session")
 
@@ -154,6 +153,7 @@ class ClientProtocol:
         self._output_format_name = format_name(config.output_format)
         self._input_stream: InputStream | None = None  # the caller's audio, one stream across appends
         self._pcm24_carry = b""
+        self._g711_decoders: dict[str, G711Decoder] = {}  # output item id -> its G.711 stream
         self.playback = playback or PlaybackTracker()
         self.recorder = recorder
         self.conversation = Conversation()
@@ -502,7 +502,7 @@ class ClientProtocol:
         self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
         payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
         if self._output_format_name != "pcm16":
-            payload = self._g711_to_pcm(base64.b64decode(b64))
+            payload = self._g711_to_pcm(item_id, base64.b64decode(b64))
         elif recorder is not None:
             payload = base64.b64decode(b64)
         pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
@@ -520,11 +520,14 @@ class ClientProtocol:
         self.playback.on_audio(item_id, content_index, pcm_ms)
         return AudioChunk._new(item_id, content_index, data.get("response_id", ""), payload)
 
-    def _g711_to_pcm(self, raw: bytes) -> bytes:
-        samples = ulaw_decode(raw) if self._output_format_name == "g711_ulaw" else alaw_decode(raw)
-        if samples.size == 0:
-            return b""
-        return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
+    def _g711_to_pcm(self, item_id: str, raw: bytes) -> bytes:
+        """One item's G.711 deltas, decoded as one stream (a decoder per item: the last few are kept)."""
+        decoder = self._g711_decoders.get(item_id)
+        if decoder is None or decoder.law != self._output_format_name:
+            decoder = self._g711_decoders[item_id] = G711Decoder(self._output_format_name)
+            while len(self._g711_decoders) > 4:
+                del self._g711_decoders[next(iter(self._g711_decoders))]
+        return decoder.decode(raw)
 
     def _release_queued_create(self) -> None:
         if self.state is not State.OPEN:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio.core import REALTIME_RATE, float_to_pcm16
-from voicelab.audio.g711 import alaw_encode, ulaw_encode
+from voicelab.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from voicelab.audio.resample import VadResampler as StreamResampler
 from voicelab.errors import AudioError
 
@@ -86,11 +86,37 @@ class InputStream:
         return self._to24 is not None or self._to8 is not None
 
 
+class G711Decoder:
+    """One item's G.711 audio (8 kHz) -> PCM16 24 kHz, continuous across deltas and length-exact: each
+    delta of n bytes gives 3n samples. The stream is delayed by the resampler's lookahead (about 2 ms,
+    silence first) instead of holding audio back, so every delta's length is kept (playback and truncation
+    count milliseconds from them); decoding each delta alone put a click at every delta boundary."""
+
+    def __init__(self, law: str) -> None:
+        if law not in ("g711_ulaw", "g711_alaw"):
+            raise AudioError(f"unknown G.711 law {law!r}; use 'g711_ulaw' or 'g711_alaw'")
+        self.law = law
+        self._resampler = StreamResampler(G711_RATE, REALTIME_RATE)
+        ratio = REALTIME_RATE // G711_RATE
+        self._out = np.zeros(ratio * (self._resampler.lookahead + 1), dtype=np.float32)
+
+    def decode(self, data: bytes) -> bytes:
+        samples = ulaw_decode(data) if self.law == "g711_ulaw" else alaw_decode(data)
+        if samples.size == 0:
+            return b""
+        floats = samples.astype(np.float32) / 32768.0
+        self._out = np.concatenate([self._out, self._resampler.resample_chunk(floats)])
+        count = floats.size * (REALTIME_RATE // G711_RATE)
+        ready, self._out = self._out[:count], self._out[count:]
+        return float_to_pcm16(ready)
+
+
 __all__ = [
     "G711_BYTES_PER_MS",
     "G711_RATE",
     "PCM16_BYTES_PER_MS",
     "WIRE_NAMES",
+    "G711Decoder",
     "InputStream",
     "bytes_per_ms",
     "pcm16_samples",
