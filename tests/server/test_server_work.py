@@ -426,3 +426,38 @@ def test_handed_out_work_performed_at_once_gives_the_inline_events() -> None:
         return re.sub(r'"(event|call)_[A-Za-z0-9]+"', '"-"', json.dumps(events))
 
     assert without_ids(handed) == without_ids(inline)
+
+
+class ForeverBrain:
+    """An `async def` brain that waits until it is cancelled."""
+
+    phrases: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def reply(self, context: BrainInput) -> Say:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return Say("never")
+
+
+async def test_cancelling_a_response_stops_its_async_brain() -> None:
+    brain = ForeverBrain()
+    with Server(brain=brain, pace="fast", services=FAKE_SERVICES) as server:
+        async with connect(server.url + "?model=gpt-realtime") as ws:
+            await recv(ws)
+            await ask(ws, "hello")
+            await until(ws, "response.created")
+            assert await asyncio.to_thread(brain.started.wait, 20)
+            await ws.send(json.dumps({"type": "response.cancel"}))
+            done = (await until(ws, "response.done"))[-1]
+            assert done["response"]["status"] == "cancelled"
+            assert await asyncio.to_thread(brain.cancelled.wait, 20)
+            await ask(ws, "again")  # the connection goes on; the next response waits for its own brain
+            assert types_of(await until(ws, "response.created"))[-1] == "response.created"

@@ -290,19 +290,25 @@ class _Handler:
                 if index % 4 == 3:
                     await asyncio.sleep(0)  # lets a disconnect be noticed within a few frames
 
-        working: set[asyncio.Task[WorkResult]] = set()
+        working: dict[asyncio.Task[WorkResult], Work] = {}
 
         def hand_out() -> None:
-            """Start the work the engine handed out; its result comes back through `frames`."""
+            """Start the work the engine handed out (its result comes back through `frames`); stop an
+            `async def` brain whose response was cancelled meanwhile (a thread cannot be stopped)."""
             for work in engine.take_work():
                 task = loop.create_task(work.run_async(self._work_executor()))
-                working.add(task)
+                working[task] = work
                 task.add_done_callback(functools.partial(finished, work))
+            for task, work in list(working.items()):
+                if work.abandoned and work.is_async:
+                    task.cancel()
 
         def finished(work: Work, task: asyncio.Task[WorkResult]) -> None:
-            working.discard(task)
+            working.pop(task, None)
             if not task.cancelled():
                 frames.put_nowait((work, task.result()))
+            elif work.abandoned:  # the engine still counts it as out: close it
+                frames.put_nowait((work, WorkResult(error=asyncio.CancelledError())))
 
         reader = loop.create_task(read())
         self.connections += 1
