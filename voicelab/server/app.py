@@ -130,7 +130,7 @@ class _Handler:
         )
         self._executor: WorkerThreads | None = None
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
-        phrases = list(getattr(brain, "phrases", ())) if hasattr(brain, "reply") else []
+        phrases = list(getattr(brain, "phrases", ())) if _is_brain(brain) else []
         lines = _static_lines(brain) if self.services.synthesize is espeak_synthesizer else []
         if phrases or lines:
             threading.Thread(target=self._warm, args=(phrases, lines), daemon=True).start()
@@ -148,9 +148,15 @@ class _Handler:
 
     def _new_brain(self) -> Brain:
         brain = self._brain
-        if hasattr(brain, "reply"):
+        if _is_brain(brain):
             return brain  # type: ignore[return-value]
-        return brain()  # type: ignore[operator]
+        made = brain()  # type: ignore[operator]
+        if not _is_brain(made):
+            raise ConfigError(
+                f"the brain factory {brain!r} returned {type(made).__name__}; it must return a brain (an "
+                "object with `phrases` and `reply(context)`)"
+            )
+        return made  # type: ignore[no-any-return]
 
     def _http_brain(self) -> Brain:
         """The brain of the HTTP APIs: one for the server's lifetime (a factory is called once)."""
@@ -465,10 +471,30 @@ class AsyncServer:
         return f"<voicelab AsyncServer {self.url} pace={self._handler.pace}>"
 
 
+def _is_brain(value: object) -> bool:
+    """A brain instance (a class with `reply` is a factory of brains)."""
+    return not isinstance(value, type) and callable(getattr(value, "reply", None))
+
+
 def _brain_source(script: str | Path | dict[str, Any] | None, brain: BrainSource | None) -> BrainSource:
     if brain is not None and script is not None:
         raise ConfigError("pass either script= or brain= to serve(), not both")
-    return brain if brain is not None else resolve_script(script)
+    if brain is None:
+        return resolve_script(script)
+    if _is_brain(brain):
+        try:
+            list(brain.phrases)  # type: ignore[union-attr]
+        except Exception:
+            raise ConfigError(
+                f"brain {type(brain).__name__} needs a `phrases` attribute: a list of what callers are "
+                "expected to say (the transcription grammar), or () for none"
+            ) from None
+    elif not callable(brain):
+        raise ConfigError(
+            f"brain must be a brain (an object with `phrases` and `reply(context) -> Say | Call`, plain or "
+            f"async def) or a zero-argument factory of one (e.g. its class), got {type(brain).__name__}"
+        )
+    return brain
 
 
 def _listen_error(host: str, port: int, failure: BaseException) -> str:

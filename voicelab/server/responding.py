@@ -92,7 +92,13 @@ def brain_input(
 
 
 def checked_reply(reply: Any, context: BrainInput) -> Say | Call:
-    """A call to a tool the request does not declare becomes a Say that says so."""
+    """A call to a tool the request does not declare becomes a Say that says so; anything but a Say or a
+    Call is a TypeError that names the fix (the response then ends `failed` with it)."""
+    if not isinstance(reply, (Say, Call)):
+        raise TypeError(
+            f"the brain's reply() returned {type(reply).__name__}; return voicelab.server.Say(text) or "
+            "voicelab.server.Call(name, arguments)"
+        )
     if isinstance(reply, Call) and reply.name not in context.tools:
         return Say(f"The brain asked to call the tool {reply.name!r}, which this session does not declare.")
     return reply  # type: ignore[no-any-return]
