@@ -18,7 +18,7 @@ import voicelab
 from voicelab import events as ev
 from voicelab.errors import ConfigError, LocalProtocolError, SessionError
 from voicelab.protocol.samples import text_turn
-from voicelab.recording import default_record_dir
+from voicelab.recording import default_record_dir, load_recording
 from voicelab.testing import ConnectionPair
 
 # --- 1. any frame from the server: an error event at worst ----------------------------------------------
@@ -151,9 +151,9 @@ async def test_a_failed_open_keeps_an_explicit_recording_closed(tmp_path: Path) 
     )
     with pytest.raises(SessionError):
         await session.open()
-    writer = session._writer
-    assert writer is not None and writer.closed
-    assert "closed" in repr(session)
+    rec = load_recording(tmp_path / "c")  # closed: its meta has the end, its events end with disconnected
+    assert "ended_at" in rec.meta and [e["type"] for e in rec.events] == ["error", "disconnected"]
+    assert session.recording_path == tmp_path / "c" and "closed" in repr(session)
 
 
 async def test_record_dir_true_records_to_a_default_folder(

@@ -85,6 +85,7 @@ import pandas as pd
 from voicelab.checks import checked
 from voicelab.errors import ConfigError
 from voicelab.protocol.conversation import place_item
+from voicelab.protocol.wire_audio import PCM16_BYTES_PER_MS as _PCM16_BYTES_PER_MS
 from voicelab.recording import input_origin_ms, read_events, read_meta
 
 __all__ = [
@@ -197,7 +198,6 @@ COMPARE_COLUMNS: dict[str, str] = {
 }
 
 NAN = math.nan
-_PCM16_BYTES_PER_MS = 48.0  # 24 kHz mono 16-bit
 
 
 # ----------------------------------------------------------------------------------------------------

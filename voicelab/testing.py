@@ -101,15 +101,19 @@ class PairClient:
         self._pair.send(self.protocol.send_event(event))
 
     def commit(self) -> None:
+        for event, _pcm in self.protocol.input_tail():
+            self._pair.send([event])
         self._pair.send(self.protocol.commit())
 
     def clear_input(self) -> None:
         self._pair.send(self.protocol.clear_input())
 
-    def send_audio(self, audio: Audio | np.ndarray, rate: int | None = None, commit: bool = False) -> None:
+    def send_audio(
+        self, audio: Audio | np.ndarray | bytes, rate: int | None = None, commit: bool = False
+    ) -> None:
         """Append audio in ~100 ms events, all at the current time (move the clock between calls to stream
         it in real time)."""
-        for event, _pcm in self.protocol.audio_appends(audio, rate):
+        for event, _pcm in self.protocol.audio_appends(audio, rate, last=commit):
             self._pair.send([event])
         if commit:
             self.commit()
