@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results.jsonl
 : > "$out"
-for name in vad plot speech session protocol server agents tables browser cockpit chained experiments hardening; do
+for name in vad plot speech session protocol server engine agents tables browser cockpit chained experiments hardening; do
   echo "== bench_$name" >&2
   python "bench/bench_$name.py" | tee -a "$out"
 done

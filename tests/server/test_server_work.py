@@ -304,3 +304,125 @@ def test_a_failing_transcriber_gives_transcription_failed(hand_out: bool) -> Non
         events += validate(engine.deliver(work, work.run(), 1.0))
     failed = [e for e in events if e["type"].endswith("transcription.failed")]
     assert len(failed) == 1 and "decoder crashed" in failed[0]["error"]["message"]
+
+
+async def test_a_blocked_brain_on_the_http_api_does_not_stall_a_realtime_session() -> None:
+    import httpx
+
+    brain = GateBrain()
+    with Server(brain=brain, pace="fast", services=FAKE_SERVICES) as server:
+        chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "wait"}]}
+        async with httpx.AsyncClient(timeout=30) as http:
+            waiting = asyncio.create_task(http.post(server.http_base_url + "/chat/completions", json=chat))
+            assert await asyncio.to_thread(brain.entered.wait, 20)
+            async with connect(server.url + "?model=gpt-realtime") as ws:
+                await recv(ws)
+                await ask(ws, "go")
+                assert said(await until(ws, "response.done")) == "quick"
+            assert not brain.gate.is_set() and not waiting.done()
+            brain.gate.set()
+            answer = (await waiting).json()
+    assert answer["choices"][0]["message"]["content"] == "slow"
+
+
+async def test_an_async_brain_answers_the_http_api() -> None:
+    import httpx
+
+    with Server(brain=AsyncBrain(), pace="fast", services=FAKE_SERVICES) as server:
+        async with httpx.AsyncClient(timeout=30) as http:
+            body = {"model": "gpt-4o", "input": "hi"}
+            answer = (await http.post(server.http_base_url + "/responses", json=body)).json()
+    assert answer["output"][0]["content"][0]["text"] == "async hi"
+
+
+class WrappedBrain:
+    """The test script, as a user's brain: the engine hands its decisions out."""
+
+    def __init__(self) -> None:
+        self.inner = ScriptedBrain(SCRIPT)
+
+    @property
+    def phrases(self) -> Any:
+        return self.inner.phrases
+
+    def reply(self, context: BrainInput) -> Any:
+        return self.inner.reply(context)
+
+
+def conversation(engine: Engine, drive_work: bool) -> list[dict[str, Any]]:
+    """A server-VAD call with transcription, pings and client requests; work performed once it is out."""
+
+    def drained(events: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+        while drive_work and (work := engine.take_work()):
+            for one in work:
+                events += engine.deliver(one, one.run(), now)
+        return validate(events)
+
+    session = {
+        "type": "realtime",
+        "audio": {
+            "input": {
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": 300},
+                "transcription": {"model": "gpt-4o-transcribe"},
+            }
+        },
+    }
+    tone = (0.3 * np.sin(np.arange(24 * 700) * 2 * np.pi * 220 / 24000) * 32767).astype("<i2").tobytes()
+    pcm = (bytes(300 * 48) + tone + bytes(700 * 48)) * 3
+    out = drained(engine.start(0.0), 0.0)
+    now = 0.0
+    out += drained(engine.receive(json.dumps({"type": "session.update", "session": session}), now), now)
+    for index, offset in enumerate(range(0, len(pcm), 1920)):
+        now += 40.0
+        audio = base64.b64encode(pcm[offset : offset + 1920]).decode()
+        frames = [{"type": "input_audio_buffer.append", "audio": audio}]
+        if index % 9 == 4:
+            frames.append({"type": "conversation.item.retrieve", "item_id": "nope"})
+        for frame in frames:
+            out += drained(engine.receive(json.dumps(frame), now), now)
+        while (due := engine.next_deadline()) is not None and due <= now:
+            out += drained(engine.advance(now), now)
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+    for frame in (
+        user_text("what is the weather in Paris"),
+        {"type": "response.create", "response": {"tools": tools}},
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+        },
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(tone).decode()},
+        {"type": "input_audio_buffer.commit"},
+        {"type": "response.create"},
+    ):
+        now += 10.0
+        out += drained(engine.receive(json.dumps(frame), now), now)
+        while (due := engine.next_deadline()) is not None and due <= now:
+            out += drained(engine.advance(now), now)
+    while (due := engine.next_deadline()) is not None:
+        now = max(now, due)
+        out += drained(engine.advance(now), now)
+    return out
+
+
+def test_handed_out_work_performed_at_once_gives_the_inline_events() -> None:
+    services = EngineServices(fake_tts, EnergyDetector, fake_transcriber)
+
+    def engine(brain: Any, hand_out: bool) -> Engine:
+        return Engine(
+            brain, pace="fast", services=services, seed=5, wall_clock=lambda: 0.0, hand_out_work=hand_out
+        )
+
+    inline = conversation(engine(ScriptedBrain(SCRIPT), False), drive_work=False)
+    kinds = types_of(inline)
+    assert kinds.count("conversation.item.input_audio_transcription.completed") == 4
+    assert kinds.count("response.done") == 5 and kinds.count("error") > 3
+    assert conversation(engine(ScriptedBrain(SCRIPT), True), drive_work=True) == inline
+    # a user's brain: every decision handed out; the same events (ids aside: a call id is drawn later)
+    handed = conversation(engine(WrappedBrain(), True), drive_work=True)
+
+    def without_ids(events: list[dict[str, Any]]) -> str:
+        import re
+
+        return re.sub(r'"(event|call)_[A-Za-z0-9]+"', '"-"', json.dumps(events))
+
+    assert without_ids(handed) == without_ids(inline)

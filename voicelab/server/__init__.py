@@ -20,6 +20,7 @@ from voicelab.server.engine import Engine
 from voicelab.server.responses import Pace
 from voicelab.server.script import Script, load_script
 from voicelab.server.services import EngineServices
+from voicelab.server.work import Work, WorkResult
 
 
 @checked
@@ -38,8 +39,11 @@ def serve(
 
     `script`: a script file, a bundled script name ("returns_desk", the default) or a dict.
     `brain`: a Brain, or a
-    zero-argument factory called per connection (for stateful brains like ReplayBrain). `token`: require
-    `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time rate, "fast" at once.
+    zero-argument factory called per connection (for stateful brains like ReplayBrain). A brain of your
+    own (`phrases` and `reply(context) -> Say | Call`, plain or `async def`) never runs on the server's
+    event loop thread: a plain `reply` runs in a worker thread, an `async def` one is awaited on the loop.
+    `token`: require `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time
+    rate, "fast" at once.
     `services`: TTS, VAD and transcription (default in-process; `EngineServices.pooled()` transcribes in a
     worker process, for many concurrent sessions). `workers`: server processes sharing the port (default 1,
     this process only; N > 1 adds N - 1 worker processes, `voicelab.server.workers`, for more concurrent
@@ -74,6 +78,8 @@ __all__ = [
     "Script",
     "ScriptedBrain",
     "Server",
+    "Work",
+    "WorkResult",
     "bundled_scripts",
     "load_script",
     "serve",

@@ -246,6 +246,12 @@ class _Handler:
         )
         await self._run(ws, engine)
 
+    def close_work(self) -> None:
+        """Let the worker threads end (a brain still running finishes in its daemon thread)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        self.http.close_work()
+
     def _work_executor(self) -> WorkerThreads:
         if self._executor is None:
             self._executor = WorkerThreads(WORK_THREADS)
@@ -441,6 +447,7 @@ class AsyncServer:
 
     async def aclose(self) -> None:
         await self._listening.stop()
+        self._handler.close_work()
 
     async def __aenter__(self) -> AsyncServer:
         return self

@@ -338,7 +338,7 @@ class Engine:
         """A transcription session (`?intent=transcription`): turns are transcribed, never answered."""
         return self.session.get("type") == "transcription"
 
-    # the input buffer's state, as tests and benchmarks read it
+    # the parts' state under the names of the single-module engine (tests and benchmarks read them)
     @property
     def _buffer(self) -> bytearray:
         return self._input.buffer
@@ -346,6 +346,18 @@ class Engine:
     @property
     def _detector(self) -> TurnDetectorLike | None:
         return self._input.detector
+
+    @property
+    def _items(self) -> list[dict[str, Any]]:
+        return self.conversation.items
+
+    @property
+    def _audio(self) -> dict[str, bytes]:
+        return self.conversation.audio
+
+    @property
+    def _responses(self) -> list[Any]:
+        return self._responder.responses
 
     # --- plumbing -------------------------------------------------------------------------------------
 
