@@ -474,3 +474,14 @@ async def test_wait_for_counts_from_the_call_and_times_out_with_a_lab_error(tmp_
             lab.wait_for("response_done", predicate="yes")  # type: ignore[arg-type]
     finally:
         await lab.close()
+
+
+def test_a_misspelt_lab_option_names_the_closest(tmp_path: Path) -> None:
+    from voicelab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="did you mean 'open_timeout'"):
+        Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", open_timout=3, record_dir=tmp_path)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="which is a file"):
+        Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", record_dir=a_file / "recordings")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from voicelab.checks import checked, whole
+from voicelab.errors import ConfigError
 from voicelab.server.app import AsyncServer, BrainSource, Server, bundled_scripts, serve_async
 from voicelab.server.brains import Brain, BrainInput, Call, EchoBrain, ReplayBrain, Say, ScriptedBrain
 from voicelab.server.engine import Engine
@@ -21,6 +23,7 @@ from voicelab.server.services import EngineServices
 from voicelab.server.work import Work, WorkResult
 
 
+@checked
 def serve(
     script: str | Path | dict[str, Any] | None = None,
     *,
@@ -46,6 +49,17 @@ def serve(
     this process only; N > 1 adds N - 1 worker processes, `voicelab.server.workers`, for more concurrent
     sessions than one event loop carries; brain and services must then be picklable).
     """
+    whole(port, "port", lo=0, hi=65535, example=8765, where="serve (0: a free port)")
+    if brain is not None and (isinstance(brain, type) or not (isinstance(brain, Brain) or callable(brain))):
+        if isinstance(brain, type):
+            raise ConfigError(
+                f"serve: brain is the class {brain.__name__}; pass an instance, brain={brain.__name__}(...), "
+                f"or a factory for one per connection, brain=lambda: {brain.__name__}(...)"
+            )
+        raise ConfigError(
+            f"serve: brain must be a Brain (e.g. EchoBrain()) or a zero-argument function returning one, got "
+            f"{type(brain).__name__}"
+        )
     return Server(
         script, brain=brain, host=host, port=port, token=token, pace=pace, services=services, workers=workers
     )
