@@ -101,18 +101,21 @@ def with_noise(clip: bytes, seed: int = 0) -> bytes:
 
 
 def start_server(
-    pace: str, services: str = "pooled()", src: str | None = None
+    pace: str, services: str = "pooled()", src: str | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[str], str]:
     """The server in its own process; `services` is an `EngineServices` constructor call; `src` a folder
-    holding another voicelab package to run instead. A `threads` line on its stdin answers with its
-    threads' names and native ids (for the CPU split); EOF stops it."""
+    holding another voicelab package to run instead; `workers` > 1: `Server(workers=N)`, N processes on
+    the port. A `threads` line on its stdin answers with its threads' names and native ids (for the CPU
+    split) and its worker processes' ids ("_workers"); EOF stops it."""
+    extra = f", workers={workers}" if workers > 1 else ""
     code = (
         "import json, sys, threading\n"
         "from voicelab.server import EngineServices, Server\n"
-        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services})\n"
+        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services}{extra})\n"
         "print(s.url, flush=True)\n"
         "for line in sys.stdin:\n"
         "    names = {t.name: t.native_id for t in threading.enumerate()}\n"
+        "    names['_workers'] = getattr(s, 'worker_pids', [])\n"
         "    print(json.dumps(names), flush=True)\n"
         "s.close()\n"
     )
@@ -391,7 +394,8 @@ async def client_process(
 
 class ServerCpu:
     """CPU seconds of the server process by stage: the event loop thread (WebSocket I/O, engine, the VAD
-    front end), the batched VAD thread, other threads of the server process, the transcription worker."""
+    front end), the batched VAD thread, other threads of the server process, the transcription workers,
+    and with `workers=N` the N - 1 other server processes (all their threads)."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         import psutil
@@ -403,17 +407,21 @@ class ServerCpu:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("threads\n")  # the VAD thread starts with the first session
         self.proc.stdin.flush()
-        names: dict[str, int] = json.loads(self.proc.stdout.readline())
+        names: dict[str, Any] = json.loads(self.proc.stdout.readline())
         self.loop = names.get("voicelab-server")
         self.vad = names.get("voicelab-vad-batch")
+        workers = set(names.get("_workers", []))
         out = {"loop": 0.0, "vad_thread": 0.0, "other_threads": 0.0, "transcription_worker": 0.0}
+        if workers:
+            out["worker_processes"] = 0.0
         for thread in self.process.threads():
             cpu = thread.user_time + thread.system_time
             key = "loop" if thread.id == self.loop else "vad_thread" if thread.id == self.vad else None
             out[key or "other_threads"] += cpu
         for child in self.process.children(recursive=True):
             times = child.cpu_times()
-            out["transcription_worker"] += times.user + times.system
+            key = "worker_processes" if child.pid in workers else "transcription_worker"
+            out[key] += times.user + times.system
         return out
 
 
@@ -446,14 +454,24 @@ def run_stage(
         child.stdin.flush()
     cycle = (len(with_noise(pcm(CAPACITY_LINE))) / 48 + CAPACITY_GAP_MS) / 1000
     split: dict[str, float] = {}
+    client_pct = float("nan")
     if cpu is not None:
+        import psutil
+
+        callers = [psutil.Process(child.pid) for child in children]
+
+        def caller_cpu() -> float:
+            return sum(sum(c.cpu_times()[:2]) for c in callers)
+
         time.sleep(max(0.0, go + cycle + 1.0 - time.time()))
-        before = cpu.sample()
+        before, callers_before = cpu.sample(), caller_cpu()
         time.sleep(max(0.0, go + cycle + 1.0 + steady_s - time.time()))
-        after = cpu.sample()
+        after, callers_after = cpu.sample(), caller_cpu()
         split = {k: round((after[k] - before[k]) / steady_s / n * 100, 3) for k in before}
         split["total"] = round(sum(split.values()), 3)
+        client_pct = round((callers_after - callers_before) / steady_s / n * 100, 3)
     merged: dict[str, Any] = {"rtts": [], "stopped": [], "decided": [], "replies": 0, "late_send_ms": 0.0}
+    merged["client_cpu_pct_per_session"] = client_pct
     for child in children:
         out, _ = child.communicate(timeout=steady_s + cycle + 120)
         part = json.loads(out.strip().splitlines()[-1])
@@ -471,13 +489,16 @@ def capacity(
     repeats: int,
     procs: int,
     transcribe: bool,
-    designs: list[tuple[str, str, str | None]],
+    designs: list[tuple[str, str, str | None, int]],
 ) -> None:
-    """The sweep over `sizes` for each design (label suffix, services, source folder or None), their
+    """The sweep over `sizes` for each design (label suffix, services, source folder or None, server
+    processes), their
     stages interleaved (N, repeat, design) so that machine load hits them alike; each N `repeats` times; a
     design stops after its first N whose median p99 fails."""
     kind = "with_transcription" if transcribe else "vad_replies"
-    servers = {label: start_server("realtime", services, src) for label, services, src in designs}
+    servers = {
+        label: start_server("realtime", services, src, workers) for label, services, src, workers in designs
+    }
     time.sleep(1.5)  # the worker processes build the transcription grammar
     try:
         cpus = {label: ServerCpu(proc) for label, (proc, _) in servers.items()}
@@ -527,13 +548,17 @@ def capacity(
                     replies=pick["replies"],
                     client_send_late_max_ms=round(max(f["late_send_ms"] for f in runs), 1),
                     server_cpu_pct_of_core_per_session=cpu_split,
+                    client_cpu_pct_of_core_per_session=round(
+                        statistics.median(f["client_cpu_pct_per_session"] for f in runs), 3
+                    ),
+                    load_1min=round(os.getloadavg()[0], 2),
                     client_processes=min(procs, n),
                 )
                 if middle >= 50:
                     running.remove(label)
                 else:
                     best[label], best_cpu[label] = n, cpu_split
-        for label, services, src in designs:
+        for label, services, src, workers in designs:
             emit(
                 "server",
                 f"realtime_sessions_with_p99_under_50ms_{kind}{label}",
@@ -547,7 +572,9 @@ def capacity(
                 cpu_target_pct=1.0,
                 services=services,
                 code=src or "this checkout",
-                processes=f"1 server (+1 transcription worker), {procs} client processes",
+                processes=f"{workers} server process{'es' if workers > 1 else ''} (+1 transcription "
+                f"worker each), {procs} client processes",
+                workers=workers,
                 session=(
                     f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms of silence, repeated, with white "
                     f"noise at {NOISE_DBFS:.0f} dBFS throughout, each 40 ms chunk sent once spoken, "
@@ -637,6 +664,14 @@ def main() -> None:
         default=["pooled()"],
         help="EngineServices constructors to compare in the same run, e.g. 'pooled(batch_vad=False)'",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="server processes sharing the port (Server(workers=N)); several values are compared in the "
+        "same run, e.g. --workers 1 2",
+    )
     parser.add_argument("--transcription", action="store_true", help="also sweep with transcription events")
     parser.add_argument(
         "--before-src",
@@ -671,12 +706,14 @@ def main() -> None:
         asyncio.run(scenario_speed(True, "default()"))
         asyncio.run(scenario_speed(False, "default()"))
     if args.only in (None, "capacity") and not args.skip_capacity:
-        designs: list[tuple[str, str, str | None]] = []
+        designs: list[tuple[str, str, str | None, int]] = []
         if args.before_src:
-            designs.append(("_before", "pooled()", args.before_src))
-        for services in args.services:
-            tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
-            designs.append((tag, services, None))
+            designs.append(("_before", "pooled()", args.before_src, 1))
+        for workers in args.workers:
+            for services in args.services:
+                tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
+                tag += f"_workers{workers}" if workers > 1 else ""
+                designs.append((tag, services, None, workers))
         capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, designs)
         if args.transcription:
             capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, designs)

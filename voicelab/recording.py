@@ -15,6 +15,7 @@ import base64
 import datetime as _dt
 import json
 import os
+import re
 import secrets
 import struct
 import time
@@ -22,6 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+try:  # the hot lines (deltas) are encoded with orjson when its bytes are exactly the stdlib encoder's
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib encoder is the reference
+    orjson = None  # type: ignore[assignment]
 
 from voicelab.audio.core import Audio
 from voicelab.errors import ConfigError
@@ -31,6 +37,31 @@ RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000.0
 _HEADER_SIZE = 44
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder, not one per line
+# Where orjson's output may differ from _ENCODER's: floats under 1e-4 or from 1e16 (Python writes 1e-05 and
+# 1e+16), NaN and infinities (orjson writes null), characters from U+007F up (the stdlib escapes them). A
+# line matching this (or that orjson refuses: big ints, non-str keys, other types) is encoded by _ENCODER.
+_ORJSON_MAY_DIFFER = re.compile(rb"\de|0\.0000|null|[\x7f-\xff]")
+_ORJSON_OPTIONS = (
+    0
+    if orjson is None
+    else orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def encode_line(record: dict[str, Any]) -> str:
+    """One events.jsonl line (with its newline), byte for byte what ``_ENCODER`` writes: orjson (5-30x
+    faster) when its output provably matches, else the stdlib encoder."""
+    if orjson is not None:
+        try:
+            out = orjson.dumps(record, option=_ORJSON_OPTIONS)
+        except TypeError:
+            pass
+        else:
+            if _ORJSON_MAY_DIFFER.search(out) is None:
+                return out.decode("ascii") + "\n"
+    return _ENCODER.encode(record) + "\n"
+
+
 AUDIO_FIELDS = {
     "input_audio_buffer.append": ("audio", "input"),
     "response.output_audio.delta": ("delta", "output"),
@@ -207,11 +238,15 @@ class RecordingWriter:
         tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.path / "meta.json")
 
-    def _line(self, t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> None:
+    def _line(
+        self, t_ms: float, direction: str, event_type: str, event: dict[str, Any], wire: bool = False
+    ) -> None:
         if self.closed:
             return
         record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
-        line = _ENCODER.encode(record) + "\n"
+        # the high-rate wire lines (JSON from the wire) take the fast encoder; the bytes are the same
+        fast = wire and event_type in BUFFERED_TYPES
+        line = encode_line(record) if fast else _ENCODER.encode(record) + "\n"
         if self.flush_ms <= 0:
             self._events.write(line)
             self._events.flush()
@@ -253,7 +288,7 @@ class RecordingWriter:
                 **event,
                 key: {"$audio": {"track": track_name, "start_ms": round(start, 3), "duration_ms": duration}},
             }
-        self._line(t, direction, event_type, event)
+        self._line(t, direction, event_type, event, wire=True)
         return event
 
     def record_app(self, event: AppEvent, t_ms: float | None = None) -> None:
