@@ -4,6 +4,8 @@
    session, transcription in-process: wall time against the call's real-time length (caller + assistant
    audio): the first run, and the median of 3 more runs of the same audio (a replay, as an experiment's
    repeats are); with the server in this process (the notebook case; target >= 100x) and in its own.
+   Each of `--rounds` rounds is a fresh process (a first run is only one once per process), alternating
+   with --before-src's code; the median over the rounds and every round's value are reported.
 2. Capacity: N concurrent real-time sessions with server VAD. The server runs in its own process
    (`--services`, by default `EngineServices.pooled()`: transcription in its worker process); the callers
    run in OTHER processes (`--client-procs`, sessions split evenly). Each session streams 24 kHz caller
@@ -20,7 +22,8 @@
    (e.g. "pooled()" "pooled(batch_vad=False)") to compare designs in the same run.
 3. End of user speech -> first audio delta over a few turns of one session, mic-like as above (the caller
    knows where its speech ends: the last loud sample, as spoken). Targets p50 <= 520 ms, p95 <= 560 ms
-   with silence_duration_ms 500.
+   with silence_duration_ms 500. `--rounds` fresh servers, interleaved with --before-src's; all turns
+   pooled.
 
     python bench/bench_server.py [--steady-s 10] [--sessions 8 16 ...] [--repeats 3]
                                  [--services "pooled()" ...] [--transcription] [--only capacity]
@@ -334,6 +337,7 @@ async def reply_latency(turns: int) -> None:
             speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
             speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
+            gaps_ms=[round(g, 2) for g in gaps],
             method="mic-like: each 40 ms chunk sent once spoken, noise floor -60 dBFS, speech end = when "
             "the last loud sample was spoken",
         )
@@ -426,20 +430,39 @@ class ServerCpu:
 
 
 def run_stage(
-    url: str, n: int, steady_s: float, procs: int, transcribe: bool, cpu: ServerCpu | None
+    url: str,
+    n: int,
+    steady_s: float,
+    procs: int,
+    transcribe: bool,
+    cpu: ServerCpu | None,
+    src: str | None = None,
 ) -> dict[str, Any]:
     """N sessions split over `procs` client processes in steady state; their figures merged, and the
-    server's CPU over the counted window (% of one core per session, by stage)."""
+    server's CPU over the counted window (% of one core per session, by stage). `src`: the server runs
+    that folder's voicelab, and so do the callers (their replica of the VAD names the trigger chunks)."""
     procs = max(1, min(procs, n))
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
     shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     firsts = [sum(shares[:i]) for i in range(procs)]
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--client", url, str(share), str(first), str(n), str(steady_s)]
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--client",
+                url,
+                str(share),
+                str(first),
+                str(n),
+                str(steady_s),
+            ]
             + (["--transcribe"] if transcribe else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
+            cwd=src,
         )
         for share, first in zip(shares, firsts, strict=True)
     ]
@@ -502,8 +525,11 @@ def capacity(
     time.sleep(1.5)  # the worker processes build the transcription grammar
     try:
         cpus = {label: ServerCpu(proc) for label, (proc, _) in servers.items()}
-        for _, url in servers.values():
-            run_stage(url, 2, 2.0, 1, transcribe, None)  # warm-up (first decoders, TTS calls): not counted
+        sources = {label: src for label, _, src, _ in designs}
+        for label, (_, url) in servers.items():
+            run_stage(
+                url, 2, 2.0, 1, transcribe, None, sources[label]
+            )  # warm-up (first decoders, TTS calls): not counted
         best = {label: 0 for label in servers}
         best_cpu: dict[str, dict[str, float]] = {label: {} for label in servers}
         running = list(servers)
@@ -514,7 +540,9 @@ def capacity(
             figures: dict[str, list[dict[str, Any]]] = {label: [] for label in running}
             for _ in range(repeats):
                 for label in running:
-                    figure = run_stage(servers[label][1], n, steady_s, procs, transcribe, cpus[label])
+                    figure = run_stage(
+                        servers[label][1], n, steady_s, procs, transcribe, cpus[label], sources[label]
+                    )
                     rtts, decided = figure["rtts"], figure["decided"]
                     worst[label].append(
                         max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf")
@@ -647,6 +675,92 @@ async def scenario_speed(in_process: bool, services: str) -> None:
             stop_server(proc)
 
 
+def child_rounds(stage: str, rounds: int, before_src: str | None, extra: list[str]) -> dict[str, list[Any]]:
+    """`rounds` runs of a stage, each in a fresh process (so that a first run really is one: no cache
+    of an earlier round), this checkout's and --before-src's alternating; their JSON lines by label."""
+    script = str(Path(__file__).resolve())
+    designs = ([("_before", before_src)] if before_src else []) + [("", None)]
+    found: dict[str, list[Any]] = {label: [] for label, _ in designs}
+    for _ in range(rounds):
+        for label, src in designs:
+            env = {**os.environ, "VOICELAB_BENCH_TAG": ""}
+            if src is not None:
+                env["PYTHONPATH"] = src  # run from there: `python -c` servers import its voicelab
+            out = subprocess.run(
+                [sys.executable, script, "--child-stage", stage, *extra],
+                env=env,
+                cwd=src,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            found[label].append([json.loads(line) for line in out.splitlines() if line.startswith("{")])
+    return found
+
+
+def scenario_rounds(rounds: int, before_src: str | None) -> None:
+    """The 10-turn call's figures over `rounds` fresh processes: the median, and every round's value."""
+    load = round(os.getloadavg()[0], 2)
+    for label, runs in child_rounds("scenario", rounds, before_src, []).items():
+        by_metric: dict[str, list[dict[str, Any]]] = {}
+        for lines in runs:
+            for line in lines:
+                by_metric.setdefault(line["metric"], []).append(line)
+        for metric, lines in by_metric.items():
+            values = [line["value"] for line in lines]
+            first = lines[0]
+            emit(
+                "server",
+                metric + label,
+                statistics.median(values),
+                "x",
+                target=first["target"],
+                baseline=first["baseline"],
+                realtime_ms=first["realtime_ms"],
+                rounds=len(values),
+                spread=sorted(round(v, 1) for v in values),
+                each_round="first run of a fresh process"
+                if "first_run" in metric
+                else "median of 3 replays in a fresh process",
+                services=first["services"],
+                code=before_src if label else "this checkout",
+                load_1min=load,
+            )
+
+
+def latency_rounds(rounds: int, before_src: str | None, turns: int) -> None:
+    """End of speech -> first audio delta over `rounds` fresh servers: all turns pooled, p50 and p95,
+    and each round's p50."""
+    load = round(os.getloadavg()[0], 2)
+    for label, runs in child_rounds("latency", rounds, before_src, ["--turns", str(turns)]).items():
+        lines = [line for lines in runs for line in lines]
+        gaps = [g for line in lines for g in line["gaps_ms"]]
+        first = lines[0]
+        emit(
+            "server",
+            "speech_end_to_first_audio_delta_p50_ms" + label,
+            statistics.median(gaps) if gaps else float("nan"),
+            "ms",
+            target=520,
+            p95=round(p(gaps, 95), 3),
+            p95_target=560,
+            silence_duration_ms=SILENCE_MS,
+            turns=len(gaps),
+            rounds=len(lines),
+            round_p50s=sorted(round(line["value"], 1) for line in lines),
+            round_p95s=sorted(round(line["p95"], 1) for line in lines),
+            speech_stopped_after_trigger_chunk_p50_ms=round(
+                statistics.median(line["speech_stopped_after_trigger_chunk_p50_ms"] for line in lines), 3
+            ),
+            speech_stopped_to_first_delta_p50_ms=round(
+                statistics.median(line["speech_stopped_to_first_delta_p50_ms"] for line in lines), 3
+            ),
+            method=first["method"] + "; rounds interleaved with the other code's",
+            code=before_src if label else "this checkout",
+            load_1min=load,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -677,35 +791,38 @@ def main() -> None:
         "--before-src",
         metavar="DIR",
         help="a folder holding another version's voicelab package (e.g. `git archive <commit> voicelab`): "
-        "its figures are measured first in the same run, their names ending in _before",
+        "its figures are measured in the same run, interleaved, their names ending in _before",
     )
-    parser.add_argument("--only", choices=("scenario", "latency", "capacity"), default=None)
+    parser.add_argument(
+        "--only", nargs="+", choices=("scenario", "latency", "capacity"), default=None, help="these stages"
+    )
     parser.add_argument(
         "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--transcribe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-capacity", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="scenario and latency: fresh processes per design, interleaved with --before-src's",
+    )
+    parser.add_argument("--child-stage", choices=("scenario", "latency"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         url, n, first, of, seconds = args.client
         asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
         return
-    if args.before_src and not TAG:  # scenario and latency of another checkout's code first, same run
-        argv = sys.argv[1:]
-        at = argv.index("--before-src")
-        env = {**os.environ, "PYTHONPATH": args.before_src, "VOICELAB_BENCH_TAG": "_before"}
-        script = str(Path(__file__).resolve())  # run from there: `python -c` servers import its voicelab
-        if args.only != "capacity":
-            subprocess.run(
-                [sys.executable, script, *argv[:at], *argv[at + 2 :], "--skip-capacity"],
-                env=env,
-                check=True,
-                cwd=args.before_src,
-            )
-    if args.only in (None, "scenario"):
+    if args.child_stage == "scenario":
         asyncio.run(scenario_speed(True, "default()"))
         asyncio.run(scenario_speed(False, "default()"))
-    if args.only in (None, "capacity") and not args.skip_capacity:
+        return
+    if args.child_stage == "latency":
+        asyncio.run(reply_latency(args.turns))
+        return
+    stages = set(args.only or ("scenario", "latency", "capacity"))
+    if "scenario" in stages:
+        scenario_rounds(args.rounds, args.before_src)
+    if "capacity" in stages:
         designs: list[tuple[str, str, str | None, int]] = []
         if args.before_src:
             designs.append(("_before", "pooled()", args.before_src, 1))
@@ -717,8 +834,8 @@ def main() -> None:
         capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, designs)
         if args.transcription:
             capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, designs)
-    if args.only in (None, "latency"):
-        asyncio.run(reply_latency(args.turns))
+    if "latency" in stages:
+        latency_rounds(args.rounds, args.before_src, args.turns)
 
 
 if __name__ == "__main__":

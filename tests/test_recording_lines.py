@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from pathlib import Path
@@ -57,3 +58,50 @@ def test_a_recorded_stream_has_the_stdlib_bytes(tmp_path: Path) -> None:
     for line in lines:
         assert line == _ENCODER.encode(json.loads(line))  # what the stdlib writer wrote before
     assert len(read_events(tmp_path / "r")) == 151
+
+
+def test_delta_lines_with_hex_ids_take_the_fast_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random ids ("item_1e4f...") hold a digit before an 'e': not a number, so no fallback to the stdlib."""
+    from voicelab import recording
+
+    class Refuse:
+        def encode(self, record: object) -> str:
+            raise AssertionError("the stdlib encoder was used")
+
+    event = {
+        "type": "response.output_audio.delta", "event_id": "event_8e3f1a", "response_id": "resp_1e9d",
+        "item_id": "item_5e2a", "output_index": 0, "content_index": 0,
+        "delta": {"$audio": {"track": "output", "start_ms": 1234.5, "duration_ms": 100.0}},
+    }  # fmt: skip
+    line = {"t_ms": 1.5, "dir": "server", "type": event["type"], "event": event}
+    expected = _ENCODER.encode(line) + "\n"
+    monkeypatch.setattr(recording, "_ENCODER", Refuse())
+    assert recording.encode_line(line) == expected
+
+
+def test_buffered_audio_survives_partial_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buffered track hands its chunks to os.writev; a short write goes on where it stopped."""
+    import os
+
+    from voicelab.recording import load_recording
+
+    real = os.writev
+
+    def short(fd: int, buffers: list) -> int:  # at most 777 bytes per call, cut mid-buffer
+        data = b"".join(bytes(b) for b in buffers)[:777]
+        return real(fd, [data])
+
+    monkeypatch.setattr(os, "writev", short)
+    clock = iter(i / 1000 for i in range(10**6))
+    writer = RecordingWriter(tmp_path / "r", clock=lambda: next(clock), flush_ms=50)
+    chunks = [bytes([i]) * 4800 for i in range(1, 30)]  # 100 ms each: written back to back
+    for chunk in chunks:
+        delta = {
+            "type": "response.output_audio.delta",
+            "item_id": "i",
+            "delta": base64.b64encode(chunk).decode(),
+        }
+        writer.record_wire("server", delta)
+    writer.close()
+    pcm = load_recording(tmp_path / "r").output.to_pcm16()
+    assert pcm.lstrip(b"\0") == b"".join(chunks)  # after the silence before the first delta

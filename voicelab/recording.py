@@ -36,11 +36,14 @@ from voicelab.events import AppEvent
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000.0
 _HEADER_SIZE = 44
+_WRITEV_MAX = 512  # buffers per writev call (IOV_MAX is 1024 on Linux and macOS)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder, not one per line
-# Where orjson's output may differ from _ENCODER's: floats under 1e-4 or from 1e16 (Python writes 1e-05 and
-# 1e+16), NaN and infinities (orjson writes null), characters from U+007F up (the stdlib escapes them). A
-# line matching this (or that orjson refuses: big ints, non-str keys, other types) is encoded by _ENCODER.
-_ORJSON_MAY_DIFFER = re.compile(rb"\de|0\.0000|null|[\x7f-\xff]")
+# Where orjson's output may differ from _ENCODER's, looked for only in number tokens (after `:`, `,` or `[`;
+# ids like "item_1e4f" are not numbers): floats under 1e-4 or from 1e16 (Python writes 1e-05 and 1e+16), NaN
+# and infinities (orjson writes null), and characters from U+007F up (the stdlib escapes them). A line that
+# matches (a string holding such text too) or that orjson refuses (big ints, non-str keys, other types) is
+# encoded by _ENCODER.
+_ORJSON_MAY_DIFFER = re.compile(rb"[:,\[]-?\d[\d.]*[eE]|[:,\[]-?0\.0000|[:,\[]null")
 _ORJSON_OPTIONS = (
     0
     if orjson is None
@@ -57,7 +60,7 @@ def encode_line(record: dict[str, Any]) -> str:
         except TypeError:
             pass
         else:
-            if _ORJSON_MAY_DIFFER.search(out) is None:
+            if out.isascii() and b"\x7f" not in out and _ORJSON_MAY_DIFFER.search(out) is None:
                 return out.decode("ascii") + "\n"
     return _ENCODER.encode(record) + "\n"
 
@@ -136,7 +139,10 @@ class _Track:
         self.bytes = 0  # PCM bytes after the header (written or pending)
         self._pos = _HEADER_SIZE  # the file position, so that appends need no seek
         self._buffered = buffered
-        self._pending = bytearray()  # the last bytes of `bytes`, not written yet
+        # the last bytes of `bytes`, not written yet: the chunks as received (flush hands them to the OS with
+        # writev, so a delta's samples are copied once, by the kernel)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
         """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
@@ -146,9 +152,11 @@ class _Track:
         start = self.bytes
         if self._buffered:
             if target > start:  # silence up to t_ms
-                self._pending.extend(bytes(target - start))
+                self._pending.append(bytes(target - start))
+                self._pending_bytes += target - start
                 start = target
-            self._pending.extend(pcm)
+            self._pending.append(pcm if type(pcm) is bytes else bytes(pcm))  # held: never a mutable buffer
+            self._pending_bytes += len(pcm)
             self.bytes = start + len(pcm)
             return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
         if self._pos != _HEADER_SIZE + self.bytes:
@@ -165,12 +173,30 @@ class _Track:
         """Write the pending samples (one system call)."""
         if not self._pending:
             return
-        at = _HEADER_SIZE + self.bytes - len(self._pending)
+        at = _HEADER_SIZE + self.bytes - self._pending_bytes
         if self._pos != at:
             self._file.seek(at)
-        self._write_all(bytes(self._pending))
-        self._pending.clear()
+        self._write_chunks(self._pending)
+        self._pending = []
+        self._pending_bytes = 0
         self._pos = _HEADER_SIZE + self.bytes
+
+    def _write_chunks(self, chunks: list[bytes]) -> None:
+        """Write `chunks` in order at the file position: os.writev where there is one (a partial write goes
+        on from where it stopped), else one joined write."""
+        if not hasattr(os, "writev"):
+            self._write_all(b"".join(chunks))
+            return
+        fd = self._file.fileno()
+        for first in range(0, len(chunks), _WRITEV_MAX):
+            batch = [memoryview(c) for c in chunks[first : first + _WRITEV_MAX] if c]
+            while batch:
+                written = os.writev(fd, batch)
+                while batch and written >= len(batch[0]):
+                    written -= len(batch[0])
+                    batch.pop(0)
+                if batch and written:
+                    batch[0] = batch[0][written:]
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

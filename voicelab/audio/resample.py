@@ -113,9 +113,7 @@ class VadResampler:
         back = max(0, hi - (self._x0 + len(x)))
         span = x[max(0, lo - self._x0) : hi - self._x0]
         if front or back:
-            span = np.concatenate(
-                [np.zeros(front, dtype=np.float32), span, np.zeros(back, dtype=np.float32)]
-            )
+            span = np.concatenate([np.zeros(front, dtype=np.float32), span, np.zeros(back, dtype=np.float32)])
         span = np.ascontiguousarray(span)
         step = span.strides[0]
         out = np.empty(count, dtype=np.float32)
