@@ -122,3 +122,13 @@ def test_serve_on_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_exits_zero(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*command, "--help"]) == 0
     assert capsys.readouterr().out.startswith(f"usage: voicelab {' '.join(command)}".rstrip())
+
+
+def test_version_and_a_folder_given_as_the_notebook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("voicelab ")
+    assert main(["lab", str(tmp_path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a notebook" in err and err.count("\n") == 1

@@ -123,3 +123,35 @@ def test_cli_replay_with_other_settings_and_prompt(recording, tmp_path, capsys) 
     assert "must be FIELD=JSON" in capsys.readouterr().err
     assert main(["replay", str(recording), "--set", "voice=echo"]) == 2
     assert "is not JSON" in capsys.readouterr().err
+
+
+def test_an_agent_module_that_fails_is_one_line_not_a_traceback(tmp_path, capsys) -> None:
+    (tmp_path / "raises.py").write_text("raise RuntimeError('no database')\n")
+    (tmp_path / "syntax.py").write_text("def (:\n")
+    (tmp_path / "factory.py").write_text("def make():\n    raise KeyError('model')\n")
+    for spec, words in [
+        (f"{tmp_path / 'raises.py'}:agent", ("RuntimeError: no database", "fix the module")),
+        (f"{tmp_path / 'syntax.py'}:agent", ("line 1", "invalid syntax", "fix the syntax")),
+        (f"{tmp_path / 'factory.py'}:make", ("KeyError", "fix the function")),
+    ]:
+        assert main(["export", spec, "-f", "markdown"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("voicelab export: error:") and err.count("\n") == 1, err
+        for word in words:
+            assert word in err, (word, err)
+
+
+def test_replay_helpers_refuse_the_wrong_kinds() -> None:
+    from voicelab.errors import ConfigError
+    from voicelab.replay import changed_agent, load_agent
+
+    with pytest.raises(ConfigError, match="module:name"):
+        load_agent(5)
+    with pytest.raises(ConfigError, match=r"takes a voicelab\.Agent"):
+        changed_agent(5, None, [])
+    with pytest.raises(ConfigError, match="list of 'FIELD=JSON'"):
+        changed_agent(returns_desk_agent(), None, 'voice="ash"')
+    with pytest.raises(ConfigError, match=r"agent must be a voicelab\.Agent"):
+        import asyncio
+
+        asyncio.run(replay("/nonexistent", agent=5))

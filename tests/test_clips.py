@@ -167,3 +167,24 @@ def test_load_errors_name_the_file_and_the_fix(vad_recording, tmp_path) -> None:
     (tmp_path / "plain").mkdir()
     with pytest.raises(ConfigError, match=r"no manifest\.json"):
         clips.load_turns(tmp_path / "plain")
+
+
+def test_clip_paths_of_the_wrong_kind(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="recording must be a path"):
+        clips.save_turns(5, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"is inside .* which is a file"):
+        clips.save_turns("/nonexistent", a_file / "out")
+    with pytest.raises(ConfigError, match="folder must be a path"):
+        clips.load_turns(5)
+    with pytest.raises(ConfigError, match="recording must be a path"):
+        clips.recorded_turns(None)
+
+
+def test_a_manifest_naming_a_file_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"format": "voicelab-turns", "version": 1, "rate": 24000, "turns": [{"file": "../x.wav"}]})
+    )
+    with pytest.raises(ConfigError, match="a name in the folder"):
+        clips.load_turns(tmp_path)

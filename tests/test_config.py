@@ -123,3 +123,71 @@ def test_replace_validates() -> None:
     assert cfg.replace(voice="echo").voice == "echo"
     with pytest.raises(ConfigError):
         cfg.replace(voice="nope")
+
+
+# -- bad input of every kind fails when the SessionConfig is made (issue 8, the held-out probe) -------------
+def _clear(exc: BaseException, *words: str) -> None:
+    message = str(exc)
+    assert "\n" not in message and len(message) < 500, message
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+
+
+_TD = {"type": "server_vad"}
+_FN = {"type": "function", "name": "lookup"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"model": "gpt realtime"}, ("model", "no spaces")),
+        ({"model": "\u200b"}, ("model",)),
+        ({"model": "x" * 200}, ("model", "1-128")),
+        ({"turn_detection": {**_TD, "silence_duration_ms": 10**12}}, ("silence_duration_ms", "600000")),
+        ({"turn_detection": {**_TD, "prefix_padding_ms": 10**9}}, ("prefix_padding_ms", "at most")),
+        ({"turn_detection": {**_TD, "idle_timeout_ms": 10**9}}, ("idle_timeout_ms",)),
+        ({"transcription": {"model": 5}}, ("transcription.model", "str")),
+        ({"transcription": {"model": "whisper-1", "language": 5}}, ("transcription.language",)),
+        ({"transcription": {"model": "whisper-1", "prompt": 5}}, ("transcription.prompt",)),
+        ({"transcription": {"model": "whisper-1", "langauge": "en"}}, ("langauge", "allowed")),
+        ({"tools": [{**_FN, "parameters": {"type": "array"}}]}, ("lookup", '"object"')),
+        ({"tools": [{**_FN, "parameters": {"type": "object", "properties": 5}}]}, ("properties",)),
+        ({"tools": [{**_FN, "description": 5}]}, ("description", "str")),
+        ({"tools": [{**_FN, "paramaters": {}}]}, ("paramaters", "unknown field")),
+        ({"tool_choice": {"type": "function"}}, ("tool_choice", "not in tools")),
+        ({"tool_choice": {"type": "function", "name": "lokup"}, "tools": [_FN]}, ("did you mean 'lookup'",)),
+        ({"tool_choice": {"type": "mcp"}}, ("server_label",)),
+        ({"speed": True}, ("speed",)),
+    ],
+)
+def test_bad_session_values_fail_when_made(fields: dict, words: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as info:
+        SessionConfig(**fields)
+    _clear(info.value, *words)
+
+
+def test_good_values_still_pass() -> None:
+    config = SessionConfig(
+        model="ft:gpt-realtime:org::abc",
+        transcription={"model": "gpt-4o-mini-transcribe", "language": "en", "prompt": ""},
+        tools=[{**_FN, "description": "Look up", "parameters": {}}],
+        tool_choice={"type": "function", "name": "lookup"},
+        turn_detection={**_TD, "silence_duration_ms": 600_000},
+    )
+    assert config.to_session()["tool_choice"] == {"type": "function", "name": "lookup"}
+
+
+def test_from_dict_bad_audio_objects() -> None:
+    with pytest.raises(ConfigError, match="noise_reduction='near_field' must be an object"):
+        SessionConfig.from_dict({"audio": {"input": {"noise_reduction": "near_field"}}})
+    with pytest.raises(ConfigError, match=r"audio.input has unknown field\(s\) \['formt'\]"):
+        SessionConfig.from_dict({"audio": {"input": {"formt": "pcm16"}}})
+    with pytest.raises(ConfigError, match="audio must be an object"):
+        SessionConfig.from_dict({"audio": []})
+
+
+def test_a_field_assigned_later_is_checked_by_to_session() -> None:
+    config = SessionConfig()
+    config.voice = "robot"
+    with pytest.raises(ConfigError, match="not a Realtime voice"):
+        config.to_session()

@@ -340,3 +340,57 @@ async def test_the_same_table_against_a_server_given_by_url(tmp_path) -> None:
     assert remote.runs["passed"].all() and own.runs["passed"].all()
     manifest = json.loads((tmp_path / "remote" / "experiment.json").read_text())
     assert manifest["target"] == server.url and manifest["pace"] is None
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Variant("v", settings=5), ("settings must be a dict",)),
+        (lambda: Variant("v", settings={"voice": "robot"}), ("variant 'v'", "robot", "alloy")),
+        (lambda: Variant("v", connect_kwargs={"recorddir": "x"}), ("takes no 'recorddir'",)),
+        (lambda: Variant("v", architecture="hybrid"), ("architecture", "'chained'")),
+        (lambda: Variant("v", agnt=None), ("agnt", "did you mean 'agent'")),
+    ],
+)
+def test_bad_variants_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"repeats": 10**9}, ("repeats", "more than 1000")),
+        ({"concurrency": 10**6}, ("concurrency", "64")),
+        ({"turn_timeout_s": float("nan")}, ("turn_timeout_s", "NaN")),
+        ({"turn_timeout_s": -1}, ("turn_timeout_s",)),
+        ({"realtime": "yes"}, ("realtime", "True or False")),
+        ({"resume": "no"}, ("resume",)),
+        ({"progress": 5}, ("progress",)),
+        ({"out_dir": 5}, ("out_dir", "path")),
+        ({"url": 5}, ("url must be a str",)),
+        ({"url": "http://example.com"}, ("not a WebSocket URL",)),
+        ({"script": "no_such_script"}, ("no_such_script",)),
+    ],
+)
+async def test_bad_experiment_options_fail_before_any_run(tmp_path, options, words) -> None:
+    kwargs = {"base": BASE, "script": SCRIPT, "out_dir": tmp_path / "exp", "progress": False, **options}
+    with pytest.raises(voicelab.errors.VoicelabError) as info:
+        await experiment({"a": PLAIN}, [LABEL], **kwargs)
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+
+
+async def test_a_run_whose_session_never_opens_is_recorded_with_its_error(tmp_path) -> None:
+    """connect() refusing a run's options (here a timeout it cannot use) leaves no run folder; before, the
+    run's result could not be written there and the error said 'cannot use .../result.json.tmp' instead of
+    why the session failed."""
+    variant = Variant("a", prompt=PLAIN, connect_kwargs={"open_timeout": -1})
+    result = await experiment(
+        [variant], [LABEL], base=BASE, script=SCRIPT, out_dir=tmp_path / "exp", progress=False
+    )
+    error = result.runs["error"].iloc[0]
+    assert "open_timeout" in error and "result.json" not in error
+    assert not result.runs["passed"].iloc[0]

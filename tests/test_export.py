@@ -303,3 +303,19 @@ async def test_provenance_names_the_experiment(tmp_path) -> None:
     assert json.loads(export(chosen, "session-update", experiment=result))["event_id"].endswith("-long")
     with pytest.raises(ConfigError, match="not one of the experiment's variants"):
         export(base, "markdown", experiment=result)
+
+
+def test_export_arguments_of_the_wrong_kind(tmp_path) -> None:
+    agent = make_agent()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match=r"experiment must be the result of voicelab\.experiment"):
+        export(agent, "markdown", experiment=5)
+    with pytest.raises(ConfigError, match="pass experiment=<the result> too"):
+        export(agent, "markdown", variant="v1")
+    with pytest.raises(ConfigError, match="path must be a path"):
+        export(agent, "markdown", 5)
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        export(agent, "markdown", a_file / "agent.md")
+    with pytest.raises(ConfigError, match="did you mean 'agents-python'"):
+        export(agent, "agents_python")

@@ -215,3 +215,25 @@ async def test_the_key_stays_out_of_logs_recordings_and_reprs(tmp_path: Path, ca
     for path in (tmp_path / "rec").iterdir():
         if path.suffix in (".json", ".jsonl"):
             assert secret not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: ChainedModels(transcribe=5), ("transcribe", "str")),
+        (lambda: ChainedModels(text=""), ("text", "empty")),
+        (lambda: ChainedModels(speeech="x"), ("speeech", "did you mean 'speech'")),
+        (
+            lambda: voicelab.connect(
+                None, url="ws://127.0.0.1:1/v1/realtime", architecture="chained", models=5
+            ),
+            ("models must be a voicelab.ChainedModels",),
+        ),
+        (lambda: ChainedSession(5), ("SessionConfig", "architecture='chained'")),
+    ],
+)
+def test_bad_chained_definitions(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

@@ -15,7 +15,7 @@ from voicelab.audio.io import write_audio
 from voicelab.audio.turns import Turn, TurnAnalysis, TurnDetection
 from voicelab.audio.vad import VadTrack
 from voicelab.errors import ConfigError
-from voicelab.plots import Mark, Span, envelope, kind_color, plot_file, plot_session
+from voicelab.plots import Mark, Span, envelope, kind_color, plot_file, plot_recording, plot_session
 
 
 def noise(seconds: float, rate: int = 24000, amplitude: float = 0.3) -> Audio:
@@ -302,3 +302,27 @@ def test_span_labels_a_few_ms_apart_do_not_overprint() -> None:
     assert "later" in texts and "tool" in texts
     lane = figure.axes[-1]
     assert len(lane.patches) == 4  # every span is still drawn
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Span("a", 1, "x"), ("start_ms", "number")),
+        (lambda: Mark(True, "x"), ("t_ms",)),
+        (lambda: Span(0, 1, 5), ("label", "str")),
+        (lambda: Mark(0, "x", color="notacolor"), ("color", "matplotlib colour")),
+        (lambda: plot_session(noise(1.0), turns=5), ("turns", "TurnAnalysis")),
+        (lambda: plot_session(noise(1.0), marks=5), ("marks", "list")),
+        (lambda: plot_session(noise(1.0), title=5), ("title", "str")),
+        (lambda: plot_session(noise(1.0), vad=TRACK, threshold=float("nan")), ("threshold", "NaN")),
+        (lambda: plot_recording(5), ("recording", "path")),
+        (lambda: plot_recording("/nonexistent/recording"), ("does not exist",)),
+        (lambda: envelope(np.zeros(10), 0, 10), ("rate",)),
+        (lambda: envelope(np.zeros(10), 100, 0), ("bins",)),
+    ],
+)
+def test_plot_arguments_of_the_wrong_kind(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

@@ -223,3 +223,20 @@ def test_a_realtime_guide_style_prompt_is_read_by_section() -> None:
     assert prompt.safety == "- Transfer to a human after two failed attempts."
     assert prompt.validate() == []  # the repeat-back rule is there
     assert Prompt.parse(prompt.render()) == prompt
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: Prompt(role="x").agent(5), ("Prompt.agent(base)", "Agent")),
+        (lambda: Prompt(role="x").agent(None), ("Agent",)),
+        (lambda: Prompt(role="x").agent(Agent), ("the class Agent",)),
+        (lambda: Prompt(role="x").validate(5), ("Prompt.validate(agent)",)),
+        (lambda: Prompt(rol="x"), ("rol", "did you mean 'role'")),
+    ],
+)
+def test_prompt_calls_with_the_wrong_kind_of_agent(call, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        call()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

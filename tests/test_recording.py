@@ -154,3 +154,9 @@ def test_gap_then_audio_refs_and_samples(tmp_path: Path) -> None:
     samples = load_recording(tmp_path).output.samples
     assert samples.size == 600 * 24
     assert np.all(samples[100 * 24 : 500 * 24] == 0) and np.allclose(samples[500 * 24 :], 5 / 32768)
+
+
+@pytest.mark.parametrize("value", [5, None, "", b"rec"])
+def test_load_recording_of_something_that_is_no_path(value) -> None:
+    with pytest.raises(ConfigError, match=r"recording .*path"):
+        load_recording(value)

@@ -159,3 +159,33 @@ def test_from_turns_folder(recording, tmp_path) -> None:
     scenario = Scenario.from_turns(folder, expect=[expect.says("order number")])
     assert scenario.name == "my-caller" and len(scenario.turns) == 3
     assert scenario.turns[1].text == "The order number is four five six seven."
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Scenario("s", ["hi"], voice="robot"), ("voice", "alloy")),
+        (lambda: Scenario("s", ["hi"], voice=5), ("voice",)),
+        (lambda: Scenario("s", ["hi"], description=5), ("description", "str")),
+        (lambda: Scenario("s", ["hi"], expect=5), ("expect", "list")),
+        (lambda: Scenario("s", ["x" * 5000]), ("5000 characters", "split it")),
+        (lambda: Scenario("s", ["hi"], stubs={"bad name!": "x"}), ("stub",)),
+        (lambda: Scenario("s", ["hi"]).check_agent(5), ("check_agent", "Agent")),
+        (lambda: Scenario.load(5), ("folder must be a path",)),
+        (lambda: Scenario.from_turns(5), ("folder must be a path",)),
+        (lambda: Scenario.from_recording(5), ("recording must be a path",)),
+        (lambda: expect.tool("t", {"a": object()}), ("JSON values",)),
+    ],
+)
+def test_bad_scenarios_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+
+
+def test_scenario_save_under_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="which is a file"):
+        Scenario("s", ["hi"]).save(a_file / "scenario")

@@ -1,5 +1,7 @@
 """Faults the client session must survive (issue 8): any server frame is an `error` event at worst, every
-error reply to a response.create releases the queue, and a failed open leaves nothing behind."""
+error reply to a response.create releases the queue, and a failed open leaves nothing behind. Hostile frames
+go over a real socket; malformed events and refused creates run against the engine with no socket
+(`voicelab.testing.ConnectionPair`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import voicelab
 from voicelab import events as ev
 from voicelab.errors import ConfigError, LocalProtocolError, SessionError
 from voicelab.protocol.samples import text_turn
-from voicelab.recording import default_record_dir
+from voicelab.recording import default_record_dir, load_recording
+from voicelab.testing import ConnectionPair
 
 # --- 1. any frame from the server: an error event at worst ----------------------------------------------
 
@@ -57,37 +60,17 @@ async def test_a_hostile_server_frame_is_an_error_event_and_the_session_goes_on(
 # --- 8. every error reply to a response.create releases the queue ---------------------------------------
 
 
-async def _until_idle(session: voicelab.Session, limit: int = 300) -> list[ev.AppEvent]:
-    got: list[ev.AppEvent] = []
-
-    async def run() -> None:
-        async for event in session:
-            got.append(event)
-            if event.type == "response_done" and not session.responding:
-                return
-            if len(got) >= limit:
-                return
-
-    await asyncio.wait_for(run(), 20)
-    return got
-
-
-async def test_a_rejected_response_create_does_not_leave_the_session_responding(fast_server: Any) -> None:
-    async with voicelab.connect(
-        {"output_modalities": ["text"]}, url=fast_server.url, record_dir=False, response_timeout=60
-    ) as session:
-        await session.create_response(bogus=1)
-        got: list[ev.AppEvent] = []
-        async for event in session:
-            got.append(event)
-            if event.type == "error":
-                break
-        assert got[-1].code == "unknown_parameter"  # type: ignore[attr-defined]
-        assert not session.responding
-        await session.send_text("hello")
-        got = await _until_idle(session)
-        done = [e for e in got if isinstance(e, ev.ResponseDone)]
-        assert len(done) == 1 and done[0].status == "completed"
+def test_a_rejected_response_create_does_not_leave_the_session_responding() -> None:
+    pair = ConnectionPair({"output_modalities": ["text"]})
+    pair.client.create_response(bogus=1)
+    assert [(e.code, e.fatal) for e in pair.events if isinstance(e, ev.Error)] == [
+        ("unknown_parameter", False)
+    ]
+    assert not pair.client.responding
+    pair.client.send_text("hello")
+    pair.run_until_idle()
+    done = [e for e in pair.events if isinstance(e, ev.ResponseDone)]
+    assert len(done) == 1 and done[0].status == "completed"
 
 
 @pytest.mark.parametrize(
@@ -95,26 +78,25 @@ async def test_a_rejected_response_create_does_not_leave_the_session_responding(
     [{"bogus": 1}, {"max_output_tokens": -5}, {"audio": {"output": {"voice": "robot"}}}],
     ids=["unknown", "range", "voice"],
 )
-async def test_a_queued_create_goes_out_when_the_one_before_is_refused(fast_server: Any, bad: Any) -> None:
-    async with voicelab.connect(
-        {"output_modalities": ["text"]}, url=fast_server.url, record_dir=False, response_timeout=60
-    ) as session:
-        await session.create_item(
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
-        )
-        await session.create_response(**bad)
-        await session.create_response()  # queued behind the first
-        assert session.responding
-        got = await _until_idle(session)
-        assert [e.type for e in got if e.type in ("error", "response_done")] == ["error", "response_done"]
-        assert not session.responding
+def test_a_queued_create_goes_out_when_the_one_before_is_refused(bad: Any) -> None:
+    pair = ConnectionPair({"output_modalities": ["text"]})
+    pair.client.create_item(
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+    )
+    with pair.batch():  # both sent before the server answers the first
+        pair.client.create_response(**bad)
+        pair.client.create_response()  # queued behind the first
+        assert pair.client.responding and len(pair.sent("response.create")) == 1
+    pair.run_until_idle()
+    assert [e.type for e in pair.events if e.type in ("error", "response_done")] == ["error", "response_done"]
+    assert len(pair.sent("response.create")) == 2 and not pair.client.responding
 
 
-async def test_a_create_the_client_refuses_to_send_does_not_leave_it_responding(fast_server: Any) -> None:
-    async with voicelab.connect(None, url=fast_server.url, record_dir=False) as session:
-        with pytest.raises(LocalProtocolError):
-            await session.create_response(output_modalities=5)
-        assert not session.responding
+def test_a_create_the_client_refuses_to_send_does_not_leave_it_responding() -> None:
+    pair = ConnectionPair()
+    with pytest.raises(LocalProtocolError):
+        pair.client.create_response(output_modalities=5)
+    assert not pair.client.responding and pair.sent("response.create") == []
 
 
 # --- 9. connect() and open() failures ------------------------------------------------------------------
@@ -169,9 +151,9 @@ async def test_a_failed_open_keeps_an_explicit_recording_closed(tmp_path: Path) 
     )
     with pytest.raises(SessionError):
         await session.open()
-    writer = session._writer
-    assert writer is not None and writer.closed
-    assert "closed" in repr(session)
+    rec = load_recording(tmp_path / "c")  # closed: its meta has the end, its events end with disconnected
+    assert "ended_at" in rec.meta and [e["type"] for e in rec.events] == ["error", "disconnected"]
+    assert session.recording_path == tmp_path / "c" and "closed" in repr(session)
 
 
 async def test_record_dir_true_records_to_a_default_folder(
@@ -245,19 +227,15 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("event", MALFORMED, ids=[f"{i}-{e['type']}" for i, e in enumerate(MALFORMED)])
-async def test_a_malformed_server_event_is_reported_and_the_session_goes_on(
-    event: dict[str, Any], tmp_path: Path
-) -> None:
-    async def script(conn: Conn) -> None:
-        await conn.expect("response.create")
-        await conn.ws.send(json.dumps({"event_id": "event_x", **event}))
-        await conn.send(*text_turn("hi", "Hello!"))
-
-    async with (
-        FakeServer(script) as server,
-        voicelab.connect(None, url=server.url, api_key="k", record_dir=tmp_path / "r") as session,
-    ):
-        await session.send_text("hi")
-        got = await asyncio.wait_for(collect(session, "response_done"), 20)
-    assert not [e for e in got if isinstance(e, ev.Error) and e.fatal], got
-    assert types(got)[-1] == "response_done"
+def test_a_malformed_server_event_is_reported_and_the_session_goes_on(event: dict[str, Any]) -> None:
+    pair = ConnectionPair(None, pace="realtime")
+    pair.client.send_text("I would like to return my order")
+    assert pair.client.responding  # the answer is being streamed when the malformed event arrives
+    got = pair.receive({"event_id": "event_x", **event})
+    assert got and not [e for e in got if isinstance(e, ev.Error) and e.fatal], got
+    pair.run_until_idle()  # the engine's answer goes on to its end
+    assert pair.closed is None and not [e for e in pair.events if isinstance(e, ev.Error) and e.fatal]
+    assert pair.types()[-2:] == ["response_done", "raw_server_event"]  # response.done, rate_limits.updated
+    (done,) = [e for e in pair.server_events if e["type"] == "response.done"]
+    answer = pair.client.conversation.get(done["response"]["output"][0]["id"])
+    assert answer is not None and answer.transcript == "I can help with that. What is your order number?"

@@ -23,6 +23,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="voicelab", description="Prototype Realtime voice agents, online or offline.")
+    from voicelab import __version__
+
+    parser.add_argument("--version", action="version", version=f"voicelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

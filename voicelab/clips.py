@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from voicelab.audio.core import REALTIME_RATE, Audio
+from voicelab.checks import checked, output_folder, path_arg
 from voicelab.errors import AudioError, ConfigError
 from voicelab.recording import Recording, input_origin_ms, load_recording
 
@@ -132,6 +133,10 @@ def _load(recording: Any) -> Recording:
     """A Recording from a Recording, a recording folder, or a (live or closed) Session."""
     if isinstance(recording, Recording):
         return recording
+    if isinstance(recording, type):
+        raise ConfigError(
+            f"pass a Recording, a recording folder or a Session, not the class {recording.__name__}"
+        )
     if hasattr(recording, "recording_path") and not isinstance(recording, str | os.PathLike):
         path = recording.recording_path
         if path is None:
@@ -156,6 +161,7 @@ class RecordedTurn:
     transcript: str | None
 
 
+@checked
 def recorded_turns(recording: Recording | str | os.PathLike[str]) -> list[RecordedTurn]:
     """The caller's turns of a recording (a Recording or a recording folder), in order; empty when the
     recording holds no user audio turn."""
@@ -244,11 +250,12 @@ def _transcripts(events: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+@checked
 def save_turns(recording: Recording | str | os.PathLike[str] | Any, folder: str | os.PathLike[str]) -> Path:
     """Write the caller's turns of `recording` (a Recording, a recording folder, or a Session) to `folder` as
     `turn-001.wav`, ... and `manifest.json`; returns the folder. `folder` must not exist or be empty."""
+    out = output_folder(folder, "folder", example="'my-caller'", where="save_turns")
     rec = _load(recording)
-    out = Path(folder)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; pass a new folder to save the turns into.")
     if out.is_dir() and any(out.iterdir()):
@@ -289,9 +296,10 @@ def save_turns(recording: Recording | str | os.PathLike[str] | Any, folder: str 
     return out
 
 
+@checked
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The checked manifest of a turns folder."""
-    path = Path(folder)
+    path = path_arg(folder, "folder", example="'my-caller'", where="read_manifest")
     if not path.exists():
         raise ConfigError(f"turns folder {path} does not exist; pass a folder written by save_turns.")
     if not path.is_dir():
@@ -316,17 +324,24 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
         )
     turns = manifest.get("turns")
     if not isinstance(turns, list) or not all(
-        isinstance(t, dict) and isinstance(t.get("file"), str) for t in turns
+        isinstance(t, dict)
+        and isinstance(t.get("file"), str)
+        and t["file"] not in ("", ".", "..")
+        and "/" not in t["file"]
+        and "\\" not in t["file"]
+        for t in turns
     ):
         raise ConfigError(
-            f"{manifest_path}: 'turns' must be a list of objects with a 'file'; save the turns again."
+            f"{manifest_path}: 'turns' must be a list of objects with a 'file' (a name in the folder); save "
+            "the turns again."
         )
     return manifest
 
 
+@checked
 def load_turns(folder: str | os.PathLike[str]) -> list[TurnClip]:
     """The clips of a folder written by `save_turns`, in order, as 24 kHz `Audio`."""
-    path = Path(folder)
+    path = path_arg(folder, "folder", example="'my-caller'", where="load_turns")
     manifest = read_manifest(path)
     from voicelab.audio.io import read_audio
 

@@ -13,6 +13,7 @@ from typing import Any
 from openai.types.realtime import RealtimeSessionCreateRequest
 from pydantic import ValidationError
 
+from voicelab.checks import checked, checked_class, text
 from voicelab.errors import ConfigError
 from voicelab.protocol.events import client_event
 
@@ -42,6 +43,10 @@ _SERVER_VAD_KEYS = {
     "idle_timeout_ms",
 }
 _SEMANTIC_VAD_KEYS = {"type", "eagerness", "create_response", "interrupt_response"}
+MAX_MS = 600_000  # ten minutes: a longer padding, silence or idle timeout means nothing for a turn
+_TRANSCRIPTION_KEYS = {"model", "language", "languages", "prompt", "keywords", "delay"}
+_FUNCTION_TOOL_KEYS = {"type", "name", "description", "parameters"}
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}$")
 
 
 def audio_format(value: Any, field_name: str = "input_format") -> dict[str, Any]:
@@ -97,6 +102,11 @@ def _turn_detection(value: Any) -> dict[str, Any] | None:
             v = td.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise ConfigError(f"turn_detection.{key}={v!r} must be a whole number of milliseconds >= 0.")
+            if v is not None and v > MAX_MS:
+                raise ConfigError(
+                    f"turn_detection.{key}={v!r} is out of range: at most {MAX_MS} ms (ten minutes); "
+                    "e.g. 500."
+                )
     elif kind == "semantic_vad":
         allowed = _SEMANTIC_VAD_KEYS
         if td.get("eagerness", "auto") not in EAGERNESS:
@@ -132,6 +142,62 @@ def check_field_names(changes: Mapping[str, Any], where: str) -> None:
             )
 
 
+def _check_transcription(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not value.get("model"):
+        raise ConfigError(
+            f"transcription={value!r} must be None or a dict with a 'model', e.g. "
+            "{'model': 'gpt-4o-mini-transcribe'}."
+        )
+    unknown = sorted(set(value) - _TRANSCRIPTION_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"transcription has unknown field(s) {unknown}; allowed: {sorted(_TRANSCRIPTION_KEYS)}, e.g. "
+            "{'model': 'gpt-4o-mini-transcribe', 'language': 'en'}."
+        )
+    for key in ("model", "language", "prompt", "delay"):
+        if key in value:
+            text(
+                value[key],
+                f"transcription.{key}",
+                empty=key == "prompt",
+                example="gpt-4o-mini-transcribe" if key == "model" else None,
+            )
+
+
+def _check_tool_dict(i: int, tool: Any) -> None:
+    from voicelab.agents.tools import validate_parameters_schema
+
+    if not isinstance(tool, dict) or tool.get("type") != "function" or not tool.get("name"):
+        raise ConfigError(
+            f"tools[{i}] must be a GA function tool {{'type': 'function', 'name': ..., "
+            f"'description': ..., 'parameters': {{JSON Schema}}}}, got {tool!r}."
+        )
+    if not isinstance(tool["name"], str) or not _TOOL_NAME.match(tool["name"]):
+        raise ConfigError(
+            f"tools[{i}] name {tool['name']!r} is invalid: use 1-64 letters, digits, '_' or '-' "
+            "(e.g. 'lookup_order')."
+        )
+    unknown = sorted(set(tool) - _FUNCTION_TOOL_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"tools[{i}] ({tool['name']}) has unknown field(s) {unknown}; a function tool has only "
+            f"{sorted(_FUNCTION_TOOL_KEYS)}."
+        )
+    if tool.get("description") is not None and not isinstance(tool["description"], str):
+        raise ConfigError(f"tools[{i}] ({tool['name']}) description must be a str.")
+    if tool.get("parameters") is not None:
+        if not isinstance(tool["parameters"], dict):
+            raise ConfigError(
+                f"tools[{i}] ({tool['name']}) parameters must be a JSON schema dict, e.g. "
+                "{'type': 'object', 'properties': {}}."
+            )
+        if tool["parameters"]:  # {} is an empty schema the API accepts
+            validate_parameters_schema(tool["parameters"], tool["name"])
+
+
+@checked_class
 @dataclass
 class SessionConfig:
     """Everything voicelab sends in `session.update`. `to_session()` gives the GA `session` object."""
@@ -173,8 +239,11 @@ class SessionConfig:
     # -- validation ----------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ConfigError naming the first bad field and its valid values."""
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(f"model={self.model!r} must be a model name such as 'gpt-realtime'.")
+        if not isinstance(self.model, str) or not _MODEL_NAME.match(self.model):
+            raise ConfigError(
+                f"model={self.model!r:.80} must be a model name (1-128 letters, digits and . _ - : / +, no "
+                "spaces) such as 'gpt-realtime'."
+            )
         if self.instructions is not None and not isinstance(self.instructions, str):
             raise ConfigError(
                 f"instructions must be a string or None, got {type(self.instructions).__name__}."
@@ -198,13 +267,7 @@ class SessionConfig:
         audio_format(self.input_format, "input_format")
         audio_format(self.output_format, "output_format")
         self.turn_detection = _turn_detection(self.turn_detection)
-        if self.transcription is not None and (
-            not isinstance(self.transcription, dict) or not self.transcription.get("model")
-        ):
-            raise ConfigError(
-                f"transcription={self.transcription!r} must be None or a dict with a 'model', e.g. "
-                "{'model': 'gpt-4o-mini-transcribe'}."
-            )
+        _check_transcription(self.transcription)
         if self.noise_reduction not in (None, *NOISE_REDUCTION):
             raise ConfigError(
                 f"noise_reduction={self.noise_reduction!r} is not valid; "
@@ -213,21 +276,7 @@ class SessionConfig:
         if not isinstance(self.tools, list):
             raise ConfigError("tools must be a list of GA function tool dicts.")
         for i, tool in enumerate(self.tools):
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not tool.get("name"):
-                raise ConfigError(
-                    f"tools[{i}] must be a GA function tool {{'type': 'function', 'name': ..., "
-                    f"'description': ..., 'parameters': {{JSON Schema}}}}, got {tool!r}."
-                )
-            if not isinstance(tool["name"], str) or not _TOOL_NAME.match(tool["name"]):
-                raise ConfigError(
-                    f"tools[{i}] name {tool['name']!r} is invalid: use 1-64 letters, digits, '_' or '-' "
-                    "(e.g. 'lookup_order')."
-                )
-            if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
-                raise ConfigError(
-                    f"tools[{i}] ({tool['name']}) parameters must be a JSON schema dict, e.g. "
-                    "{'type': 'object', 'properties': {}}."
-                )
+            _check_tool_dict(i, tool)
         names = [t["name"] for t in self.tools]
         if len(names) != len(set(names)):
             raise ConfigError(
@@ -244,13 +293,25 @@ class SessionConfig:
             raise ConfigError(
                 f"tool_choice={self.tool_choice!r} must be a string mode or a GA tool choice object."
             )
+        elif self.tool_choice["type"] == "function":
+            chosen = self.tool_choice.get("name")
+            if not isinstance(chosen, str) or chosen not in names:
+                close = difflib.get_close_matches(str(chosen), names, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    f"tool_choice names the function {chosen!r}, which is not in tools; {hint}use "
+                    f"{{'type': 'function', 'name': <one of {names or 'the tools (none given)'}>}} or 'auto'."
+                )
+        elif not isinstance(self.tool_choice.get("server_label"), str):
+            raise ConfigError("tool_choice {'type': 'mcp', ...} needs a 'server_label' (str); or use 'auto'.")
         m = self.max_output_tokens
         if m not in (None, "inf") and (isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= 4096):
             raise ConfigError(
                 f"max_output_tokens={m!r} must be None ('inf') or a whole number from 1 to 4096."
             )
         if self.speed is not None and (
-            not isinstance(self.speed, (int, float))
+            isinstance(self.speed, bool)
+            or not isinstance(self.speed, (int, float))
             or not math.isfinite(self.speed)
             or not 0.25 <= self.speed <= 1.5
         ):
@@ -264,7 +325,9 @@ class SessionConfig:
         return bool(td is not None and td.get("interrupt_response", True))
 
     def to_session(self) -> dict[str, Any]:
-        """The GA `session` object (type "realtime"), validated with the openai types."""
+        """The GA `session` object (type "realtime"), validated with the openai types (and the fields
+        checked again: they may have been assigned since the config was made)."""
+        self.validate()
         audio_input: dict[str, Any] = {
             "format": audio_format(self.input_format, "input_format"),
             "turn_detection": copy.deepcopy(self.turn_detection),
@@ -300,6 +363,7 @@ class SessionConfig:
         """The validated `session.update` client event."""
         return client_event("session.update", session=self.to_session())
 
+    @checked
     def replace(self, **changes: Any) -> SessionConfig:
         """A copy with some fields changed (validated)."""
         check_field_names(changes, "SessionConfig.replace()")
@@ -320,13 +384,32 @@ class SessionConfig:
                 "voicelab sessions are type 'realtime'."
             )
         d.pop("type", None)
-        audio = d.pop("audio", None) or {}
+        audio = d.pop("audio", None)
+        audio = {} if audio is None else audio
         a_in, a_out = (
-            (audio.get("input") or {}, audio.get("output") or {}) if isinstance(audio, dict) else ({}, {})
+            (_or_empty(audio.get("input")), _or_empty(audio.get("output")))
+            if isinstance(audio, dict)
+            else ({}, {})
         )
         for where, part in (("audio", audio), ("audio.input", a_in), ("audio.output", a_out)):
             if not isinstance(part, dict):
                 raise ConfigError(f"session {where} must be an object (a dict), got {type(part).__name__}.")
+        for where, part, allowed in (
+            ("audio", audio, {"input", "output"}),
+            ("audio.input", a_in, {"format", "turn_detection", "transcription", "noise_reduction"}),
+            ("audio.output", a_out, {"format", "voice", "speed"}),
+        ):
+            extra = sorted(set(part) - allowed)
+            if extra:
+                raise ConfigError(
+                    f"session {where} has unknown field(s) {extra}; allowed: {sorted(allowed)}."
+                )
+        noise = a_in.get("noise_reduction")
+        if noise is not None and not isinstance(noise, dict):
+            raise ConfigError(
+                f"session audio.input.noise_reduction={noise!r} must be an object such as "
+                "{'type': 'near_field'}, or null."
+            )
         mapped: dict[str, Any] = {}
         if "format" in a_in:
             mapped["input_format"] = a_in["format"]
@@ -373,4 +456,8 @@ class SessionConfig:
         return f"SessionConfig({shown}, tools=[{len(self.tools)} tool(s)])"
 
 
-__all__ = ["MODALITIES", "VOICES", "SessionConfig", "audio_format", "format_name"]
+def _or_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+__all__ = ["MAX_MS", "MODALITIES", "VOICES", "SessionConfig", "audio_format", "format_name"]

@@ -3,6 +3,7 @@
 VoicelabError
  ├── AudioError (also ValueError)        bad audio input: empty, NaN, wrong dtype, corrupt file, ...
  ├── ConfigError (also ValueError)       a session/agent/tool definition that makes no sense
+ │    └── ArgumentError (also TypeError) a call with a misspelt keyword, a missing argument or too many
  ├── ScriptError (also ValueError)       a bad embedded-server script file (names the line)
  ├── LocalProtocolError                  the caller asked for something the protocol forbids
  ├── RemoteProtocolError                 the peer sent something malformed or unexpected (peer's fault)
@@ -26,6 +27,11 @@ class ConfigError(VoicelabError, ValueError):
     """A session, agent or tool definition that is invalid."""
 
 
+class ArgumentError(ConfigError, TypeError):
+    """A call to the public API with an unknown (often misspelt) keyword, a missing argument or too many
+    positional ones. Also a TypeError, which is what Python itself raises for such a call."""
+
+
 class ScriptError(VoicelabError, ValueError):
     """An embedded-server script that cannot be loaded."""
 
@@ -43,6 +49,7 @@ class SessionError(VoicelabError):
 
 
 __all__ = [
+    "ArgumentError",
     "AudioError",
     "ConfigError",
     "LocalProtocolError",

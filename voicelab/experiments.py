@@ -37,6 +37,7 @@ import pandas as pd
 
 from voicelab.agents.agent import SESSION_SETTINGS, Agent
 from voicelab.agents.stubs import Stubs
+from voicelab.checks import checked, checked_class, flag, number, one_of, output_folder
 from voicelab.errors import ConfigError, VoicelabError
 from voicelab.prompts import Prompt, prompt_hash
 from voicelab.redact import redact_headers, redact_text, redact_url
@@ -61,8 +62,12 @@ PRICES_PER_MILLION = {
 }
 _SETTINGS = (*SESSION_SETTINGS, "instructions")
 RESULT_FILE = "result.json"
+MAX_REPEATS = 1000
+MAX_RUNS = 10_000  # variants x scenarios x repeats in one experiment
+MAX_CONCURRENCY = 64
 
 
+@checked_class
 @dataclass
 class Variant:
     """One variant: an `agent`, or the base agent with a `prompt` and/or session `settings`;
@@ -88,6 +93,11 @@ class Variant:
                 f"variant {self.name!r}: prompt must be a voicelab.prompts.Prompt or text, "
                 f"got {type(self.prompt).__name__}"
             )
+        if not isinstance(self.settings, Mapping):
+            raise ConfigError(
+                f"variant {self.name!r}: settings must be a dict of session fields, e.g. {{'voice': 'ash'}}, "
+                f"got {type(self.settings).__name__}"
+            )
         unknown = sorted(set(self.settings) - set(_SETTINGS))
         if unknown:
             raise ConfigError(
@@ -102,6 +112,17 @@ class Variant:
                 f"variant {self.name!r}: connect_kwargs may not set {reserved[0]!r}; the experiment sets it "
                 "(use experiment(url=..., api_key=...))"
             )
+        if self.architecture is not None:
+            one_of(self.architecture, "architecture", ("realtime", "chained"), where=f"variant {self.name!r}")
+        _check_connect_options([self])
+        session_fields = {k: v for k, v in self.settings.items() if k in _SETTINGS}
+        if session_fields:
+            from voicelab.config import SessionConfig
+
+            try:
+                SessionConfig(**session_fields)
+            except ConfigError as exc:
+                raise ConfigError(f"variant {self.name!r}: {exc}") from None
 
     def __repr__(self) -> str:
         parts = [f"name={self.name!r}"]
@@ -314,6 +335,7 @@ def _tool_names(agent: Agent) -> set[str]:
     return names
 
 
+@checked
 async def experiment(
     variants: Mapping[str, Any] | Sequence[Any],
     scenarios: Scenario | Sequence[Scenario],
@@ -334,10 +356,30 @@ async def experiment(
     """Run every variant against every scenario `repeats` times; see the module docstring."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    if repeats > MAX_REPEATS:
+        raise ConfigError(f"repeats={repeats} is more than {MAX_REPEATS}; run fewer repeats, e.g. repeats=3")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+    if concurrency > MAX_CONCURRENCY:
+        raise ConfigError(
+            f"concurrency={concurrency} is more than {MAX_CONCURRENCY} sessions at once; e.g. concurrency=4"
+        )
     if pace not in ("fast", "realtime"):
         raise ConfigError(f"pace must be 'fast' or 'realtime', got {pace!r}")
+    number(turn_timeout_s, "turn_timeout_s", lo=0, lo_open=True, hi=3600, unit="seconds", example=60)
+    for name, value in (("realtime", realtime), ("resume", resume), ("progress", progress)):
+        flag(value, name, where="experiment")
+    out_path = output_folder(out_dir, "out_dir", example="'experiments/prompts'", where="experiment")
+    if url is None:
+        from voicelab.server.app import resolve_script
+
+        resolve_script(script)  # a bad script fails now, also when every run is resumed and no server starts
+    if url is not None and url != "openai":
+        from voicelab.transports.websocket import realtime_url
+
+        realtime_url(url, "gpt-realtime")  # SessionError naming what is wrong with it, before any run
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise ConfigError("api_key must be a non-empty str, or None (OPENAI_API_KEY, or no key offline)")
     if base is not None and not isinstance(base, Agent):
         raise ConfigError(f"base must be a voicelab.Agent, got {type(base).__name__}")
     variant_list = _variants(variants)
@@ -347,9 +389,15 @@ async def experiment(
     for variant in variant_list:
         for scenario in scenario_list:
             scenario.check_agent(agents[variant.name])
-    out = Path(out_dir)
+    out = out_path
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out_dir {out} is a file; pass a folder for the experiment's runs")
+    total = len(variant_list) * len(scenario_list) * repeats
+    if total > MAX_RUNS:
+        raise ConfigError(
+            f"{len(variant_list)} variants x {len(scenario_list)} scenarios x {repeats} repeats "
+            f"is {total} runs, more than {MAX_RUNS}; run fewer at a time"
+        )
     (out / "runs").mkdir(parents=True, exist_ok=True)
     target = "embedded" if url is None else ("openai" if url == "openai" else url)
     audio = {s.name: s.audio_turns() for s in scenario_list}
@@ -478,6 +526,7 @@ async def _run(
             "recording": str(job.folder),
         }
     )
+    job.folder.mkdir(parents=True, exist_ok=True)  # a run whose session never opened has no folder yet
     _write_json(job.folder / RESULT_FILE, row)  # the run is finished: a re-run reuses it
     return {**row, "resumed": False}
 

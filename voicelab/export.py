@@ -21,17 +21,19 @@ rate and latency figures and the variants it was compared with.
 
 from __future__ import annotations
 
+import difflib
 import json
 import keyword
 import os
 import re
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 from voicelab.agents.agent import UNSET, Agent
 from voicelab.agents.handoffs import Handoff, TransferAgents
+from voicelab.checks import checked, output_file
+from voicelab.checks import text as text_arg
 from voicelab.errors import ConfigError
 from voicelab.prompts import prompt_hash
 
@@ -47,6 +49,7 @@ FORMATS = (
 __all__ = ["FORMATS", "export", "provenance"]
 
 
+@checked
 def export(
     agent: Agent,
     format: str,
@@ -58,8 +61,10 @@ def export(
     """The agent in `format` (see the module docstring); also written to `path` when given.
     `experiment`: the ExperimentResult the agent was chosen from (its variant is found by identity, or
     named with `variant=`), for the provenance."""
-    if format not in FORMATS:
-        raise ConfigError(f"unknown export format {format!r}; use one of {', '.join(FORMATS)}")
+    if not isinstance(format, str) or format not in FORMATS:
+        close = difflib.get_close_matches(format, FORMATS, n=1) if isinstance(format, str) else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown export format {format!r}; {hint}use one of {', '.join(FORMATS)}")
     if not isinstance(agent, Agent):
         raise ConfigError(
             f"export needs a voicelab.Agent, got {type(agent).__name__}; for an experiment's variant pass "
@@ -70,12 +75,28 @@ def export(
             f"agent {agent.name!r} has instructions computed by a function; export needs text: "
             "agent.clone(instructions=<text>)"
         )
+    if experiment is not None and not (hasattr(experiment, "agents") and hasattr(experiment, "runs")):
+        raise ConfigError(
+            f"export: experiment must be the result of voicelab.experiment(...) (an ExperimentResult), got "
+            f"{type(experiment).__name__}"
+        )
+    if variant is not None:
+        text_arg(variant, "variant", where="export")
+        if experiment is None:
+            raise ConfigError(
+                "export: variant= names a variant of an experiment; pass experiment=<the result> too, or "
+                "drop variant="
+            )
+    target = (
+        output_file(path, "path", example=f"'{_default_name(agent, format)}'", where="export")
+        if path is not None
+        else None
+    )
     info = provenance(agent, experiment=experiment, variant=variant)
     if experiment is not None:
         agent = _with_scenario_stubs(agent, experiment)
     text = _WRITERS[format](agent, info)
-    if path is not None:
-        target = Path(path)
+    if target is not None:
         if target.is_dir():
             raise ConfigError(
                 f"{target} is a folder; pass a file path such as {target / _default_name(agent, format)}"

@@ -26,6 +26,7 @@ from voicelab.audio.core import Audio
 from voicelab.audio.io import read_audio
 from voicelab.audio.turns import Turn, TurnAnalysis, TurnDetection, detect_turns
 from voicelab.audio.vad import VadTrack
+from voicelab.checks import checked, checked_class, number, text, whole
 from voicelab.errors import ConfigError
 from voicelab.recording import input_origin_ms
 
@@ -51,6 +52,23 @@ MAX_TURN_LABELS = 40
 """Turns get time labels only when there are at most this many (more labels would overlap)."""
 
 
+def _check_time(value: Any, name: str, where: str) -> None:
+    """A time in ms of a number type (its range, NaN included, is checked when plotted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{where}: {name}={value!r} must be a number of ms on the session clock, e.g. 1500")
+
+
+def _check_color(color: Any, where: str) -> None:
+    from matplotlib.colors import is_color_like
+
+    if color is not None and not (isinstance(color, str) and is_color_like(color)):
+        raise ConfigError(
+            f"{where}: color={color!r} is not a matplotlib colour; use a name ('crimson'), '#rrggbb', "
+            "'tab:blue', or None for the kind's colour"
+        )
+
+
+@checked_class
 @dataclass
 class Span:
     """An interval on the session clock, e.g. a response being played or a tool call running."""
@@ -61,7 +79,15 @@ class Span:
     kind: str = "response"
     color: str | None = None
 
+    def __post_init__(self) -> None:
+        _check_time(self.start_ms, "start_ms", "Span")
+        _check_time(self.end_ms, "end_ms", "Span")
+        text(self.label, "label", empty=True, where="Span")
+        text(self.kind, "kind", example="response", where="Span")
+        _check_color(self.color, "Span")
 
+
+@checked_class
 @dataclass
 class Mark:
     """An instant on the session clock, e.g. an interruption or a guardrail trip."""
@@ -70,6 +96,12 @@ class Mark:
     label: str
     kind: str = "event"
     color: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_time(self.t_ms, "t_ms", "Mark")
+        text(self.label, "label", empty=True, where="Mark")
+        text(self.kind, "kind", example="event", where="Mark")
+        _check_color(self.color, "Mark")
 
 
 LABEL_GAP_PX = 80  # a span label needs about this many pixels before the next one in its row
@@ -91,6 +123,8 @@ def envelope(samples: np.ndarray, rate: float, bins: int) -> tuple[np.ndarray, n
     its maximum), so the line has at most `2 * bins` points. A signal shorter than `2 * bins` samples is
     returned as is (one point per sample, at the sample's time).
     """
+    number(rate, "rate", lo=0, lo_open=True, unit="Hz", example=24000, where="envelope")
+    whole(bins, "bins", lo=1, hi=MAX_FIGURE_PX * 10, example=1600, where="envelope")
     n = int(samples.size)
     if n <= 2 * bins:
         return np.arange(n) / rate, np.asarray(samples, dtype=np.float32)
@@ -145,6 +179,11 @@ def _turn_list(turns: TurnAnalysis | Sequence[Turn] | None) -> list[Turn]:
         return []
     if isinstance(turns, TurnAnalysis):
         return list(turns.turns)
+    if not isinstance(turns, (list, tuple)):
+        raise ConfigError(
+            f"turns must be a TurnAnalysis or a list of Turn, got {type(turns).__name__}; "
+            "use voicelab.audio.turns.detect_turns(audio)"
+        )
     items = list(turns)
     for item in items:
         if not isinstance(item, Turn):
@@ -174,6 +213,7 @@ def _check_spans_and_marks(spans: Sequence[Span], marks: Sequence[Mark]) -> None
             raise ConfigError(f"mark {mark.label!r} has no finite time ({mark.t_ms}); pass t_ms in ms")
 
 
+@checked
 def new_figure(width_px: int = 1600, height_px: int = 600, dpi: int = 100) -> Figure:
     """An empty figure of the given pixel size on the Agg canvas (no pyplot)."""
     _check_figure_size(width_px, height_px, dpi)
@@ -182,6 +222,7 @@ def new_figure(width_px: int = 1600, height_px: int = 600, dpi: int = 100) -> Fi
     return figure
 
 
+@checked
 def plot_session(
     audio: Audio | None = None,
     *,
@@ -215,8 +256,12 @@ def plot_session(
         threshold = threshold if threshold is not None else turns.config.threshold
     if vad is not None and not isinstance(vad, VadTrack):
         raise ConfigError(f"vad must be a VadTrack, got {type(vad).__name__}; use frame_probabilities(audio)")
-    if threshold is not None and not (0.0 <= threshold <= 1.0):
-        raise ConfigError(f"threshold must be between 0 and 1, got {threshold}")
+    if threshold is not None:
+        number(threshold, "threshold", lo=0, hi=1, example=0.5, where="plot_session")
+    text(title, "title", none=True, empty=True, where="plot_session")
+    for name, value in (("spans", spans), ("marks", marks)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"plot_session: {name} must be a list, got {type(value).__name__}")
     spans, marks = list(spans), list(marks)
     _check_spans_and_marks(spans, marks)
     if audio is None and vad is None and not turn_list and not spans and not marks:
@@ -393,6 +438,7 @@ def _draw_marks(axes: list[Axes], marks: list[Mark]) -> None:
         )
 
 
+@checked
 def plot_file(
     path: str | os.PathLike[str],
     engine: str = "silero",
@@ -477,12 +523,17 @@ def recording_timeline(recording: Any) -> tuple[list[Turn], list[Span], list[Mar
     return turns, spans, marks
 
 
+@checked
 def plot_recording(
     recording: Any, *, width_px: int = 1600, height_px: int = 600, dpi: int = 100, title: str | None = None
 ) -> Figure:
     """The session figure of a recording: the caller's audio (input track) and the assistant's (output track)
     as two envelopes, server VAD turns, response and tool spans, interruptions and guardrail trips, all on
-    the session clock."""
+    the session clock. `recording` is a Recording or its folder."""
+    if not hasattr(recording, "events"):
+        from voicelab.recording import load_recording
+
+        recording = load_recording(recording)
     turns, spans, marks = recording_timeline(recording)
     caller = recording.input if recording.input is not None and recording.input.samples.size else None
     figure = plot_session(

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicelab.checks import checked, checked_class
 from voicelab.errors import ConfigError
 
 __all__ = ["Finding", "Prompt", "State", "Transition", "diff"]
@@ -105,6 +106,7 @@ class Transition:
         return {"next_step": self.next_step, "condition": self.condition}
 
 
+@checked_class
 @dataclass(frozen=True)
 class State:
     """A conversation state as in the voice agents guide (its JSON keys are the field names)."""
@@ -187,6 +189,7 @@ class Finding:
         return f"{self.severity}: {self.message}"
 
 
+@checked_class
 @dataclass(frozen=True)
 class Prompt:
     """A voice agent prompt in named sections; empty sections are not rendered. Every section is text
@@ -292,6 +295,7 @@ class Prompt:
         return prompt_hash(self.render())
 
     @classmethod
+    @checked
     def parse(cls, markdown: str) -> Prompt:
         """Read a prompt back from Markdown (exact on `render()` output; tolerant of hand-written ones: a
         state graph that does not hold is kept, and reported by `validate()`)."""
@@ -331,6 +335,7 @@ class Prompt:
             _TOLERANT = False
 
     # -- variants -----------------------------------------------------------------------------------------
+    @checked
     def replace(self, **changes: Any) -> Prompt:
         """A copy with some sections changed, e.g. `p.replace(tone="Calm and slow.")`."""
         names = {f.name for f in dataclasses.fields(self)}
@@ -341,21 +346,26 @@ class Prompt:
             )
         return dataclasses.replace(self, **changes)
 
+    @checked
     def diff(self, other: Prompt) -> str:
         """A readable diff from this prompt to `other` (see `voicelab.prompts.diff`)."""
         return diff(self, other)
 
+    @checked
     def agent(self, base: Any, **changes: Any) -> Any:
         """`base` (a voicelab Agent) with this prompt as its instructions (and other Agent fields changed)."""
+        _require_agent(base, "Prompt.agent(base)")
         return base.clone(instructions=self.render(), **changes)
 
     # -- validation ---------------------------------------------------------------------------------------
+    @checked
     def validate(self, agent: Any = None) -> list[Finding]:
         """Findings: the state graph (duplicate ids, transitions to missing states, states unreachable
         from the first), tools and agents the prompt names that `agent` does not have (when given), and
         the guide's rule to repeat back names and numbers where the states collect them."""
         findings = self._graph_findings()
         if agent is not None:
+            _require_agent(agent, "Prompt.validate(agent)")
             findings.extend(_name_findings(self.render(), agent))
         findings.extend(self._repeat_back_findings())
         return findings
@@ -469,6 +479,17 @@ def _name_findings(text: str, agent: Any) -> list[Finding]:
     return out
 
 
+def _require_agent(value: Any, where: str) -> None:
+    from voicelab.agents import Agent
+
+    if not isinstance(value, Agent):
+        got = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
+        raise ConfigError(
+            f"{where} takes a voicelab.Agent (an instance, e.g. Agent(name='desk', ...)), got {got}"
+        )
+
+
+@checked
 def diff(a: Prompt, b: Prompt, *, a_name: str = "a", b_name: str = "b") -> str:
     """A readable diff of two prompts: a line naming the changed sections, then a unified diff of the
     rendered Markdown. Empty when they render the same."""

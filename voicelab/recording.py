@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib enc
     orjson = None  # type: ignore[assignment]
 
 from voicelab.audio.core import Audio
+from voicelab.checks import checked, path_arg
 from voicelab.errors import ConfigError
 from voicelab.events import AppEvent
 
@@ -397,7 +398,7 @@ def input_origin_ms(events: list[dict[str, Any]]) -> float | None:
 
 def recording_folder(path: str | os.PathLike[str]) -> Path:
     """The recording folder at `path` (a folder, or its events.jsonl), checked to hold a recording."""
-    folder = Path(path)
+    folder = path_arg(path, "recording", example="'recordings/<time>' (session.recording_path)")
     if folder.is_file() and folder.name == "events.jsonl":
         folder = folder.parent
     if not folder.exists():
@@ -450,6 +451,7 @@ def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return events
 
 
+@checked
 def load_recording(path: str | os.PathLike[str]) -> Recording:
     """Load a session folder written by RecordingWriter (also one left by a killed process)."""
     folder = recording_folder(path)

@@ -25,6 +25,7 @@ import pandas as pd
 from voicelab.agents.agent import Agent
 from voicelab.agents.stubs import Stubs
 from voicelab.agents.tools import FunctionTool
+from voicelab.checks import checked, output_folder
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 
@@ -46,6 +47,7 @@ class ReplayResult:
         )
 
 
+@checked
 def agent_from_recording(path: Any) -> Agent:
     """The agent of a recording, from its meta.json: instructions, session settings and tools (declared,
     answered by the recorded outputs, or by a note that none was recorded)."""
@@ -87,8 +89,11 @@ def agent_from_recording(path: Any) -> Agent:
     )
 
 
+@checked
 def load_agent(spec: str) -> Agent:
     """An Agent from `module:name` or `path/to/file.py:name` (an Agent, or a function returning one)."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"agent must be 'module:name' or 'file.py:name' (a str), got {type(spec).__name__}")
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"agent {spec!r} must be module:name or file.py:name, e.g. my_agents:support")
@@ -109,18 +114,39 @@ def load_agent(spec: str) -> Agent:
         raise ConfigError(
             f"cannot import {module_name!r} for agent {spec!r} ({exc}); check the module name"
         ) from None
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"{exc.filename or module_name}, line {exc.lineno}: {exc.msg}; fix the syntax of the agent's "
+            "module"
+        ) from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # the user's module raised while it was imported
+        raise ConfigError(
+            f"importing {module_name!r} for agent {spec!r} raised {type(exc).__name__}: {exc}; fix the "
+            "module (it must import without errors)"
+        ) from None
     value = getattr(module, attr, None)
     if value is None:
         raise ConfigError(
             f"{module_name!r} has no {attr!r}; name an Agent (or a function returning one) in it"
         )
     if not isinstance(value, Agent) and callable(value):
-        value = value()
+        try:
+            value = value()
+        except ConfigError:
+            raise
+        except Exception as exc:  # the user's factory raised
+            raise ConfigError(
+                f"{spec!r} raised {type(exc).__name__}: {exc} when called; fix the function (it must return "
+                "a voicelab.Agent with no arguments)"
+            ) from None
     if not isinstance(value, Agent):
         raise ConfigError(f"{spec!r} is a {type(value).__name__}, not a voicelab.Agent")
     return value
 
 
+@checked
 def changed_agent(agent: Agent, instructions: str | None, settings: list[str]) -> Agent:
     """`agent` with new instructions and `FIELD=JSON` session settings (Agent fields such as voice,
     turn_detection, transcription)."""
@@ -128,8 +154,19 @@ def changed_agent(agent: Agent, instructions: str | None, settings: list[str]) -
 
     from voicelab.agents.agent import SESSION_SETTINGS
 
+    if not isinstance(agent, Agent):
+        raise ConfigError(f"changed_agent() takes a voicelab.Agent, got {type(agent).__name__}")
+    if instructions is not None and not isinstance(instructions, str):
+        raise ConfigError(f"instructions must be a str or None, got {type(instructions).__name__}")
+    if isinstance(settings, str) or not isinstance(settings, (list, tuple)):
+        raise ConfigError(
+            "settings must be a list of 'FIELD=JSON' strings, e.g. ['voice=\"echo\"'], got "
+            f"{type(settings).__name__}"
+        )
     changes: dict[str, Any] = {}
     for item in settings:
+        if not isinstance(item, str):
+            raise ConfigError(f"setting {item!r} must be a 'FIELD=JSON' str, e.g. 'voice=\"echo\"'")
         field, sep, value = item.partition("=")
         field = field.strip()
         if not sep or field not in SESSION_SETTINGS:
@@ -147,6 +184,7 @@ def changed_agent(agent: Agent, instructions: str | None, settings: list[str]) -
     return agent.clone(**changes)
 
 
+@checked
 def turn_answers(rec: Any) -> pd.DataFrame:
     """Per caller turn, in conversation order: the caller's words and what the assistant said and called."""
     from voicelab import tables
@@ -170,6 +208,7 @@ def turn_answers(rec: Any) -> pd.DataFrame:
     )
 
 
+@checked
 async def replay(
     recording: str | os.PathLike[str],
     agent: Agent | None = None,
@@ -187,11 +226,17 @@ async def replay(
     from voicelab.recording import load_recording, recording_folder
     from voicelab.scenarios import Scenario
 
+    if agent is not None and not isinstance(agent, Agent):
+        raise ConfigError(f"replay: agent must be a voicelab.Agent or None, got {type(agent).__name__}")
     original = recording_folder(recording)
     rec = load_recording(original)
     scenario = Scenario.from_recording(rec, name="replay")
     chosen = agent if agent is not None else agent_from_recording(rec)
-    out = Path(out_dir) if out_dir is not None else Path("replays") / original.name
+    out = (
+        output_folder(out_dir, "out_dir", example="'replays/call-1'", where="replay")
+        if out_dir is not None
+        else Path("replays") / original.name
+    )
     result = await experiment(
         {"replay": chosen},
         [scenario],

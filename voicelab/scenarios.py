@@ -32,6 +32,7 @@ from typing import Any
 
 from voicelab.agents.stubs import Stubs
 from voicelab.audio.core import Audio
+from voicelab.checks import checked, one_of, output_folder, path_arg, text
 from voicelab.errors import AudioError, ConfigError
 
 FORMAT = "voicelab-scenario"
@@ -54,6 +55,7 @@ class RunFacts:
     first_audio_ms: list[float] = field(default_factory=list)  # per user turn: end of speech -> first audio
 
     @classmethod
+    @checked
     def from_recording(cls, rec: Any) -> RunFacts:
         from voicelab import tables
 
@@ -207,6 +209,7 @@ class expect:  # a namespace, read as `expect.tool(...)`
     """Expectation makers."""
 
     @staticmethod
+    @checked
     def tool(name: str, arguments: Mapping[str, Any] | None = None, *, match: str = "exact") -> Expectation:
         """The agent calls tool `name` (with these arguments: `match="exact"` equal JSON, `"pattern"` each
         given argument's value fully matches a regex, case-insensitive)."""
@@ -218,6 +221,14 @@ class expect:  # a namespace, read as `expect.tool(...)`
             )
         if match not in ("exact", "pattern"):
             raise ConfigError(f"expect.tool({name!r}): match must be 'exact' or 'pattern', got {match!r}")
+        if arguments is not None:
+            try:
+                json.dumps(dict(arguments), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"expect.tool({name!r}): arguments must be JSON values as the model sends them ({exc}); "
+                    "use str, numbers, bools, None, lists and dicts"
+                ) from None
         if match == "pattern" and arguments:
             for key, pattern in arguments.items():
                 try:
@@ -229,26 +240,31 @@ class expect:  # a namespace, read as `expect.tool(...)`
         return Expectation("tool", name, None if arguments is None else dict(arguments), match)
 
     @staticmethod
+    @checked
     def says(phrase: str) -> Expectation:
         """The agent says `phrase` (case and spacing ignored) in some answer."""
         return Expectation("says", _phrase(phrase, "says"))
 
     @staticmethod
+    @checked
     def never_says(phrase: str) -> Expectation:
         """The agent never says `phrase` (case and spacing ignored)."""
         return Expectation("never_says", _phrase(phrase, "never_says"))
 
     @staticmethod
+    @checked
     def handoff(agent: str) -> Expectation:
         """The call is handed off to the agent named `agent`."""
         return Expectation("handoff", _phrase(agent, "handoff"))
 
     @staticmethod
+    @checked
     def no_guardrail_trip() -> Expectation:
         """No output guardrail trips."""
         return Expectation("no_guardrail_trip")
 
     @staticmethod
+    @checked
     def first_audio_within(ms: float) -> Expectation:
         """Every answered turn's end of speech -> first audio is at most `ms`."""
         if isinstance(ms, bool) or not isinstance(ms, int | float) or not math.isfinite(ms) or ms <= 0:
@@ -285,6 +301,7 @@ class Scenario:
     `voicelab.clips.TurnClip`), `stubs` (a voicelab.Stubs, or {tool name: fixed output}) that answer the
     agent's tools during the run, and `expect` (a list of `expect.*`)."""
 
+    @checked
     def __init__(
         self,
         name: str,
@@ -300,18 +317,24 @@ class Scenario:
                 f"scenario name {name!r} must be 1-80 letters, digits, '-', '_' or '.' (it names folders)"
             )
         self.name = name
-        self.description = description
-        self.voice = voice
+        self.description = text(description, "description", empty=True, where=f"scenario {name!r}")
+        from voicelab.config import VOICES
+
+        self.voice = one_of(voice, "voice", VOICES, where=f"scenario {name!r}")
         if isinstance(turns, str | Audio | Path) or not isinstance(turns, Sequence) or not turns:
             raise ConfigError(
                 f"scenario {name!r} needs a non-empty list of turns (Audio, text, a Path or a TurnClip)"
             )
         self.turns = [_turn(name, index, t) for index, t in enumerate(turns, 1)]
         self.stubs = _stubs(name, stubs)
-        if isinstance(expect, Expectation) or not all(isinstance(e, Expectation) for e in expect):
+        if (
+            isinstance(expect, Expectation)
+            or not isinstance(expect, (list, tuple))
+            or not all(isinstance(e, Expectation) for e in expect)
+        ):
             raise ConfigError(
                 f"scenario {name!r}: expect must be a list of expectations made with "
-                "voicelab.scenarios.expect"
+                "voicelab.scenarios.expect, e.g. expect=[expect.says('order')]"
             )
         self.expect = list(expect)
         labels = [e.label for e in self.expect]
@@ -333,8 +356,15 @@ class Scenario:
         """A new Stubs with this scenario's stubs (call counters at zero), or None."""
         return None if self.stubs is None else Stubs.from_json(self.stubs.to_json())
 
+    @checked
     def check_agent(self, agent: Any) -> None:
         """Raise ConfigError when an expectation names a tool or agent `agent` does not have."""
+        from voicelab.agents import Agent
+
+        if not isinstance(agent, Agent):
+            raise ConfigError(
+                f"scenario {self.name!r}: check_agent() takes a voicelab.Agent, got {type(agent).__name__}"
+            )
         tools = {t.name for t in getattr(agent, "tools", [])} | set(getattr(agent, "handoff_tools", {}) or {})
         agents = _reachable_agents(agent)
         for e in self.expect:
@@ -353,11 +383,12 @@ class Scenario:
         return {e.label: e.check(facts) for e in self.expect}
 
     # -- files --------------------------------------------------------------------------------------------
+    @checked
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the scenario to `folder` (new or empty): clips and scenario.json."""
         from voicelab.audio.io import write_audio
 
-        out = Path(folder)
+        out = output_folder(folder, "folder", example="'scenarios/order-return'", where="Scenario.save")
         if out.exists() and not out.is_dir():
             raise ConfigError(f"{out} is a file; pass a new folder to save the scenario into")
         if out.is_dir() and any(out.iterdir()):
@@ -389,11 +420,12 @@ class Scenario:
         return out
 
     @classmethod
+    @checked
     def load(cls, folder: str | os.PathLike[str]) -> Scenario:
         """Read a scenario folder written by `save()`."""
         from voicelab.audio.io import read_audio
 
-        path = Path(folder)
+        path = path_arg(folder, "folder", example="'scenarios/order-return'", where="Scenario.load")
         manifest_path = path / MANIFEST
         if not path.is_dir():
             raise ConfigError(
@@ -445,6 +477,7 @@ class Scenario:
         )
 
     @classmethod
+    @checked
     def from_recording(
         cls, path: Any, name: str | None = None, *, expect: Sequence[Expectation] = ()
     ) -> Scenario:
@@ -453,6 +486,10 @@ class Scenario:
         from voicelab.clips import recorded_turns
         from voicelab.recording import Recording, load_recording
 
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(
+                f"Scenario.from_recording: name must be a str or None, got {type(name).__name__}"
+            )
         rec = path if isinstance(path, Recording) else load_recording(path)
         found = recorded_turns(rec)
         if not found:
@@ -471,13 +508,19 @@ class Scenario:
         return cls(label, turns, stubs=stubs, expect=expect, description=f"from recording {rec.path}")
 
     @classmethod
+    @checked
     def from_turns(cls, folder: str | os.PathLike[str], name: str | None = None, **kwargs: Any) -> Scenario:
         """A scenario of a `voicelab.clips.save_turns` folder (e.g. from the cockpit's `lab.save_turns`)."""
         from voicelab.clips import load_turns
 
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"Scenario.from_turns: name must be a str or None, got {type(name).__name__}")
         clips = load_turns(folder)
         label = name or re.sub(r"[^A-Za-z0-9_.-]", "-", Path(folder).name).strip("-.") or "turns"
         return cls(label, clips, **kwargs)
+
+
+MAX_TEXT_TURN = 4096  # characters: the speech API's limit for one input
 
 
 def _turn(name: str, index: int, value: Any) -> ScenarioTurn:
@@ -501,6 +544,11 @@ def _turn(name: str, index: int, value: Any) -> ScenarioTurn:
     if isinstance(value, str):
         if not value.strip():
             raise ConfigError(f"scenario {name!r}: turn {index} is empty text; write what the caller says")
+        if len(value) > MAX_TEXT_TURN:
+            raise ConfigError(
+                f"scenario {name!r}: turn {index} is {len(value)} characters of text; a caller's turn is at "
+                f"most {MAX_TEXT_TURN} (split it into several turns)"
+            )
         return ScenarioTurn(text=value.strip())
     raise ConfigError(
         f"scenario {name!r}: turn {index} is a {type(value).__name__}; use Audio, text, a pathlib.Path "

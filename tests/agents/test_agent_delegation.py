@@ -125,3 +125,20 @@ def test_scripted_responder() -> None:
         ScriptedResponder([{"say": "x"}])
     with pytest.raises(ConfigError, match="bad regex"):
         ScriptedResponder([{"match": "(", "say": "x"}])
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: ScriptedResponder(5), ("rules", "list")),
+        (lambda: ScriptedResponder({"match": "x", "say": "y"}), ("wrap the one you have",)),
+        (lambda: ScriptedResponder([5]), ("rule 0", "dict")),
+        (lambda: OpenAIResponder(max_history=-1, api_key="sk-x"), ("max_history", "from 1")),
+        (lambda: OpenAIResponder(model=5, api_key="sk-x"), ("model", "str")),
+    ],
+)
+def test_bad_responders_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

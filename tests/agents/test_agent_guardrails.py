@@ -57,3 +57,21 @@ def test_watch_end_only_and_short_items() -> None:
     assert short.finish("unknown") is None
     with pytest.raises(ConfigError, match="debounce_text_length"):
         TranscriptWatch(0)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: output_guardrail(lambda: False), ("cannot be called with 3", "(context, agent, text")),
+        (lambda: output_guardrail(lambda a, b, c, d: False), ("cannot be called with 3",)),
+        (lambda: output_guardrail(GuardrailResult), ("class GuardrailResult",)),
+        (lambda: output_guardrail(name=5), ("name", "str")),
+        (lambda: OutputGuardrail(lambda c, a, t: False, name=5), ("name", "str")),
+    ],
+)
+def test_guardrails_that_cannot_be_called_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+    assert output_guardrail(lambda context, agent, text, *rest: False).name == "<lambda>"

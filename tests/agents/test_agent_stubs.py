@@ -155,3 +155,59 @@ def test_recorded_from_events_file(tmp_path: Path) -> None:
         Stubs().recorded(tmp_path, names=["missing"])
     with pytest.raises(ConfigError, match=r"no events\.jsonl"):
         Stubs().recorded(tmp_path / "nowhere")
+
+
+# -- the held-out probe's kinds of bad input for stubs (issue 8) --------------------------------------------
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Stubs().fixed("bad name!", "x"), ("stub", "letters, digits")),
+        (lambda: Stubs().fixed("t", object()), ("not a str or a JSON value",)),
+        (lambda: Stubs().fixed("t", float("nan")), ("JSON",)),
+        (lambda: Stubs().sequence("t", ["a", {1, 2}]), ("JSON",)),
+        (lambda: Stubs().manual("t", default=object()), ("JSON",)),
+        (lambda: Stubs().manual("t", timeout=10**12), ("timeout", "a day")),
+        (lambda: Stubs().template("t", "{a!z}"), ("conversion", "!r")),
+        (lambda: Stubs().template("t", "{a.b}"), ("attribute", "{order_number}")),
+        (lambda: Stubs().recorded(5), ("recording", "path")),
+        (lambda: Stubs().recorded("rec", names=5), ("names", "list")),
+        (lambda: Stubs().recorded("rec", names="lookup_order"), ("wrap the one you have",)),
+        (lambda: Stubs().recorded("rec", then="first"), ("then", "'last'")),
+        (lambda: Stubs().fixed("lookup", "x").remove("lokup"), ("lokup", "did you mean 'lookup'")),
+        (lambda: Stubs().save(5), ("path", "str or pathlib.Path")),
+        (lambda: Stubs.load(5), ("path",)),
+    ],
+)
+def test_bad_stub_definitions_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+
+
+def test_stub_files_of_the_wrong_kind(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("hello")
+    stubs = Stubs().fixed("t", {"ok": True})
+    with pytest.raises(ConfigError, match="is a folder"):
+        stubs.save(tmp_path)
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        stubs.save(a_file / "stubs.json")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Stubs.load(tmp_path / "missing.json")
+    with pytest.raises(ConfigError, match="is a folder"):
+        Stubs.load(tmp_path)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Stubs.load(a_file)
+    with pytest.raises(ConfigError, match=r"no events\.jsonl"):
+        Stubs().recorded(a_file)
+    assert Stubs.load(stubs.save(tmp_path / "stubs.json")).kind("t") == "fixed"
+
+
+def test_wait_pending_refuses_what_would_wait_forever() -> None:
+    with pytest.raises(ConfigError, match="timeout"):
+        asyncio.run(Stubs().wait_pending(timeout=-1))
+    with pytest.raises(ConfigError, match="timeout"):
+        asyncio.run(Stubs().wait_pending(timeout=float("nan")))
+    with pytest.raises(ConfigError, match="name must be a str"):
+        asyncio.run(Stubs().wait_pending(name=5, timeout=0.1))

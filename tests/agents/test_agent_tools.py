@@ -206,3 +206,33 @@ def test_invalid_tool_definitions() -> None:
         return ""
 
     assert tool(unschemable).parameters["properties"]["x"] == {}
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+class _NotATool:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: tool(name="")(_double), ("name", "empty")),
+        (lambda: tool(name=5)(_double), ("name", "str")),
+        (lambda: tool(description=5)(_double), ("description", "str")),
+        (lambda: tool(needs_approval="yes")(_double), ("needs_approval", "True")),
+        (lambda: tool(needs_approval=lambda *a: True), ("needs_approval",)),
+        (lambda: tool(_NotATool), ("class _NotATool", "function")),
+        (lambda: FunctionTool("t", 5, {"type": "object", "properties": {}}), ("description", "str")),
+        (lambda: FunctionTool("t", "d", {"type": "object", "properties": {}}, func=5), ("func", "function")),
+    ],
+)
+def test_bad_tool_definitions_fail_when_made(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))
+    assert tool(name="double", description="", needs_approval=True)(_double).needs_approval is True

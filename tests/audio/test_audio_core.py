@@ -307,3 +307,22 @@ def test_chunks_b64_rejects_bad_chunk_size() -> None:
         list(audio.chunks_b64(chunk_ms=0))
     with pytest.raises(AudioError, match="chunk_ms"):
         list(audio.chunks_b64(chunk_ms=0.001))
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda a: a.slice_ms("x"), ("start_ms", "number")),
+        (lambda a: a.slice_ms(True), ("start_ms",)),
+        (lambda a: a.slice_ms(0, "1"), ("end_ms",)),
+        (lambda a: list(a.chunks_b64("100")), ("chunk_ms", "number")),
+        (lambda a: list(a.chunks_b64(True)), ("chunk_ms",)),
+        (lambda a: list(a.chunks_b64(10**9)), ("chunk_ms", "60000")),
+    ],
+)
+def test_times_of_the_wrong_kind_are_audio_errors(call, words) -> None:
+    audio = Audio.from_array(np.zeros(2400, np.float32), 24000)
+    with pytest.raises(AudioError) as info:
+        call(audio)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))

@@ -119,3 +119,13 @@ def test_write_errors(tmp_path: Path) -> None:
         write_audio(tmp_path / "a.wav", np.zeros(10))  # type: ignore[arg-type]
     with pytest.raises(AudioError, match="cannot store subtype"):
         write_audio(tmp_path / "a.flac", pcm_audio(), subtype="FLOAT")
+
+
+def test_write_audio_arguments_of_the_wrong_kind(tmp_path: Path) -> None:
+    audio = Audio.from_array(np.zeros(240, np.float32), 24000)
+    with pytest.raises(AudioError, match="path must be a path"):
+        write_audio(5, audio)  # type: ignore[arg-type]
+    with pytest.raises(AudioError, match="format must be a str"):
+        write_audio(tmp_path / "x.wav", audio, format=5)  # type: ignore[arg-type]
+    with pytest.raises(AudioError, match="subtype must be a str"):
+        write_audio(tmp_path / "x.wav", audio, subtype=16)  # type: ignore[arg-type]

@@ -306,3 +306,10 @@ def test_refined_streaming_equals_offline_with_random_chunks(conversation: Audio
 def test_refine_offset_is_validated() -> None:
     with pytest.raises(ConfigError, match="refine_offset"):
         TurnDetection(refine_offset="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["prefix_padding_ms", "silence_duration_ms"])
+def test_turn_detection_bounds_its_durations(field: str) -> None:
+    with pytest.raises(ConfigError, match=f"{field}=1000000000000 is out of range: at most 600000 ms"):
+        TurnDetection(**{field: 10**12})
+    assert getattr(TurnDetection(**{field: 600_000}), field) == 600_000

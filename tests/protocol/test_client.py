@@ -12,7 +12,7 @@ import pytest
 
 from voicelab import events as ev
 from voicelab.audio.core import Audio
-from voicelab.audio.g711 import ulaw_encode
+from voicelab.audio.g711 import alaw_encode, ulaw_encode
 from voicelab.config import SessionConfig
 from voicelab.errors import AudioError, ConfigError, LocalProtocolError, SessionError
 from voicelab.playback import PlaybackTracker
@@ -386,8 +386,11 @@ def test_g711_sessions_convert_both_ways() -> None:
     config = SessionConfig(input_format="g711_ulaw", output_format="g711_ulaw")
     protocol = opened(config)
     appends = list(protocol.audio_appends(np.zeros(4800, dtype=np.int16), rate=24000))  # 200 ms
-    assert [len(base64.b64decode(e["audio"])) for e, _ in appends] == [800, 800]  # 8 bytes per ms
+    # 8 bytes per ms; the 24 -> 8 kHz resampler holds its last 2 ms until the stream goes on or ends
+    assert [len(base64.b64decode(e["audio"])) for e, _ in appends] == [800, 784]
     assert [len(pcm) for _, pcm in appends] == [4800, 4800]  # recorded as PCM16 24 kHz
+    (tail,) = protocol.input_tail()  # before a commit
+    assert len(base64.b64decode(tail[0]["audio"])) == 16 and tail[1] == b""
     tone = (np.sin(np.arange(800) / 5) * 0.3).astype(np.float32)
     base = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
     delta = {
@@ -430,3 +433,58 @@ def test_g711_barge_in_truncates_in_played_ms() -> None:
     cut = protocol.cut_playback(protocol.playback.state())
     assert cut.events == [ev.AudioInterrupted("a", 0, 250.0)] and cut.send[0]["audio_end_ms"] == 250
     assert [e["type"] for e in protocol.barge_in_cancel()] == ["response.cancel"]
+
+
+def test_a_callers_stream_at_another_rate_does_not_depend_on_how_it_was_cut() -> None:
+    """A 48 kHz mic's 20 ms chunks are one stream: the wire carries the bytes the whole clip gives, with no
+    seam at the chunk boundaries (each chunk resampled alone would click every 20 ms)."""
+    t = np.arange(48000) / 48000
+    mic = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # 1 s at 48 kHz
+
+    def wire(protocol: ClientProtocol, pieces: list[np.ndarray]) -> bytes:
+        out = b""
+        for piece in pieces:
+            out += b"".join(
+                base64.b64decode(e["audio"]) for e, _ in protocol.audio_appends(piece, rate=48000)
+            )
+        return out + b"".join(base64.b64decode(e["audio"]) for e, _ in protocol.input_tail())
+
+    for fmt, per_ms in (("pcm16", 48), ("g711_alaw", 8)):
+        whole = wire(opened(SessionConfig(input_format=fmt)), [mic])
+        chunked = wire(
+            opened(SessionConfig(input_format=fmt)), [mic[i : i + 960] for i in range(0, 48000, 960)]
+        )
+        assert chunked == whole and len(whole) == 1000 * per_ms
+    pcm = np.frombuffer(wire(opened(), [mic[i : i + 960] for i in range(0, 48000, 960)]), "<i2")
+    largest_step = 0.3 * 32767 * 2 * np.pi * 440 / 24000  # a 440 Hz sine's steepest sample-to-sample change
+    assert np.abs(np.diff(pcm[48:-48].astype(np.float64))).max() < largest_step * 1.05
+
+
+def test_bad_audio_for_send_audio_names_the_fix() -> None:
+    protocol = opened()
+    with pytest.raises(AudioError, match="odd number"):
+        list(protocol.audio_appends(b"\x00\x01\x02", rate=24000))
+    with pytest.raises(AudioError, match="rate=<Hz>"):
+        list(protocol.audio_appends(np.zeros(10, np.float32)))
+    ((event, pcm),) = protocol.audio_appends(b"\x01\x00" * 240)  # bytes: PCM16 at 24 kHz by default
+    assert pcm == b"\x01\x00" * 240 and base64.b64decode(event["audio"]) == pcm
+
+
+def test_g711_answers_decode_as_one_stream_per_item() -> None:
+    """An item's G.711 deltas decode without a click at each boundary, and each keeps its length."""
+    protocol = opened(SessionConfig(output_format="g711_alaw"))
+    feed(protocol, session_created())
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    base = {"response_id": "r", "item_id": "a", "output_index": 0, "content_index": 0}
+    pcm = b""
+    for start in range(0, 8000, 160):  # 20 ms deltas
+        data = base64.b64encode(alaw_encode(tone[start : start + 160])).decode()
+        (chunk,) = feed(
+            protocol, {"type": "response.output_audio.delta", "event_id": "e", **base, "delta": data}
+        )
+        assert len(chunk.data) == 960  # 20 ms at 24 kHz, whatever the resampler holds
+        pcm += chunk.data
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)[96:]  # after the 2 ms of delay
+    largest_step = 0.3 * 32767 * 2 * np.pi * 440 / 24000
+    assert np.abs(np.diff(samples)).max() < largest_step * 1.2  # A-law's own error is small; a seam is not
+    assert protocol.conversation.get("a").audio_ms == 1000.0

@@ -162,3 +162,24 @@ def test_listen_errors_say_what_to_change() -> None:
     bad_host = OSError(99, "cannot assign requested address")
     message = _listen_error("10.9.9.9", 8765, bad_host)
     assert "Check the host" in message and "Pick another port" not in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"port": True}, ("port", "whole number")),
+        ({"port": "80"}, ("port",)),
+        ({"brain": 5}, ("brain", "EchoBrain()")),
+        ({"brain": voicelab.server.EchoBrain}, ("the class EchoBrain", "lambda: EchoBrain")),
+        ({"scrpt": "returns_desk"}, ("scrpt", "did you mean 'script'")),
+    ],
+)
+def test_serve_arguments_fail_before_the_server_starts(
+    kwargs: dict[str, Any], words: tuple[str, ...]
+) -> None:
+    from voicelab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        voicelab.serve(**kwargs)
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

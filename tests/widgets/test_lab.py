@@ -91,8 +91,9 @@ async def test_connect_returns_at_once_and_the_call_runs_in_the_background(
         session = await pending
         assert lab.state == "open" and lab.session is session and not session.closed
         assert lab.recording_path is not None and lab.recording_path.parent == tmp_path
+        answered = lab.wait_for("response_done", timeout=20)  # from here on: a fast answer is not missed
         seq = await speak(lab, turns[0])
-        done = await lab.wait_for("response_done", timeout=20)
+        done = await answered
         assert done.status == "completed"
         assert "would like to return" in lab.transcript.text().lower()
         assert "assistant:" in lab.transcript.text()
@@ -228,10 +229,11 @@ async def test_push_to_talk_turns_off_server_vad_and_commits_on_release(tmp_path
         lab.mic.mode = "ptt"
         await asyncio.sleep(0.3)
         assert session.config.turn_detection is None
+        answered = lab.wait_for("response_done", timeout=20)
         lab.mic._on_custom(lab.mic, {"type": "ptt", "down": True}, [])
         await speak(lab, turns[0], silence_ms=0)
         lab.mic._on_custom(lab.mic, {"type": "ptt", "down": False}, [])
-        done = await lab.wait_for("response_done", timeout=20)
+        done = await answered
         assert done.status == "completed"
         types = [r["type"] for r in recorded(lab) if r["dir"] == "client"]
         assert "input_audio_buffer.clear" in types and "input_audio_buffer.commit" in types
@@ -320,10 +322,12 @@ async def test_save_turns_writes_the_callers_mic_turns(tmp_path: Path, turns: An
     lab = Lab.local(CONFIG, pace="fast", record_dir=tmp_path / "recs")
     try:
         await lab.connect()
+        answered = lab.wait_for("response_done", timeout=20)
         seq = await speak(lab, turns[0])
-        await lab.wait_for("response_done", timeout=20)
+        await answered
+        answered = lab.wait_for("response_done", timeout=20)
         seq = await speak(lab, turns[1], seq=seq)
-        await lab.wait_for("response_done", timeout=20)
+        await answered
         await lab.disconnect()
         folder = lab.save_turns(tmp_path / "turns")
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -339,8 +343,9 @@ async def test_play_audio_is_the_file_fallback_for_a_missing_microphone(tmp_path
     lab = Lab.local(CONFIG, pace="fast", record_dir=tmp_path / "recs")
     try:
         await lab.connect()
+        heard = lab.wait_for("transcript_done", lambda e: e.role == "user", timeout=20)
         await lab.play_audio(wav, realtime=False)
-        started = await lab.wait_for("transcript_done", lambda e: e.role == "user", timeout=20)
+        started = await heard
         assert "return" in started.transcript.lower()
         with pytest.raises(ConfigError):
             lab.play_audio(wav, trailing_silence_ms=-1)
@@ -354,8 +359,9 @@ async def test_the_browser_gets_few_messages_per_second(tmp_path: Path, turns: A
         await lab.connect()
         loop = asyncio.get_running_loop()
         start = loop.time()
+        answered = lab.wait_for("response_done", timeout=30)
         await speak(lab, turns[0], pace=0.04)
-        await lab.wait_for("response_done", timeout=30)
+        await answered
         elapsed = loop.time() - start
         rate = lab.messages_to_browser() / elapsed
         assert 0 < rate <= 100, f"{rate:.0f} messages/s to the browser"
@@ -468,3 +474,14 @@ async def test_wait_for_counts_from_the_call_and_times_out_with_a_lab_error(tmp_
             lab.wait_for("response_done", predicate="yes")  # type: ignore[arg-type]
     finally:
         await lab.close()
+
+
+def test_a_misspelt_lab_option_names_the_closest(tmp_path: Path) -> None:
+    from voicelab.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="did you mean 'open_timeout'"):
+        Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", open_timout=3, record_dir=tmp_path)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="which is a file"):
+        Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", record_dir=a_file / "recordings")

@@ -14,6 +14,7 @@ from voicelab.agents.guardrails import DEFAULT_DEBOUNCE_TEXT_LENGTH, OutputGuard
 from voicelab.agents.handoffs import Handoff, HandoffLike, TransferAgents
 from voicelab.agents.stubs import Stubs
 from voicelab.agents.tools import FunctionTool, function_tool
+from voicelab.checks import checked, checked_class, takes_args
 from voicelab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class _Unset:
 
 UNSET: Any = _Unset()
 """A session setting left to SessionConfig's default (None is a value: turn_detection=None disables it)."""
+
+MAX_DEBOUNCE = 100_000  # characters: a longer interval is "only at the end" (-1)
 
 SESSION_SETTINGS = (
     "model",
@@ -44,6 +47,7 @@ SESSION_SETTINGS = (
 )
 
 
+@checked_class
 @dataclass(eq=False)
 class Agent:
     """A voice agent's configuration. `session_config()` turns it into a SessionConfig; `create_listener()`
@@ -79,6 +83,14 @@ class Agent:
                 f"Agent {self.name!r}: instructions must be a string or a function (context, agent) -> str, "
                 f"got {type(self.instructions).__name__}"
             )
+        if not isinstance(self.instructions, str):
+            takes_args(
+                self.instructions,
+                2,
+                "instructions",
+                example="def instructions(context, agent) -> str",
+                where=f"Agent {self.name!r}",
+            )
         for attr in ("tools", "handoffs", "output_guardrails"):
             value = getattr(self, attr)
             if not isinstance(value, list | tuple):
@@ -91,10 +103,17 @@ class Agent:
                 f"Agent {self.name!r}: stubs must be a voicelab.Stubs, got {type(self.stubs).__name__}"
             )
         debounce = self.debounce_text_length
-        if isinstance(debounce, bool) or not isinstance(debounce, int) or debounce == 0 or debounce < -1:
+        if (
+            isinstance(debounce, bool)
+            or not isinstance(debounce, int)
+            or debounce == 0
+            or debounce < -1
+            or debounce > MAX_DEBOUNCE
+        ):
             raise ConfigError(
-                f"Agent {self.name!r}: debounce_text_length={debounce!r} must be a positive whole number of "
-                "characters (check the transcript every N), or -1 to check only at the end of each item"
+                f"Agent {self.name!r}: debounce_text_length={debounce!r} must be a whole number of "
+                f"characters from 1 to {MAX_DEBOUNCE} (check the transcript every N), or -1 to check "
+                "only at the end of each item"
             )
         follow_up = self.guardrail_follow_up
         if follow_up is not None and not isinstance(follow_up, str) and not callable(follow_up):
@@ -157,6 +176,10 @@ class Agent:
     def check_stubs(self, stubs: Stubs) -> None:
         """ConfigError for a stub whose name is no tool of this agent or of an agent it hands off to: such a
         stub would never answer anything (usually a misspelt name)."""
+        if not isinstance(stubs, Stubs):
+            raise ConfigError(
+                f"Agent {self.name!r}: check_stubs() takes a voicelab.Stubs, got {type(stubs).__name__}"
+            )
         tools = sorted({name for agent in self.reachable_agents() for name in agent.function_tools})
         for name in stubs.names:
             if name not in tools:
@@ -257,8 +280,17 @@ class Agent:
             self.check_stubs(chosen)  # stubs added after the Agent was made are checked here
         return AgentRuntime(self, stubs=stubs, context=context)
 
+    @checked
     def clone(self, **changes: Any) -> Agent:
         """A copy with `changes` applied; list fields are copied so the two agents do not share them."""
+        known = [f.name for f in dataclasses.fields(self)]
+        for key in changes:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ConfigError(
+                    f"Agent.clone: an Agent has no field {key!r}; {hint}fields: {', '.join(known)}"
+                )
         for name in ("tools", "handoffs", "output_guardrails"):
             changes.setdefault(name, list(getattr(self, name)))
         try:

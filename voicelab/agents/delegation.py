@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voicelab.agents.tools import FunctionTool, ToolContext, function_tool
+from voicelab.checks import text, whole
 from voicelab.errors import ConfigError
 
 DEFAULT_SUPERVISOR_INSTRUCTIONS = (
@@ -88,6 +89,20 @@ class OpenAIResponder:
     base_url: str | None = None
     max_history: int = 40
 
+    def __post_init__(self) -> None:
+        text(self.model, "model", example="gpt-4.1-mini", where="OpenAIResponder")
+        text(self.instructions, "instructions", where="OpenAIResponder")
+        text(self.base_url, "base_url", none=True, where="OpenAIResponder")
+        whole(
+            self.max_history,
+            "max_history",
+            lo=1,
+            hi=10_000,
+            unit="messages",
+            example=40,
+            where="OpenAIResponder",
+        )
+
     def build_messages(self, request: str, history: Sequence[Any]) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.instructions}]
         messages.extend(history_to_messages(history)[-self.max_history :])
@@ -125,7 +140,21 @@ class ScriptedResponder:
     _compiled: list[tuple[re.Pattern[str], str, str]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.rules, Mapping):
+            raise ConfigError(
+                "ScriptedResponder rules must be a list of rules; wrap the one you have in [...]"
+            )
+        if not isinstance(self.rules, Sequence) or isinstance(self.rules, str):
+            raise ConfigError(
+                f"ScriptedResponder rules must be a list of {{'match': regex, 'say': text}} dicts, got "
+                f"{type(self.rules).__name__}"
+            )
         for index, rule in enumerate(self.rules):
+            if not isinstance(rule, Mapping):
+                raise ConfigError(
+                    f"delegation rule {index} must be a dict {{'match': regex, 'say': text}}, got "
+                    f"{type(rule).__name__}"
+                )
             if "match" not in rule or "say" not in rule:
                 raise ConfigError(
                     f"delegation rule {index} needs 'match' (a regex) and 'say'; got {sorted(rule)}"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from voicelab.checks import checked, takes_args, text
 from voicelab.errors import ConfigError
 
 DEFAULT_DEBOUNCE_TEXT_LENGTH = 100
@@ -31,8 +32,13 @@ class OutputGuardrail:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if not callable(self.function):
-            raise ConfigError(f"an output guardrail needs a function, got {type(self.function).__name__}")
+        takes_args(
+            self.function,
+            3,
+            "an output guardrail",
+            example="def no_refunds(context, agent, text: str) -> bool",
+        )
+        text(self.name, "name", empty=True, where="output_guardrail")
         if not self.name:
             object.__setattr__(self, "name", getattr(self.function, "__name__", "guardrail"))
 
@@ -60,10 +66,12 @@ def output_guardrail(function: Callable[..., Any], /) -> OutputGuardrail: ...
 def output_guardrail(*, name: str | None = None) -> Callable[[Callable[..., Any]], OutputGuardrail]: ...
 
 
+@checked
 def output_guardrail(
     function: Callable[..., Any] | None = None, /, *, name: str | None = None
 ) -> OutputGuardrail | Callable[[Callable[..., Any]], OutputGuardrail]:
     """Decorator: `@output_guardrail` or `@output_guardrail(name="no_refunds")`."""
+    text(name, "name", none=True, example="no_refunds", where="output_guardrail")
     if function is not None:
         return OutputGuardrail(function, name or "")
 

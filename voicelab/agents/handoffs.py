@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voicelab.agents.tools import ToolArgumentsError, check_arguments, validate_tool_name
+from voicelab.checks import checked, sequence_of, text
 from voicelab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class Handoff:
         return self.agent
 
 
+@checked
 def handoff(
     agent: Agent,
     *,
@@ -92,6 +94,8 @@ def handoff(
         raise ConfigError(f"handoff() takes the target voicelab.Agent, got {type(agent).__name__}")
     if on_handoff is not None and not callable(on_handoff):
         raise ConfigError(f"handoff on_handoff must be a function, got {type(on_handoff).__name__}")
+    text(tool_name, "tool_name", none=True, example="transfer_to_billing", where="handoff()")
+    text(tool_description, "tool_description", none=True, empty=True, where="handoff()")
     return Handoff(agent, tool_name or "", tool_description or "", on_handoff)
 
 
@@ -119,6 +123,11 @@ class TransferAgents:
 
     def __post_init__(self) -> None:
         validate_tool_name(self.tool_name)
+        from voicelab.agents.agent import Agent as _Agent
+
+        self.destinations = sequence_of(
+            self.destinations, "destinations", _Agent, what="voicelab.Agent objects", where="TransferAgents"
+        )
         if not self.destinations:
             raise ConfigError("TransferAgents needs at least one destination agent")
         self._by_name = {agent.name: agent for agent in self.destinations}

@@ -12,6 +12,7 @@ saved file turns each answered manual stub into a fixture: one answer becomes a 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import inspect
 import json
 import string
@@ -21,11 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from voicelab.agents.tools import output_to_string
+from pydantic import BaseModel
+
+from voicelab.agents.tools import _TOOL_NAME, output_to_string
+from voicelab.checks import (
+    checked,
+    checked_class,
+    input_file,
+    number,
+    one_of,
+    output_file,
+    path_arg,
+    sequence_of,
+    text,
+)
 from voicelab.errors import ConfigError
 
 StubKind = Literal["fixed", "template", "callable", "sequence", "recorded", "manual"]
 STUB_KINDS: tuple[str, ...] = ("fixed", "template", "callable", "sequence", "recorded", "manual")
+MAX_WAIT_S = 86_400  # a day: a manual answer that takes longer is a forgotten call
 
 
 class StubError(Exception):
@@ -71,10 +86,12 @@ class PendingCall:
     created: float
     _stubs: Stubs = field(repr=False, compare=False)
 
+    @checked
     def answer(self, output: Any) -> None:
         self._stubs.answer(self.call_id, output)
 
 
+@checked_class
 class Stubs:
     """Stubbed answers per tool name. Stubs override real implementations while set."""
 
@@ -84,11 +101,13 @@ class Stubs:
         self._manual_answers: dict[str, list[str]] = {}
 
     # -- defining -----------------------------------------------------------------------------------------
+    @checked
     def fixed(self, name: str, output: Any) -> Stubs:
         _check_stub_name(name)
-        self._stubs[name] = Stub("fixed", [output_to_string(output)])
+        self._stubs[name] = Stub("fixed", [_stub_output(name, output)])
         return self
 
+    @checked
     def template(self, name: str, template: str) -> Stubs:
         """Output `template` with `{argument}` fields filled from the call's arguments."""
         _check_stub_name(name)
@@ -108,9 +127,21 @@ class Stubs:
             raise ConfigError(
                 f"stub template for {name!r} has a positional field; name the argument, e.g. {{order_number}}"
             )
+        for _, field_name, _, conversion in string.Formatter().parse(template):
+            if conversion not in (None, "r", "s", "a"):
+                raise ConfigError(
+                    f"stub template for {name!r} has the conversion !{conversion} in "
+                    f"{{{field_name}!{conversion}}}; use !r, !s or !a, or none"
+                )
+            if field_name and "." in field_name:
+                raise ConfigError(
+                    f"stub template for {name!r} reads an attribute in {{{field_name}}}; arguments are JSON "
+                    "values: name the argument, e.g. {order_number} (or {items[0]} for a list item)"
+                )
         self._stubs[name] = Stub("template", [template])
         return self
 
+    @checked
     def callable(self, name: str, func: Callable[..., Any]) -> Stubs:
         """Output func(**arguments) (sync or async), turned into a string like a tool's output."""
         _check_stub_name(name)
@@ -119,6 +150,7 @@ class Stubs:
         self._stubs[name] = Stub("callable", func=func)
         return self
 
+    @checked
     def sequence(
         self, name: str, outputs: Sequence[Any], *, then: Literal["last", "error"] = "last"
     ) -> Stubs:
@@ -133,27 +165,35 @@ class Stubs:
             raise ConfigError(f"stub sequence for {name!r} is empty; give at least one output")
         if then not in ("last", "error"):
             raise ConfigError(f"stub sequence then={then!r} is invalid; use 'last' or 'error'")
-        self._stubs[name] = Stub("sequence", [output_to_string(o) for o in outputs], then=then)
+        self._stubs[name] = Stub("sequence", [_stub_output(name, o) for o in outputs], then=then)
         return self
 
+    @checked
     def manual(self, name: str, *, timeout: float | None = None, default: Any = None) -> Stubs:
         """Calls wait for `answer(call_id, output)`; after `timeout` s, `default` answers (or it fails)."""
         _check_stub_name(name)
         if timeout is not None and (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
-            or not 0 < timeout < float("inf")
+            or not 0 < timeout <= MAX_WAIT_S
         ):
-            raise ConfigError(f"manual stub {name!r}: timeout must be seconds > 0, or None to wait forever")
+            raise ConfigError(
+                f"manual stub {name!r}: timeout={timeout!r} must be seconds > 0 and at most {MAX_WAIT_S} (a "
+                "day), or None to wait forever"
+            )
         self._stubs[name] = Stub(
-            "manual", timeout=timeout, default=None if default is None else output_to_string(default)
+            "manual", timeout=timeout, default=None if default is None else _stub_output(name, default)
         )
         return self
 
+    @checked
     def recorded(
         self, recording: Any, names: Iterable[str] | None = None, *, then: Literal["last", "error"] = "last"
     ) -> Stubs:
         """Replay the outputs of a recording's tool_call events (a folder, or an object with `.events`)."""
+        if names is not None:
+            names = sequence_of(names, "names", str, what="tool names (str)", where="Stubs.recorded")
+        one_of(then, "then", ("last", "error"), where="Stubs.recorded")
         wanted = set(names) if names is not None else None
         outputs: dict[str, list[str]] = {}
         for event in _recording_events(recording):
@@ -173,8 +213,16 @@ class Stubs:
             self._stubs[name] = Stub("recorded", values, then=then)
         return self
 
+    @checked
     def remove(self, name: str) -> None:
-        self._stubs.pop(name, None)
+        """Remove the stub of tool `name` (ConfigError, with the closest name, if there is none)."""
+        if name not in self._stubs:
+            close = difflib.get_close_matches(str(name), list(self._stubs), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"there is no stub {name!r} to remove; {hint}stubs: {', '.join(self._stubs) or 'none'}"
+            )
+        del self._stubs[name]
 
     def clear(self) -> None:
         self._stubs.clear()
@@ -265,8 +313,11 @@ class Stubs:
             future.get_loop().call_soon_threadsafe(_set_result, future, text)
         self._manual_answers.setdefault(pending.name, []).append(text)
 
+    @checked
     async def wait_pending(self, name: str | None = None, timeout: float = 10.0) -> PendingCall:
         """Wait until a manual call (of tool `name`, if given) is pending; for code that answers calls."""
+        text(name, "name", none=True, where="Stubs.wait_pending")
+        number(timeout, "timeout", lo=0, lo_open=True, hi=MAX_WAIT_S, unit="seconds", example=10)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -294,12 +345,14 @@ class Stubs:
                 data[name] = stub.to_json()
         return {"voicelab_stubs": 1, "stubs": data}
 
+    @checked
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
+        target = output_file(path, "path", example="'stubs.json'", where="Stubs.save")
         target.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return target
 
     @classmethod
+    @checked
     def from_json(cls, data: Mapping[str, Any]) -> Stubs:
         if not isinstance(data, Mapping) or not isinstance(data.get("stubs"), Mapping):
             raise ConfigError(
@@ -328,9 +381,13 @@ class Stubs:
         return stubs
 
     @classmethod
+    @checked
     def load(cls, path: str | Path) -> Stubs:
+        file = input_file(path, "path", example="'stubs.json'", what="stubs file", where="Stubs.load")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"stubs file {path} is not text; pass a file written by Stubs.save()") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"stubs file {path} is not valid JSON ({exc}); write it with Stubs.save()"
@@ -338,9 +395,27 @@ class Stubs:
         return cls.from_json(data)
 
 
+def _stub_output(name: str, value: Any) -> str:
+    """A stub's output as the string the model gets: a str, a pydantic model, or a JSON value (no NaN, no
+    objects that would only show as their repr)."""
+    if isinstance(value, (str, BaseModel)):
+        return output_to_string(value)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"stub output for {name!r} is not a str or a JSON value ({exc}); pass text, or a dict/list of "
+            "str, numbers (not NaN), bools and None"
+        ) from None
+    return output_to_string(value)
+
+
 def _check_stub_name(name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"a stub is named after its tool: pass the tool's name as a str, got {name!r}")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise ConfigError(
+            f"a stub is named after its tool: pass the tool's name (1-64 letters, digits, '_' or '-'), "
+            f"got {name!r}"
+        )
 
 
 def _set_result(future: asyncio.Future[str], value: str) -> None:
@@ -352,9 +427,9 @@ def _recording_events(recording: Any) -> list[dict[str, Any]]:
     events = getattr(recording, "events", None)
     if events is not None:
         return list(events)
-    path = Path(recording)
+    path = path_arg(recording, "recording", example="'recordings/<time>'", where="Stubs.recorded")
     file = path / "events.jsonl" if path.is_dir() else path
-    if not file.exists():
+    if not file.is_file() or file.suffix != ".jsonl":
         raise ConfigError(f"no events.jsonl at {path}; pass a recording folder or a loaded Recording")
     rows = []
     for line in file.read_text(encoding="utf-8").splitlines():

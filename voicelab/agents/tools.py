@@ -17,6 +17,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from voicelab.checks import checked, text
 from voicelab.errors import ConfigError
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
@@ -57,6 +58,16 @@ class FunctionTool:
     def __post_init__(self) -> None:
         validate_tool_name(self.name)
         validate_parameters_schema(self.parameters, self.name)
+        text(self.description, "description", empty=True, where=f"tool {self.name!r}")
+        if self.func is not None and (isinstance(self.func, type) or not callable(self.func)):
+            got = (
+                f"the class {self.func.__name__}" if isinstance(self.func, type) else type(self.func).__name__
+            )
+            raise ConfigError(
+                f"tool {self.name!r}: func must be a function, got {got}; decorate a function with "
+                "@voicelab.tool"
+            )
+        flag_approval(self.needs_approval, self.name)
 
     @classmethod
     def declared(
@@ -159,6 +170,14 @@ def _schema_problem(name: str, func: Callable[..., Any], fields: dict[str, Any],
             )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"tool {name!r}: no JSON schema for {func.__qualname__}'s signature ({first}); use {_TYPE_HINTS}"
+
+
+def flag_approval(value: Any, tool_name: str) -> None:
+    """needs_approval is True or False (a callable, as the Agents SDK allows, is not run by voicelab)."""
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"tool {tool_name!r}: needs_approval={value!r} must be True (ask before every call) or False"
+        )
 
 
 def validate_tool_name(name: str) -> None:
@@ -391,9 +410,17 @@ def function_tool(
     needs_approval: bool = False,
 ) -> FunctionTool:
     """Build a FunctionTool from a function (what `@tool` does)."""
+    if isinstance(func, type):
+        raise ConfigError(
+            f"@tool needs a function, got the class {func.__name__}; decorate a function (or a method of an "
+            "instance) that does the work"
+        )
     if not callable(func):
         raise ConfigError(f"@tool needs a function, got {type(func).__name__}")
-    tool_name = name or func.__name__
+    text(name, "name", none=True, example="lookup_order", where="@tool")
+    text(description, "description", none=True, empty=True, where="@tool")
+    tool_name = name if name is not None else getattr(func, "__name__", "")
+    flag_approval(needs_approval, tool_name)
     validate_tool_name(tool_name)
     schema, model, takes_context, summary = schema_from_function(func, tool_name)
     return FunctionTool(
@@ -417,6 +444,7 @@ def tool(
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
 
+@checked
 def tool(
     func: Callable[..., Any] | None = None,
     /,
@@ -428,6 +456,9 @@ def tool(
     """Decorator for sync or async functions: `@tool` or `@tool(name=..., needs_approval=True, ...)`."""
     if func is not None:
         return function_tool(func, name=name, description=description, needs_approval=needs_approval)
+    text(name, "name", none=True, example="lookup_order", where="@tool")
+    text(description, "description", none=True, empty=True, where="@tool")
+    flag_approval(needs_approval, name or "?")
 
     def decorate(inner: Callable[..., Any]) -> FunctionTool:
         return function_tool(inner, name=name, description=description, needs_approval=needs_approval)

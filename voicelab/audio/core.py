@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from voicelab.checks import checked, checked_class, number
 from voicelab.errors import AudioError
 
 REALTIME_RATE = 24000
@@ -29,6 +30,7 @@ _INT_SCALES: dict[np.dtype, float] = {
 _SUPPORTED_DTYPES = "int8, int16, int32, uint8, float16, float32, float64"
 
 
+MAX_CHUNK_MS = 60_000  # one append of a minute is already 2.9 MB of PCM16; the API caps an event at 15 MiB
 MAX_RATE = 768_000  # the highest sample rate of audio hardware; more is a mistake (and a huge resample)
 
 
@@ -118,6 +120,7 @@ def _to_float32(array: np.ndarray) -> np.ndarray:
     raise AudioError(f"unsupported audio dtype {dtype}; pass one of {_SUPPORTED_DTYPES}")
 
 
+@checked_class
 @dataclass(frozen=True, eq=False)
 class Audio:
     """Mono float32 samples in [-1, 1] at `rate` Hz, plus notes of what was done to get here.
@@ -147,6 +150,7 @@ class Audio:
     # -- construction -------------------------------------------------------------------------------------
 
     @classmethod
+    @checked
     def from_array(cls, data: Any, rate: int, *, allow_empty: bool = False) -> Audio:
         """Validate and convert any supported numeric array of shape (n,) or (n, channels).
 
@@ -214,6 +218,7 @@ class Audio:
         return cls(samples, rate, tuple(conversions))
 
     @classmethod
+    @checked
     def from_pcm16(
         cls, data: bytes | bytearray | memoryview, rate: int = REALTIME_RATE, *, allow_empty: bool = False
     ) -> Audio:
@@ -263,6 +268,7 @@ class Audio:
         """Little-endian int16 bytes at this audio's rate."""
         return float_to_pcm16(self.samples)
 
+    @checked
     def resample(self, rate: int) -> Audio:
         """Resample with soxr (high quality); a no-op when the rate already matches."""
         rate = _check_rate(rate)
@@ -281,8 +287,12 @@ class Audio:
         """This audio at 24 kHz, the Realtime API's PCM16 rate."""
         return self.resample(REALTIME_RATE)
 
+    @checked
     def slice_ms(self, start_ms: float, end_ms: float | None = None) -> Audio:
         """Samples from `start_ms` up to `end_ms` (clamped to the end; None means the end)."""
+        number(start_ms, "start_ms", unit="ms", example=0, where="slice_ms", error=AudioError)
+        if end_ms is not None:
+            number(end_ms, "end_ms", unit="ms", example=1000, where="slice_ms", error=AudioError)
         if not math.isfinite(start_ms) or start_ms < 0:
             raise AudioError(f"slice start must be a finite time >= 0 ms, got {start_ms}")
         if end_ms is not None and (not math.isfinite(end_ms) or end_ms < start_ms):
@@ -294,9 +304,16 @@ class Audio:
         end = n if end_ms is None else min(round(end_ms * self.rate / 1000.0), n)
         return Audio(self.samples[start:end], self.rate, self.conversions)
 
+    @checked
     def chunks_b64(self, chunk_ms: float = 100) -> Iterator[str]:
         """Base64 PCM16 24 kHz little-endian chunks of `chunk_ms` (the last may be shorter), ready for
         `input_audio_buffer.append`."""
+        number(chunk_ms, "chunk_ms", unit="ms", example=100, where="chunks_b64", error=AudioError)
+        if chunk_ms > MAX_CHUNK_MS:
+            raise AudioError(
+                f"chunk_ms={chunk_ms} is over {MAX_CHUNK_MS} ms; one append should carry a few hundred ms, "
+                "e.g. chunk_ms=100"
+            )
         if not math.isfinite(chunk_ms) or chunk_ms <= 0:
             raise AudioError(f"chunk_ms must be a positive number of milliseconds, got {chunk_ms}")
         chunk_samples = round(chunk_ms * REALTIME_RATE / 1000.0)

@@ -9,11 +9,13 @@ import numpy as np
 import soundfile
 
 from voicelab.audio.core import Audio, float_to_int16
+from voicelab.checks import checked, path_arg
 from voicelab.errors import AudioError
 
 _FORMATS_BY_SUFFIX = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
 
 
+@checked
 def read_audio(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Audio:
     """Read any file soundfile can read as mono float32 `Audio` at the file's own rate.
 
@@ -48,6 +50,7 @@ def read_audio(path: str | os.PathLike[str], *, allow_empty: bool = False) -> Au
     return Audio(audio.samples, audio.rate, (note, *audio.conversions))
 
 
+@checked
 def write_audio(
     path: str | os.PathLike[str], audio: Audio, format: str | None = None, *, subtype: str = "PCM_16"
 ) -> Path:
@@ -57,7 +60,7 @@ def write_audio(
             f"write_audio needs an Audio value, got {type(audio).__name__}; "
             "wrap samples with Audio.from_array(data, rate)"
         )
-    file = Path(path)
+    file = path_arg(path, "path", example="'caller.wav'", where="write_audio", error=AudioError)
     if file.is_dir():
         raise AudioError(
             f"{str(file)!r} is a directory; pass a file path such as {str(file / 'audio.wav')!r}"
@@ -71,6 +74,10 @@ def write_audio(
                 f"cannot tell the audio format from {file.name!r}; "
                 "use a .wav or .flac suffix, or pass format='WAV'"
             )
+    if not isinstance(format, str):
+        raise AudioError(f"format must be a str such as 'WAV' or 'FLAC', got {type(format).__name__}")
+    if not isinstance(subtype, str):
+        raise AudioError(f"subtype must be a str such as 'PCM_16', got {type(subtype).__name__}")
     format = format.upper()
     available = soundfile.available_formats()
     if format not in available:

@@ -53,12 +53,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voicelab.audio.vad import StreamingVad, VadEngine, VadTrack, frame_probabilities
+from voicelab.checks import checked, checked_class
 from voicelab.errors import AudioError, ConfigError
 
 if TYPE_CHECKING:
     from voicelab.audio.core import Audio
 
 
+MAX_TURN_MS = 600_000  # ten minutes: a longer padding or silence means nothing for a turn
+
+
+@checked_class
 @dataclass(frozen=True)
 class TurnDetection:
     """``server_vad`` settings: activation threshold, padding kept before speech, silence that ends a turn.
@@ -87,6 +92,10 @@ class TurnDetection:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be a whole number of ms >= 0, got {value!r}")
+            if value > MAX_TURN_MS:
+                raise ConfigError(
+                    f"{name}={value!r} is out of range: at most {MAX_TURN_MS} ms (ten minutes); e.g. 500"
+                )
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,7 @@ def turns_from_events(events: list[TurnEvent]) -> list[Turn]:
     return turns
 
 
+@checked
 def detect_turns(
     audio: Audio | VadTrack,
     config: TurnDetection | None = None,

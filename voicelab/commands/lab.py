@@ -66,6 +66,11 @@ def prepare(notebook: str | None) -> Path:
             shutil.copyfile(bundled_notebook(), target)
         return target
     target = Path(notebook)
+    if target.is_dir():
+        raise ConfigError(
+            f"{target} is a folder, not a notebook; give an .ipynb file in it, or run `voicelab lab` from it "
+            "without one to get the cockpit notebook."
+        )
     if not target.is_file():
         raise ConfigError(
             f"notebook {target} does not exist; give an .ipynb file, or run `voicelab lab` without one to "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 from voicelab.events import AppEvent
 from voicelab.pipeline.transport import ChainedModels, ChainedTransport
@@ -63,6 +64,17 @@ class ChainedSession(Session):
     """A Session run as speech-to-text -> text model with tools -> text-to-speech (see the module doc)."""
 
     def __init__(self, *args: Any, models: ChainedModels | None = None, **kwargs: Any) -> None:
+        if models is not None and not isinstance(models, ChainedModels):
+            got = f"the class {models.__name__}" if isinstance(models, type) else type(models).__name__
+            raise ConfigError(
+                "models must be a voicelab.ChainedModels(transcribe=..., text=..., speech=...) or None, got "
+                f"{got}"
+            )
+        if args and not isinstance(args[0], SessionConfig):
+            raise ConfigError(
+                f"ChainedSession takes a SessionConfig, got {type(args[0]).__name__}; use "
+                "voicelab.connect(agent_or_config, architecture='chained')"
+            )
         url = kwargs.get("url")
         self._http_base, self._ws_base = endpoints(url)
         self.models = models or ChainedModels()

@@ -34,6 +34,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from voicelab.checks import checked_class
+from voicelab.checks import text as text_arg
 from voicelab.errors import SessionError
 from voicelab.redact import redact_text
 
@@ -44,6 +46,7 @@ Check = Callable[[str, str, str], Awaitable[bool]]  # (item_id, response_id, tex
 OnStage = Callable[[str, dict[str, str], float, float], None]
 
 
+@checked_class
 @dataclass(frozen=True)
 class ChainedModels:
     """The three models of the chained architecture (names as the OpenAI API knows them)."""
@@ -51,6 +54,14 @@ class ChainedModels:
     transcribe: str = "gpt-4o-transcribe"
     text: str = "gpt-4.1-mini"
     speech: str = "gpt-4o-mini-tts"
+
+    def __post_init__(self) -> None:
+        for name, default in (
+            ("transcribe", "gpt-4o-transcribe"),
+            ("text", "gpt-4.1-mini"),
+            ("speech", "gpt-4o-mini-tts"),
+        ):
+            text_arg(getattr(self, name), name, max_len=128, example=default, where="ChainedModels")
 
 
 def _id(prefix: str) -> str:

@@ -46,8 +46,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from voicelab.audio.core import Audio
-from voicelab.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from voicelab.audio.core import REALTIME_RATE, Audio
 from voicelab.config import SessionConfig, audio_format, format_name
 from voicelab.errors import AudioError, ConfigError, RemoteProtocolError, SessionError
 from voicelab.events import (
@@ -69,7 +68,7 @@ from voicelab.events import (
     TranscriptDone,
 )
 from voicelab.playback import PlaybackState, PlaybackTracker
-from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len, bytes_per_ms
+from voicelab.protocol.conversation import Conversation, Item, b64_decoded_len
 from voicelab.protocol.events import (
     RawEvent,
     client_event,
@@ -83,6 +82,7 @@ from voicelab.protocol.events import (
 from voicelab.protocol.ids import new_event_id
 from voicelab.protocol.response_queue import ResponseQueue
 from voicelab.protocol.session_update import merge_session_update
+from voicelab.protocol.wire_audio import G711Decoder, InputStream, bytes_per_ms, pcm16_samples
 
 logger = logging.getLogger("voicelab.session")
 
@@ -151,6 +151,9 @@ class ClientProtocol:
             )
         self._config = config
         self._output_format_name = format_name(config.output_format)
+        self._input_stream: InputStream | None = None  # the caller's audio, one stream across appends
+        self._pcm24_carry = b""
+        self._g711_decoders: dict[str, G711Decoder] = {}  # output item id -> its G.711 stream
         self.playback = playback or PlaybackTracker()
         self.recorder = recorder
         self.conversation = Conversation()
@@ -323,45 +326,63 @@ class ClientProtocol:
         return [self._cancel_event()]
 
     def commit(self) -> list[dict[str, Any]]:
+        """The commit event (a driver sends `input_tail()` first: the resampler's held-back millisecond)."""
         return [self._valid(client_event("input_audio_buffer.commit"))]
 
     def clear_input(self) -> list[dict[str, Any]]:
+        self._input_stream = None  # the buffer is gone: the next audio starts a new stream
         return [self._valid(client_event("input_audio_buffer.clear"))]
 
     def audio_appends(
-        self, audio: Audio | np.ndarray, rate: int | None = None
+        self, audio: Audio | np.ndarray | bytes, rate: int | None = None, last: bool = False
     ) -> Iterator[tuple[dict[str, Any], bytes]]:
         """`input_audio_buffer.append` events of ~100 ms in the session's input format, each with the PCM16
-        24 kHz audio it carries (for the recording). The audio is checked and converted now; the events are
-        made as they are taken (the state is checked for each), so a driver sends one before making the
-        next."""
-        if isinstance(audio, Audio):
-            clip = audio
-        else:
-            if rate is None:
-                raise AudioError(
-                    "send_audio got an array without a sample rate; pass rate=<Hz>, e.g. "
-                    "session.send_audio(samples, rate=16000), or an Audio."
-                )
-            clip = Audio.from_array(audio, rate)
-        pcm24 = clip.to_realtime().to_pcm16()
+        24 kHz audio it carries (for the recording). `audio`: an Audio, an array with `rate`, or PCM16
+        little-endian bytes at `rate` (default 24000). Consecutive calls are one stream: audio at another
+        rate than the wire's goes through one streaming resampler, so the result does not depend on how the
+        caller cut it; `last` ends the stream (see `input_tail`). The audio is checked and converted now;
+        the events are made as they are taken (the state is checked for each), so a driver sends one before
+        making the next."""
+        clip = _caller_audio(audio, rate)
         fmt = format_name(self._config.input_format)
-        if fmt == "pcm16":
-            return self._pcm_appends(pcm24)
-        encode = ulaw_encode if fmt == "g711_ulaw" else alaw_encode
-        return self._g711_appends(encode(clip.resample(8000).samples), pcm24)
+        stream = self._input_stream
+        head = (b"", b"")
+        if stream is None or stream.fmt != fmt or stream.rate != clip.rate:
+            if stream is not None and stream.fmt == fmt and stream.holds:
+                head = stream.flush()  # a new rate: the old stream's last millisecond goes first
+            stream = self._input_stream = InputStream(fmt, clip.rate)
+        wire, pcm24 = stream.push(clip.samples, last=last)
+        if last:
+            self._input_stream = None
+        return self._appends(head[0] + wire, head[1] + pcm24)
 
-    def _pcm_appends(self, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
-        step = 24 * 2 * CHUNK_MS
-        for offset in range(0, len(pcm24), step):
-            chunk = pcm24[offset : offset + step]
-            yield self._append(base64.b64encode(chunk).decode("ascii")), chunk
+    def input_tail(self) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """End the caller's stream before a commit: the appends of what a resampler still holds (about a
+        millisecond of audio sent at another rate than the wire's; nothing for 24 kHz PCM16)."""
+        stream, self._input_stream = self._input_stream, None
+        if stream is None or not stream.holds:
+            return iter(())
+        return self._appends(*stream.flush())
 
-    def _g711_appends(self, g711: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
-        step, g_step = 24 * 2 * CHUNK_MS, 8 * CHUNK_MS
-        for index, offset in enumerate(range(0, len(g711), g_step)):
-            chunk24 = pcm24[index * step : (index + 1) * step]
-            yield self._append(base64.b64encode(g711[offset : offset + g_step]).decode("ascii")), chunk24
+    def _appends(self, wire: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """`wire` in ~CHUNK_MS appends, each with its share of `pcm24` (the recording's copy); PCM24 with no
+        wire bytes yet (a G.711 resampler holding back) waits for the next append."""
+        pcm24 = self._pcm24_carry + pcm24
+        self._pcm24_carry = b""
+        step = round(bytes_per_ms(self._config.input_format) * CHUNK_MS)
+        count = -(-len(wire) // step)
+        if count == 0:
+            self._pcm24_carry = pcm24
+            return iter(())
+        step24 = 24 * 2 * CHUNK_MS
+        cuts = [min(len(pcm24), i * step24) for i in range(count)] + [len(pcm24)]
+        return (
+            (
+                self._append(base64.b64encode(wire[i * step : (i + 1) * step]).decode("ascii")),
+                pcm24[cuts[i] : cuts[i + 1]],
+            )
+            for i in range(count)
+        )
 
     def _append(self, b64: str) -> dict[str, Any]:
         if self.state is not State.OPEN:
@@ -481,7 +502,7 @@ class ClientProtocol:
         self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
         payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
         if self._output_format_name != "pcm16":
-            payload = self._g711_to_pcm(base64.b64decode(b64))
+            payload = self._g711_to_pcm(item_id, base64.b64decode(b64))
         elif recorder is not None:
             payload = base64.b64decode(b64)
         pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
@@ -499,11 +520,14 @@ class ClientProtocol:
         self.playback.on_audio(item_id, content_index, pcm_ms)
         return AudioChunk._new(item_id, content_index, data.get("response_id", ""), payload)
 
-    def _g711_to_pcm(self, raw: bytes) -> bytes:
-        samples = ulaw_decode(raw) if self._output_format_name == "g711_ulaw" else alaw_decode(raw)
-        if samples.size == 0:
-            return b""
-        return Audio.from_array(samples, 8000).to_realtime().to_pcm16()
+    def _g711_to_pcm(self, item_id: str, raw: bytes) -> bytes:
+        """One item's G.711 deltas, decoded as one stream (a decoder per item: the last few are kept)."""
+        decoder = self._g711_decoders.get(item_id)
+        if decoder is None or decoder.law != self._output_format_name:
+            decoder = self._g711_decoders[item_id] = G711Decoder(self._output_format_name)
+            while len(self._g711_decoders) > 4:
+                del self._g711_decoders[next(iter(self._g711_decoders))]
+        return decoder.decode(raw)
 
     def _release_queued_create(self) -> None:
         if self.state is not State.OPEN:
@@ -629,6 +653,20 @@ def _item_id_of(data: dict[str, Any]) -> str | None:
 def _snapshot(item: Item | None) -> Item:
     assert item is not None
     return copy.deepcopy(item)
+
+
+def _caller_audio(audio: Any, rate: int | None) -> Audio:
+    """What send_audio accepts, as an Audio: an Audio, a numeric array with its rate, or PCM16 bytes."""
+    if isinstance(audio, Audio):
+        return audio
+    if isinstance(audio, (bytes, bytearray, memoryview)):
+        return Audio.from_array(pcm16_samples(audio), REALTIME_RATE if rate is None else rate)
+    if rate is None:
+        raise AudioError(
+            f"send_audio got {type(audio).__name__} samples without a sample rate; pass rate=<Hz>, e.g. "
+            "session.send_audio(samples, rate=16000), or an Audio (PCM16 bytes default to 24000 Hz)."
+        )
+    return Audio.from_array(audio, rate)
 
 
 __all__ = ["CHUNK_MS", "ClientProtocol", "Cut", "State", "WireRecorder", "unusable_event"]

@@ -22,9 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from voicelab.protocol.events import RawEvent
-
-PCM16_BYTES_PER_MS = 48.0  # 24 kHz * 2 bytes / 1000
-G711_BYTES_PER_MS = 8.0  # 8 kHz * 1 byte / 1000
+from voicelab.protocol.wire_audio import G711_BYTES_PER_MS, PCM16_BYTES_PER_MS, bytes_per_ms
 
 _BETA_ALIASES = {
     "response.audio.delta": "response.output_audio.delta",
@@ -36,14 +34,6 @@ _BETA_ALIASES = {
 }
 _AUDIO_PARTS = ("output_audio", "audio")
 _TEXT_PARTS = ("output_text", "text")
-
-
-def bytes_per_ms(audio_format: Any) -> float:
-    """Bytes per millisecond of a session audio format (GA object or beta string)."""
-    kind = _get(audio_format, "type") if not isinstance(audio_format, str) else audio_format
-    if kind in ("audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw", "pcmu", "pcma"):
-        return G711_BYTES_PER_MS
-    return PCM16_BYTES_PER_MS
 
 
 def b64_decoded_len(data: str) -> int:

@@ -12,14 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from voicelab.checks import checked, whole
+from voicelab.errors import ConfigError
 from voicelab.server.app import AsyncServer, BrainSource, Server, bundled_scripts, serve_async
 from voicelab.server.brains import Brain, BrainInput, Call, EchoBrain, ReplayBrain, Say, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.responses import Pace
 from voicelab.server.script import Script, load_script
 from voicelab.server.services import EngineServices
+from voicelab.server.work import Work, WorkResult
 
 
+@checked
 def serve(
     script: str | Path | dict[str, Any] | None = None,
     *,
@@ -35,13 +39,27 @@ def serve(
 
     `script`: a script file, a bundled script name ("returns_desk", the default) or a dict.
     `brain`: a Brain, or a
-    zero-argument factory called per connection (for stateful brains like ReplayBrain). `token`: require
-    `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time rate, "fast" at once.
+    zero-argument factory called per connection (for stateful brains like ReplayBrain). A brain of your
+    own (`phrases` and `reply(context) -> Say | Call`, plain or `async def`) never runs on the server's
+    event loop thread: a plain `reply` runs in a worker thread, an `async def` one is awaited on the loop.
+    `token`: require `Authorization: Bearer <token>`. `pace`: "realtime" streams audio at its real-time
+    rate, "fast" at once.
     `services`: TTS, VAD and transcription (default in-process; `EngineServices.pooled()` transcribes in a
     worker process, for many concurrent sessions). `workers`: server processes sharing the port (default 1,
     this process only; N > 1 adds N - 1 worker processes, `voicelab.server.workers`, for more concurrent
     sessions than one event loop carries; brain and services must then be picklable).
     """
+    whole(port, "port", lo=0, hi=65535, example=8765, where="serve (0: a free port)")
+    if brain is not None and (isinstance(brain, type) or not (isinstance(brain, Brain) or callable(brain))):
+        if isinstance(brain, type):
+            raise ConfigError(
+                f"serve: brain is the class {brain.__name__}; pass an instance, brain={brain.__name__}(...), "
+                f"or a factory for one per connection, brain=lambda: {brain.__name__}(...)"
+            )
+        raise ConfigError(
+            f"serve: brain must be a Brain (e.g. EchoBrain()) or a zero-argument function returning one, got "
+            f"{type(brain).__name__}"
+        )
     return Server(
         script, brain=brain, host=host, port=port, token=token, pace=pace, services=services, workers=workers
     )
@@ -60,6 +78,8 @@ __all__ = [
     "Script",
     "ScriptedBrain",
     "Server",
+    "Work",
+    "WorkResult",
     "bundled_scripts",
     "load_script",
     "serve",

@@ -42,6 +42,7 @@ from voicelab.server.responses import Pace
 from voicelab.server.script import Script, placeholders
 from voicelab.server.services import EngineServices, espeak_synthesizer
 from voicelab.server.vad_batch import LoopWaker
+from voicelab.server.work import Work, WorkerThreads, WorkResult
 from voicelab.server.workers import WorkerPool, check_workers
 
 logger = logging.getLogger("voicelab.server")
@@ -53,6 +54,9 @@ DEFAULT_SCRIPT = "returns_desk"
 
 BrainSource = Brain | Callable[[], Brain]
 _VAD_READY = object()  # queued with the client's frames: the batched VAD has events for advance()
+# A user's brain and slow transcription run in these threads (an `async def` brain on the loop), never on the
+# event loop itself; a brain that blocks holds one thread, so this many may block before others queue.
+WORK_THREADS = 32
 
 
 def bundled_scripts() -> list[str]:
@@ -149,6 +153,7 @@ class _Handler:
         self._wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWaker] = (
             weakref.WeakKeyDictionary()
         )
+        self._executor: WorkerThreads | None = None
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
         phrases = list(getattr(brain, "phrases", ())) if hasattr(brain, "reply") else []
         lines = _static_lines(brain) if self.services.synthesize is espeak_synthesizer else []
@@ -262,8 +267,20 @@ class _Handler:
             pace=self.pace,
             services=self.services,
             intent=intent,
+            hand_out_work=True,
         )
         await self._run(ws, engine)
+
+    def close_work(self) -> None:
+        """Let the worker threads end (a brain still running finishes in its daemon thread)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        self.http.close_work()
+
+    def _work_executor(self) -> WorkerThreads:
+        if self._executor is None:
+            self._executor = WorkerThreads(WORK_THREADS)
+        return self._executor
 
     async def _run(self, ws: WebSocket, engine: Engine) -> None:
         loop = asyncio.get_running_loop()
@@ -298,6 +315,20 @@ class _Handler:
                 if index % 4 == 3:
                     await asyncio.sleep(0)  # lets a disconnect be noticed within a few frames
 
+        working: set[asyncio.Task[WorkResult]] = set()
+
+        def hand_out() -> None:
+            """Start the work the engine handed out; its result comes back through `frames`."""
+            for work in engine.take_work():
+                task = loop.create_task(work.run_async(self._work_executor()))
+                working.add(task)
+                task.add_done_callback(functools.partial(finished, work))
+
+        def finished(work: Work, task: asyncio.Task[WorkResult]) -> None:
+            working.discard(task)
+            if not task.cancelled():
+                frames.put_nowait((work, task.result()))
+
         reader = loop.create_task(read())
         self.connections += 1
         try:
@@ -311,24 +342,33 @@ class _Handler:
                         frame = await asyncio.wait_for(frames.get(), max(0.0, deadline - now_ms()) / 1000.0)
                 except asyncio.TimeoutError:
                     await send(engine.advance(now_ms()))
+                    hand_out()
                     continue
                 if frame is None or gone.is_set():
                     return  # the client went away
                 if frame is _VAD_READY:
                     await send(engine.advance(now_ms()))
+                    hand_out()
                     continue
-                # The engine runs on the loop: a frame's work (VAD over one chunk, a cached or short TTS
-                # call, handing audio to the transcriber) is well under a millisecond or two, far less
-                # than a thread hop under the GIL costs other connections. Decoding that takes longer
-                # belongs in a worker process (EngineServices.pooled()).
+                if isinstance(frame, tuple):  # (work, its result)
+                    await send(engine.deliver(frame[0], frame[1], now_ms()))
+                    hand_out()
+                    continue
+                # The engine runs on the loop: a frame's work (VAD over one chunk, a bundled brain, a
+                # cached or short TTS call, handing audio to the transcriber) is well under a millisecond
+                # or two, far less than a thread hop under the GIL costs other connections. A user's brain
+                # and decoding that would block are handed out (hand_out() runs them off the loop).
                 await send(engine.receive(frame, now_ms()))  # type: ignore[arg-type]
                 due = engine.next_deadline()
                 if due is not None and due <= now_ms():
                     await send(engine.advance(now_ms()))
+                hand_out()
             if not gone.is_set():
                 await ws.close(*engine.closed)
         finally:
             self.connections -= 1
+            for task in list(working):  # an async brain still thinking for a client that left
+                task.cancel()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
@@ -432,6 +472,7 @@ class AsyncServer:
 
     async def aclose(self) -> None:
         await self._listening.stop()
+        self._handler.close_work()
 
     async def __aenter__(self) -> AsyncServer:
         return self

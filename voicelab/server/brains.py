@@ -3,12 +3,17 @@
 A brain gets a `BrainInput` (the latest user text or transcript, or the latest function output,
 plus the session
 instructions and declared tools) and returns a `Say` (text to speak or send) or a `Call` (a function call).
+
+Your own brain (any object with `phrases` and `reply`) may be slow: `reply` may block (it runs in a worker
+thread of the server, possibly several sessions' at once) or be `async def` (awaited on the server's event
+loop, so it must await rather than block). The server never runs it on its event loop thread; an exception
+from it ends that response `failed`. The bundled brains below answer in microseconds and run inline.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -65,7 +70,9 @@ class Brain(Protocol):
         """Phrases callers are expected to say (the offline transcription grammar)."""
         ...
 
-    def reply(self, context: BrainInput) -> Reply: ...
+    def reply(self, context: BrainInput) -> Reply | Awaitable[Reply]:
+        """The answer, or (`async def reply`) an awaitable of it."""
+        ...
 
 
 @dataclass(frozen=True)

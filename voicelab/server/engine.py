@@ -11,48 +11,62 @@ the input audio buffer with server VAD (semantic_vad is approximated by a server
 depends on `eagerness`, see SEMANTIC_SILENCE_MS), input transcription, responses streamed in the GA order,
 function calls, cancellation, truncation and the real server's errors. Every emitted event validates against
 the openai `RealtimeServerEvent` union.
+
+The engine is a façade over three parts that call each other explicitly: `InputBuffer` (the input audio
+buffer, VAD turns and their caps; `voicelab.server.input_buffer`), `Conversation` (items, their audio and
+transcripts; `voicelab.server.items`) and `Responder` (planning, streaming and cancelling responses;
+`voicelab.server.responding`). The engine parses and checks client frames, routes them, and turns a turn's
+end into its transcript and response.
+
+Slow work. With `hand_out_work=True` the engine never runs a user's brain or a slow transcription itself: it
+queues a `voicelab.server.work.Work` and goes on serving the connection; the driver takes it
+(`take_work()`), performs it off its loop and hands the result back (`deliver(work, result, now_ms)`):
+
+    for work in engine.take_work():
+        result = await work.run_async(executor)
+        events = engine.deliver(work, result, now_ms)
+
+Without it (the default, for drivers that only call start/receive/advance/next_deadline) the same work runs
+inline, and a transcript still being decoded elsewhere is waited for by polling (next_deadline() asks for a
+call POLL_MS later).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
-import contextlib
 import copy
+import itertools
 import time
 import typing
 from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from openai.types.realtime import ConversationItem, RealtimeClientEvent, RealtimeResponseCreateParams
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from openai.types.realtime import RealtimeClientEvent, RealtimeResponseCreateParams
+from pydantic import BaseModel, ValidationError
 
-from voicelab.protocol.conversation import place_item
 from voicelab.protocol.events import parse_frame
-from voicelab.server.brains import Brain, BrainInput, Call, Say
-from voicelab.server.ids import IdMaker
-from voicelab.server.responses import (
-    ActiveResponse,
-    Pace,
-    Planned,
-    ResponsePlanner,
-    Timing,
-    rate_limits,
-    text_tokens,
-    usage,
+from voicelab.server.brains import Brain
+from voicelab.server.ids import IdMaker, error_event, stamped
+from voicelab.server.input_buffer import (
+    MAX_BUFFER_MS,
+    MAX_TURN_MS,
+    MIN_COMMIT_MS,
+    SEMANTIC_SILENCE_MS,
+    VAD_KEEP_MS,
+    VAD_MAX_PADDING_KEPT_MS,
+    InputBuffer,
+    bytes_per_ms,
 )
-from voicelab.server.services import (
-    EngineServices,
-    TranscriptStream,
-    TurnDetectorLike,
-    decode_g711,
-    pcm16_24k_from,
-    pcm16_24k_to,
+from voicelab.server.items import Conversation
+from voicelab.server.responding import (
+    MAX_REPLY_CHARS,
+    Responder,
+    TranscriptSource,
+    brain_input,
+    decide,
 )
+from voicelab.server.responses import Pace, Timing
+from voicelab.server.services import EngineServices, TranscriptStream, TurnDetectorLike, pcm16_24k_from
 from voicelab.server.validation import (
     ClientEventError,
     _path,
@@ -65,20 +79,10 @@ from voicelab.server.validation import (
     model_problem,
     voice_of,
 )
+from voicelab.server.work import Work, WorkResult
 
-# semantic_vad is emulated: eagerness picks the silence that ends a turn (an approximation of the real
-# turn-detection model, which waits up to 8 s / 4 s / 2 s for low / medium / high).
-SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
-MIN_COMMIT_MS = 100.0
-# What one request may cost the event loop (all sessions share it): a reply is cut at MAX_REPLY_CHARS (about a
-# minute of speech; synthesis time grows with it) and ends `incomplete`, like a max_output_tokens cut.
-MAX_REPLY_CHARS = 1200
-# Under server VAD, audio before the current turn is kept only this far back (plus the prefix padding):
-# enough for a turn's start, not ten minutes of silence.
-VAD_KEEP_MS = 2000.0
-VAD_MAX_PADDING_KEPT_MS = 10_000.0  # a huge prefix_padding_ms must not make the idle buffer unbounded again
 POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
-STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
+Events = list[dict[str, Any]]
 _APPEND_TYPES = ("input_audio_buffer.append", "session.input_audio_buffer.append")
 ACCEPTED_TYPES = (
     "session.update",
@@ -106,7 +110,6 @@ def _client_classes() -> dict[str, type[BaseModel]]:
 
 
 _CLIENT_CLASSES = _client_classes()
-_ITEM_ADAPTER: TypeAdapter[Any] = TypeAdapter(ConversationItem)
 
 
 def _parse_client_frame(data: str | bytes) -> tuple[str, Any]:
@@ -132,60 +135,24 @@ def _plain_append(event: dict[str, Any]) -> bool:
     )
 
 
-def _bytes_per_ms(fmt: Mapping[str, Any] | None) -> float:
-    kind = (fmt or {}).get("type", "audio/pcm")
-    return 48.0 if kind == "audio/pcm" else 8.0
+class _EngineTranscripts(TranscriptSource):
+    """The responder's view of the engine's transcripts."""
 
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-def brain_input(
-    items: list[dict[str, Any]],
-    instructions: str,
-    tools: tuple[str, ...],
-    call_notes: Mapping[str, Any],
-    idle: bool = False,
-    transcribe: Callable[[str], str | None] | None = None,
-) -> BrainInput:
-    """What a brain sees for a conversation (Realtime-shaped items, oldest first): the latest user words,
-    and the function output when the latest item is one. Shared by the Realtime engine and the HTTP APIs
-    (`voicelab.server.textapi`), so that both answer alike."""
-    user_text: str | None = None
-    for item in reversed(items):
-        if item.get("type") == "message" and item.get("role") == "user":
-            parts: list[str] = []
-            for part in item.get("content") or []:
-                if part.get("type") in ("input_text", "text") and part.get("text"):
-                    parts.append(part["text"])
-                elif part.get("type") == "input_audio":
-                    spoken = part.get("transcript") or (
-                        transcribe(item["id"]) if transcribe is not None and item.get("id") else None
-                    )
-                    if spoken:
-                        parts.append(spoken)
-            user_text = " ".join(parts)
-            break
-    output = name = note = None
-    last = items[-1] if items else None
-    if last is not None and last.get("type") == "function_call_output":
-        output = str(last.get("output", ""))
-        call_id = last.get("call_id")
-        note = call_notes.get(call_id) if isinstance(call_id, str) else None
-        name = next(
-            (
-                i.get("name")
-                for i in items
-                if i.get("type") == "function_call" and i.get("call_id") == call_id
-            ),
-            None,
-        )
-    return BrainInput(user_text, instructions, tools, output, name, note, idle, tuple(items))
+    def known(self, item_id: str) -> bool:
+        return self._engine._transcript_ready(item_id)
 
+    def now(self, item_id: str) -> str | None:
+        return self._engine._transcribe(item_id)
 
-def decide(brain: Brain, context: BrainInput) -> Say | Call:
-    """The brain's answer; a call to a tool the request does not declare becomes a Say that says so."""
-    reply = brain.reply(context)
-    if isinstance(reply, Call) and reply.name not in context.tools:
-        return Say(f"The brain asked to call the tool {reply.name!r}, which this session does not declare.")
-    return reply
+    def job(self, item_id: str) -> Callable[[], str | None]:
+        return self._engine._transcript_job(item_id)
+
+    def store(self, item_id: str, text: str | None) -> None:
+        if text is not None:
+            self._engine.conversation.set_transcript(item_id, text)
 
 
 class Engine:
@@ -202,6 +169,7 @@ class Engine:
         seed: int | None = None,
         wall_clock: Callable[[], float] = time.time,
         intent: str | None = None,
+        hand_out_work: bool = False,
     ) -> None:
         if intent not in (None, "transcription"):
             raise ValueError(f"intent must be None or 'transcription', got {intent!r}")
@@ -214,7 +182,6 @@ class Engine:
             self.timing = Timing(
                 pace, timing.chunk_ms, timing.audio_lead_ms, timing.transcript_lead_ms, timing.text_delta_ms
             )
-        self._planner = ResponsePlanner(self.timing)
         self._ids = IdMaker(seed)
         self.session: dict[str, Any] = (
             default_transcription_session(self._ids.session(), wall_clock())
@@ -223,45 +190,37 @@ class Engine:
         )
         self.conversation_id = self._ids.conversation()
         self.closed: tuple[int, str] | None = None
-        self._items: list[dict[str, Any]] = []
-        self._audio: dict[str, bytes] = {}
-        self._marks: dict[str, list[tuple[int, int]]] = {}
-        self._transcripts: dict[str, str] = {}
-        self._call_notes: dict[str, Any] = {}
-        self._responses: list[ActiveResponse] = []
-        self._tail: list[ActiveResponse] = []  # finished responses with events still to release
-        self._voice_locked = False
+        self.hand_out_work = hand_out_work
         self._transcriber: Callable[[bytes], str] | None = None
         self._transcriber_error: str | None = None
-        # input audio: total ms written this session; the uncommitted buffer and where it starts
-        self._input_ms = 0.0
-        self._buffer = bytearray()
-        self._buffer_start_ms = 0.0
-        self._odd_byte = (
-            b""  # the first half of a PCM sample an append ended on: the next append completes it
+        self.conversation = Conversation(self._ids)
+        self._input = InputBuffer(self._ids, self.services, self._session, self, self._open_stream)
+        self._responder = Responder(
+            self._ids,
+            brain,
+            self.conversation,
+            self._session,
+            self.services,
+            self.timing,
+            self.conversation_id,
+            _EngineTranscripts(self),
+            self._submit if hand_out_work else None,
         )
-        self._detector: TurnDetectorLike | None = None
-        self._detector_key: tuple[Any, ...] | None = None
-        self._detector_offset_ms = 0.0
-        self._speech_item_id: str | None = None
-        self._speech_start_ms = 0
-        self._idle_deadline: float | None = None
         # work after a VAD commit (transcription, the response) runs in the next advance()/receive(), so that
         # speech_stopped and committed reach the client before the slower work starts
-        self._deferred: list[tuple[float, Callable[[float], list[dict[str, Any]] | None]]] = []
-        # the turn being transcribed while it is spoken: its stream and how far into the buffer it was fed
-        self._stream: TranscriptStream | None = None
-        self._stream_pos = 0
-        self._pending: dict[str, Future[str]] = {}  # item id -> transcript still being finalised
-        # a batched detector (voicelab.server.vad_batch) scores appends on another thread; the I/O layer may
-        # set on_vad_ready (called from that thread) to be told when to call advance() for their events
-        self.on_vad_ready: Callable[[], None] | None = None
+        self._deferred: list[tuple[float, Callable[[float], Events | None]]] = []
         self._clock_ms = 0.0  # the latest now_ms seen
-        self._held: deque[tuple[str, Any]] = deque()  # frames waiting for the batched VAD of earlier appends
+        self._held: deque[tuple[str, Any]] = deque()  # frames waiting for the batched VAD or held work
+        self._work_ids = itertools.count(1)
+        self._new_work: list[Work] = []  # handed out, not yet taken by the driver
+        self._waiting: dict[int, tuple[Work, Callable[[WorkResult, float], Events]]] = {}
+
+    def _session(self) -> dict[str, Any]:
+        return self.session
 
     # --- public API -----------------------------------------------------------------------------------
 
-    def start(self, now_ms: float) -> list[dict[str, Any]]:
+    def start(self, now_ms: float) -> Events:
         """The first event of the connection: `session.created`; or, for a model the real API does not
         know, `invalid_model` and the connection closes with 4000 (`closed` is set)."""
         problem = (
@@ -270,23 +229,169 @@ class Engine:
         if problem is not None:
             self.closed = (4000, "invalid_request_error.invalid_model")
             return [self._error("invalid_model", problem, None, None)]
-        self._configure_detector()
+        self._input.configure()
         return [self._event({"type": "session.created", "session": copy.deepcopy(self.session)})]
 
-    def receive(self, data: str | bytes, now_ms: float) -> list[dict[str, Any]]:
+    def receive(self, data: str | bytes, now_ms: float) -> Events:
         """Handle one client frame (text, or bytes for a binary frame) and return the server events."""
         self._clock_ms = now_ms
-        out: list[dict[str, Any]] = self._run_deferred(now_ms) + self._release(now_ms)
+        out: Events = self._run_deferred(now_ms) + self._release(now_ms)
         frame = _parse_client_frame(data)
-        if self._held or (not _is_append(frame) and self._vad_busy()):
-            # a batched VAD is still scoring earlier appends: this frame waits for their events (advance()
-            # handles it then), so that the events keep the order of a synchronous VAD
+        if self._held or self._holding() or (not _is_append(frame) and self._input.vad_busy()):
+            # a batched VAD is still scoring earlier appends, or work that keeps this connection's order is
+            # out: this frame waits for their events (advance()/deliver() handle it then), so that the
+            # events keep the order of an inline run
             self._held.append(frame)
             return out
         out.extend(self._handle(frame, now_ms))
         return out
 
-    def _handle(self, frame: tuple[str, Any], now_ms: float) -> list[dict[str, Any]]:
+    def advance(self, now_ms: float) -> Events:
+        """Events due by `now_ms`: deferred turn work, paced response events and the idle timeout."""
+        self._clock_ms = now_ms
+        out = self._run_deferred(now_ms) + self._release(now_ms)
+        idle_deadline = self._responder.idle_deadline
+        idle = idle_deadline is not None and now_ms >= idle_deadline
+        vad_events = self._vad_results(now_ms, wait=idle)
+        out.extend(vad_events)
+        # frames held for the batched VAD: handled in the next call when VAD events go out now (so that
+        # speech_stopped is not held up by the turn's response work), as receive() would have handled them
+        while (
+            not vad_events
+            and self._held
+            and not self._holding()
+            and (_is_append(self._held[0]) or not self._input.vad_busy())
+        ):
+            out.extend(self._run_deferred(now_ms) + self._release(now_ms))
+            out.extend(self._handle(self._held.popleft(), now_ms))
+        idle_deadline = self._responder.idle_deadline
+        if idle_deadline is not None and now_ms >= idle_deadline:
+            self._responder.idle_deadline = None
+            if not self._input.speech_item_id and not self._responder.busy():
+                out.extend(self._idle_timeout(now_ms))
+                out.extend(self._release(now_ms))
+        return out
+
+    def next_deadline(self) -> float | None:
+        times: list[float] = []
+        due = self._responder.next_deadline()
+        if due is not None:
+            times.append(due)
+        times.extend(at for at, _ in self._deferred)
+        if self._responder.idle_deadline is not None:
+            times.append(self._responder.idle_deadline)
+        vad_busy = self._input.vad_busy()
+        if self._held and not vad_busy and not self._holding():
+            times.append(self._clock_ms)  # frames held for the batched VAD can go now
+        elif self.on_vad_ready is None and (vad_busy or (self._held and not self._holding())):
+            times.append(self._clock_ms + POLL_MS)  # no wake-up callback: poll the batched VAD
+        return min(times) if times else None
+
+    def take_work(self) -> list[Work]:
+        """Work handed out since the last call (`hand_out_work=True`): perform each and `deliver` it."""
+        work, self._new_work = self._new_work, []
+        return work
+
+    def deliver(self, work: Work, result: WorkResult, now_ms: float) -> Events:
+        """The result of a `Work` from `take_work()`: its events, then whatever became due meanwhile."""
+        self._clock_ms = now_ms
+        out = self._run_deferred(now_ms) + self._release(now_ms)
+        entry = self._waiting.pop(work.id, None)
+        if entry is not None:
+            try:
+                out.extend(entry[1](result, now_ms))
+            except ClientEventError as exc:
+                out.append(self._error(exc.code, exc.message, exc.param, None, exc.type))
+            except Exception as exc:  # a bug or a failing service must not take the connection down
+                message = f"The embedded server failed on delivered work ({type(exc).__name__}: {exc})."
+                out.append(self._error("server_error", message, None, None, "server_error"))
+            out.extend(self._release(now_ms))
+        out.extend(self.advance(now_ms))  # frames that waited for this work
+        return out
+
+    @property
+    def pending_work(self) -> int:
+        """Work handed out and not delivered yet."""
+        return len(self._waiting)
+
+    @property
+    def on_vad_ready(self) -> Callable[[], None] | None:
+        """Set by the I/O layer: called (from the batching thread) when a batched VAD has events for
+        advance()."""
+        return self._input.on_vad_ready
+
+    @on_vad_ready.setter
+    def on_vad_ready(self, callback: Callable[[], None] | None) -> None:
+        self._input.on_vad_ready = callback
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The default conversation, in order (copies; audio bytes not included)."""
+        return copy.deepcopy(self.conversation.items)
+
+    @property
+    def active_response_ids(self) -> list[str]:
+        return [r.id for r in self._responder.responses]
+
+    @property
+    def transcription_only(self) -> bool:
+        """A transcription session (`?intent=transcription`): turns are transcribed, never answered."""
+        return self.session.get("type") == "transcription"
+
+    # the parts' state under the names of the single-module engine (tests and benchmarks read them)
+    @property
+    def _buffer(self) -> bytearray:
+        return self._input.buffer
+
+    @property
+    def _detector(self) -> TurnDetectorLike | None:
+        return self._input.detector
+
+    @property
+    def _items(self) -> list[dict[str, Any]]:
+        return self.conversation.items
+
+    @property
+    def _audio(self) -> dict[str, bytes]:
+        return self.conversation.audio
+
+    @property
+    def _responses(self) -> list[Any]:
+        return self._responder.responses
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    def _event(self, body: dict[str, Any]) -> dict[str, Any]:
+        return stamped(self._ids, body)
+
+    def _error(
+        self,
+        code: str | None,
+        message: str,
+        param: str | None,
+        client_event_id: str | None,
+        kind: str = "invalid_request_error",
+    ) -> dict[str, Any]:
+        return error_event(self._ids, code, message, param, client_event_id, kind)
+
+    def _release(self, now_ms: float) -> Events:
+        return self._responder.release(now_ms)
+
+    def _vad_results(self, now_ms: float, wait: bool) -> Events:
+        out = self._input.vad_results(now_ms, wait)
+        return out + self._release(now_ms) if out else out
+
+    def _holding(self) -> bool:
+        """Work is out whose events must come before this connection's next frames."""
+        return any(work.holds_frames for work, _ in self._waiting.values())
+
+    def _submit(self, work: Work, on_done: Callable[[WorkResult, float], Events]) -> Events:
+        work.id = next(self._work_ids)
+        self._new_work.append(work)
+        self._waiting[work.id] = (work, on_done)
+        return []
+
+    def _handle(self, frame: tuple[str, Any], now_ms: float) -> Events:
         kind, event = frame
         if kind == "binary":
             return [
@@ -304,7 +409,7 @@ class Engine:
                     "invalid_json", f"The server could not parse the event as JSON: {event}.", None, None
                 )
             ]
-        out: list[dict[str, Any]] = []
+        out: Events = []
         client_event_id: str | None = None
         try:
             if not isinstance(event, dict):
@@ -320,64 +425,7 @@ class Engine:
         out.extend(self._release(now_ms))
         return out
 
-    def advance(self, now_ms: float) -> list[dict[str, Any]]:
-        """Events due by `now_ms`: deferred turn work, paced response events and the idle timeout."""
-        self._clock_ms = now_ms
-        out = self._run_deferred(now_ms) + self._release(now_ms)
-        idle = self._idle_deadline is not None and now_ms >= self._idle_deadline
-        vad_events = self._vad_results(now_ms, wait=idle)
-        out.extend(vad_events)
-        # frames held for the batched VAD: handled in the next call when VAD events go out now (so that
-        # speech_stopped is not held up by the turn's response work), as receive() would have handled them
-        while not vad_events and self._held and (_is_append(self._held[0]) or not self._vad_busy()):
-            out.extend(self._run_deferred(now_ms) + self._release(now_ms))
-            out.extend(self._handle(self._held.popleft(), now_ms))
-        if self._idle_deadline is not None and now_ms >= self._idle_deadline:
-            self._idle_deadline = None
-            if not self._speech_item_id and not any(r.default for r in self._responses):
-                out.extend(self._idle_timeout(now_ms))
-                out.extend(self._release(now_ms))
-        return out
-
-    def next_deadline(self) -> float | None:
-        times = [t for t in (r.next_at() for r in self._responses + self._tail) if t is not None]
-        times.extend(at for at, _ in self._deferred)
-        if self._idle_deadline is not None:
-            times.append(self._idle_deadline)
-        if self._held and not self._vad_busy():
-            times.append(self._clock_ms)  # frames held for the batched VAD can go now
-        elif self.on_vad_ready is None and (self._held or self._vad_busy()):
-            times.append(self._clock_ms + POLL_MS)  # no wake-up callback: poll the batched VAD
-        return min(times) if times else None
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The default conversation, in order (copies; audio bytes not included)."""
-        return copy.deepcopy(self._items)
-
-    @property
-    def active_response_ids(self) -> list[str]:
-        return [r.id for r in self._responses]
-
-    # --- plumbing -------------------------------------------------------------------------------------
-
-    def _event(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"event_id": self._ids.event(), **body}
-
-    def _error(
-        self,
-        code: str | None,
-        message: str,
-        param: str | None,
-        client_event_id: str | None,
-        kind: str = "invalid_request_error",
-    ) -> dict[str, Any]:
-        # a lone surrogate the client sent (e.g. in an item id) must not make the error itself invalid UTF-8
-        message = message.encode("utf-8", "replace").decode("utf-8")
-        error = {"type": kind, "code": code, "message": message, "param": param, "event_id": client_event_id}
-        return self._event({"type": "error", "error": error})
-
-    def _dispatch(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
+    def _dispatch(self, event: dict[str, Any], now_ms: float) -> Events:
         kind = event.get("type")
         if kind is None:
             raise ClientEventError(
@@ -392,7 +440,7 @@ class Engine:
             kind = "input_audio_buffer.append"
         self._check_event(kind, event)
         handler = getattr(self, "_on_" + kind.replace(".", "_"))
-        return typing.cast(list[dict[str, Any]], handler(event, now_ms))
+        return typing.cast(Events, handler(event, now_ms))
 
     def _check_event(self, kind: str, event: dict[str, Any]) -> None:
         if event.get("type") == "input_audio_buffer.append" and _plain_append(event):
@@ -428,9 +476,9 @@ class Engine:
                 "invalid_value", f"Invalid value for '{param}': {first['msg']}.", param
             ) from None
 
-    def _run_deferred(self, now_ms: float) -> list[dict[str, Any]]:
+    def _run_deferred(self, now_ms: float) -> Events:
         """Run deferred work that is due; work that returns None is not ready yet and is retried later."""
-        out: list[dict[str, Any]] = []
+        out: Events = []
         while self._deferred and self._deferred[0][0] <= now_ms:
             _, work = self._deferred.pop(0)
             events = work(now_ms)
@@ -440,127 +488,16 @@ class Engine:
             out.extend(events)
         return out
 
-    def _release(self, now_ms: float) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while True:
-            due = [r for r in self._responses + self._tail if r.planned and r.planned[0].at_ms <= now_ms]
-            if not due:
-                return out
-            active = min(due, key=lambda r: r.planned[0].at_ms)
-            planned = active.planned.popleft()
-            if active in self._tail and not active.planned:
-                self._tail.remove(active)
-            event = planned.event
-            active.note_released(event)
-            kind = event["type"]
-            if kind == "response.output_audio.delta":
-                self._voice_locked = True
-            elif kind == "response.done":
-                self._finish_response(active, now_ms)
-            out.append(self._event(event))
-
-    def _finish_response(self, active: ActiveResponse, now_ms: float) -> None:
-        if active in self._responses:
-            self._responses.remove(active)
-            if active.planned:
-                self._tail.append(active)
-        if active.item is not None:
-            item_id = active.item["id"]
-            if active.kind == "audio":
-                self._audio[item_id] = bytes(active.audio)
-            if active.default:
-                self._replace_item(active.item)
-            if active.kind == "call":
-                self._call_notes.setdefault(active.item["call_id"], None)
-        detection = self._turn_detection()
-        timeout = detection.get("idle_timeout_ms") if detection else None
-        if active.default and detection and detection.get("type") == "server_vad" and timeout:
-            self._idle_deadline = max(now_ms, active.playback_end_ms) + float(timeout)
-
-    # --- conversation ---------------------------------------------------------------------------------
-
-    def _index(self, item_id: str) -> int | None:
-        for index, item in enumerate(self._items):
-            if item.get("id") == item_id:
-                return index
-        return None
-
-    def _last_item_id(self) -> str | None:
-        return self._items[-1]["id"] if self._items else None
-
-    def _replace_item(self, item: dict[str, Any]) -> None:
-        index = self._index(item["id"])
-        if index is not None:
-            self._items[index] = copy.deepcopy(item)
-
-    def _require_item(self, item_id: Any, action: str) -> int:
-        index = self._index(item_id) if isinstance(item_id, str) else None
-        if index is None:
-            raise ClientEventError(
-                "item_not_found",
-                f"Error {action} item: the item with id '{item_id}' does not exist in the conversation.",
-                "item_id",
-            )
-        return index
-
-    def _with_audio(self, item: dict[str, Any]) -> dict[str, Any]:
-        full = copy.deepcopy(item)
-        audio = self._audio.get(item["id"])
-        for part in full.get("content") or []:
-            if part.get("type") in ("input_audio", "output_audio") and audio is not None:
-                part["audio"] = base64.b64encode(audio).decode("ascii")
-        return full
-
     # --- session --------------------------------------------------------------------------------------
 
     def _turn_detection(self) -> dict[str, Any] | None:
-        value = ((self.session.get("audio") or {}).get("input") or {}).get("turn_detection")
-        return value if isinstance(value, dict) else None
+        return self._input.turn_detection()
 
-    def _input_format(self) -> str:
-        fmt = ((self.session.get("audio") or {}).get("input") or {}).get("format") or {}
-        return str(fmt.get("type", "audio/pcm"))
-
-    def _configure_detector(self) -> None:
-        detection = self._turn_detection()
-        if detection is None:
-            self._detector, self._detector_key = None, None
-            return
-        if detection.get("type") == "semantic_vad":
-            silence = SEMANTIC_SILENCE_MS.get(str(detection.get("eagerness") or "auto"), 600)
-            key: tuple[Any, ...] = (0.5, 300, silence)
-        else:
-            threshold: Any = detection.get("threshold")
-            padding: Any = detection.get("prefix_padding_ms")
-            silence_ms: Any = detection.get("silence_duration_ms")
-            key = (
-                float(threshold if threshold is not None else 0.5),
-                int(padding if padding is not None else 300),
-                int(silence_ms if silence_ms is not None else 200),
-            )
-        rate = 24000 if self._input_format() == "audio/pcm" else 8000
-        key = (*key, rate)
-        if key != self._detector_key:
-            self._detector = self.services.turn_detector(key[0], key[1], key[2], rate)
-            if hasattr(self._detector, "wakeup"):
-                self._detector.wakeup = self._vad_ready  # type: ignore[union-attr]
-            self._detector_key = key
-            self._detector_offset_ms = self._input_ms
-            self._speech_item_id = None
-            self._drop_stream()
-
-    def _vad_busy(self) -> bool:
-        return bool(getattr(self._detector, "busy", False))
-
-    def _vad_ready(self) -> None:
-        if self.on_vad_ready is not None:
-            self.on_vad_ready()
-
-    def _on_session_update(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
+    def _on_session_update(self, event: dict[str, Any], now_ms: float) -> Events:
         update = event["session"]
         check_session_update(update, str(self.session.get("type", "realtime")))
         merged = merge_session(self.session, update)
-        if self._voice_locked and voice_of(merged) != voice_of(self.session):
+        if self._responder.voice_locked and voice_of(merged) != voice_of(self.session):
             raise ClientEventError(
                 "cannot_update_voice",
                 "Cannot update a conversation's voice if assistant audio is present. Set the "
@@ -568,154 +505,79 @@ class Engine:
                 "first response, or start a new session.",
                 "session.audio.output.voice",
             )
-        if self._input_format() != str(
-            (((merged.get("audio") or {}).get("input") or {}).get("format") or {}).get("type", "audio/pcm")
-        ):
-            self._odd_byte = b""
+        self._input.format_changing(
+            str(
+                (((merged.get("audio") or {}).get("input") or {}).get("format") or {}).get(
+                    "type", "audio/pcm"
+                )
+            )
+        )
         self.session = merged
-        self._configure_detector()
+        self._input.configure()
         return [self._event({"type": "session.updated", "session": copy.deepcopy(self.session)})]
 
-    def _on_session_close(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
+    def _on_session_close(self, event: dict[str, Any], now_ms: float) -> Events:
         self.closed = (1000, "session closed by the client")
         return []
 
-    # --- input audio buffer ---------------------------------------------------------------------------
+    # --- input audio buffer (voicelab.server.input_buffer) ---------------------------------------------
 
-    def _on_input_audio_buffer_append(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        audio = event.get("audio")
-        try:
-            data = base64.b64decode(audio, validate=True) if isinstance(audio, str) else None
-        except (binascii.Error, ValueError):
-            data = None
-        if data is None:
-            raise ClientEventError(
-                "invalid_value",
-                "Invalid 'audio': expected base64-encoded audio in the session input format.",
-                "audio",
+    def _on_input_audio_buffer_append(self, event: dict[str, Any], now_ms: float) -> Events:
+        return self._input.append(event.get("audio"), now_ms)
+
+    def _on_input_audio_buffer_commit(self, event: dict[str, Any], now_ms: float) -> Events:
+        item_id, audio = self._input.commit()
+        return self._commit(item_id, audio, now_ms)
+
+    def _on_input_audio_buffer_clear(self, event: dict[str, Any], now_ms: float) -> Events:
+        self._input.clear()
+        return [self._event({"type": "input_audio_buffer.cleared"})]
+
+    def _idle_timeout(self, now_ms: float) -> Events:
+        item_id = self._ids.item()
+        start_ms, end_ms = int(self._input.buffer_start_ms), int(self._input.input_ms)
+        out = [
+            self._event(
+                {
+                    "type": "input_audio_buffer.timeout_triggered",
+                    "audio_start_ms": start_ms,
+                    "audio_end_ms": end_ms,
+                    "item_id": item_id,
+                }
             )
-        fmt = self._input_format()
-        bytes_per_ms = _bytes_per_ms({"type": fmt})
-        if fmt == "audio/pcm":
-            if self._odd_byte:
-                data, self._odd_byte = self._odd_byte + data, b""
-            if len(data) % 2:
-                data, self._odd_byte = data[:-1], data[-1:]
-        self._buffer.extend(data)
-        self._input_ms += len(data) / bytes_per_ms
-        if self._detector is None or not data:
-            return []
-        pcm16 = np.frombuffer(data, dtype="<i2") if fmt == "audio/pcm" else decode_g711(data, fmt)
-        submit = getattr(self._detector, "submit", None)
-        if submit is not None:  # batched: this append's events come from _vad_results once scored
-            submit(pcm16, self._input_ms)  # int16 in: scaled by 1/32768 there, the very same floats
-            return self._vad_results(now_ms, wait=False)
-        samples = pcm16.astype(np.float32) / 32768.0
-        return self._after_vad(self._detector.push(samples), self._input_ms, now_ms)
-
-    def _after_vad(self, turn_events: list[Any], input_ms: float, now_ms: float) -> list[dict[str, Any]]:
-        """An append's work once its VAD is known (`input_ms`: the session's input audio up to its end)."""
-        out: list[dict[str, Any]] = []
-        for turn_event in turn_events:
-            if hasattr(turn_event, "audio_start_ms"):
-                out.extend(
-                    self._speech_started(int(turn_event.audio_start_ms + self._detector_offset_ms), now_ms)
-                )
-            else:
-                out.extend(
-                    self._speech_stopped(int(turn_event.audio_end_ms + self._detector_offset_ms), now_ms)
-                )
-        bytes_per_ms = _bytes_per_ms({"type": self._input_format()})
-        end = len(self._buffer)
-        if input_ms != self._input_ms:  # later appends are in the buffer already
-            end = max(0, min(end, round((input_ms - self._buffer_start_ms) * bytes_per_ms)))
-        if self._stream is not None and end - self._stream_pos >= STREAM_FEED_BYTES:
-            self._feed_stream(end)
-        if self._speech_item_id is None:
-            self._trim_idle_buffer(bytes_per_ms, input_ms)
+        ]
+        _, _, audio = self._input.take_for_timeout()
+        out.extend(
+            self._commit(item_id, audio, now_ms, then=lambda now: self._responder.create({}, now, idle=True))
+        )
         return out
 
-    def _vad_results(self, now_ms: float, wait: bool) -> list[dict[str, Any]]:
-        """The events of appends a batched detector has scored (all of them when `wait`), in order."""
-        detector = self._detector
-        if detector is None or not getattr(detector, "busy", False):
-            return []
-        out: list[dict[str, Any]] = []
-        for input_ms, turn_events in detector.wait() if wait else detector.completed():  # type: ignore[attr-defined]
-            if self._detector is not detector:
-                break  # a session.update replaced the detector meanwhile
-            out.extend(self._after_vad(turn_events, input_ms, now_ms))
-        return out + self._release(now_ms) if out else out
+    # the TurnSink of the input buffer: a turn's start and end
 
-    def _trim_idle_buffer(self, bytes_per_ms: float, input_ms: float | None = None) -> None:
-        """Outside a turn, drop input audio older than VAD_KEEP_MS + the prefix padding: a turn that starts
-        later still gets its padding, and silence does not pile up (10 minutes would be 29 MB of PCM)."""
-        input_ms = self._input_ms if input_ms is None else input_ms
-        if self._input_ms - self._buffer_start_ms <= 2 * VAD_KEEP_MS:  # the common case: nothing to trim yet
-            return
-        detection = self._turn_detection() or {}
-        padding = detection.get("prefix_padding_ms")
-        padding_ms = float(padding) if isinstance(padding, (int, float)) else 300.0
-        keep_ms = VAD_KEEP_MS + min(padding_ms, VAD_MAX_PADDING_KEPT_MS)
-        excess_ms = (input_ms - self._buffer_start_ms) - 2 * keep_ms
-        if excess_ms <= 0:  # trim in steps of keep_ms, not on every append
-            return
-        drop = int((input_ms - self._buffer_start_ms - keep_ms) * bytes_per_ms)
-        drop -= drop % 2
-        del self._buffer[:drop]
-        self._buffer_start_ms += drop / bytes_per_ms
-
-    # --- transcription while the user speaks ----------------------------------------------------------
-
-    def _open_stream(self) -> None:
-        """Start decoding the turn that just started (PCM input and a streaming transcriber only)."""
-        self._drop_stream()
-        if not self.brain.phrases and not self._transcribing():
-            return
-        transcriber = self._get_transcriber()
-        stream_factory = getattr(transcriber, "stream", None)
-        if stream_factory is None or self._input_format() != "audio/pcm":
-            return
-        start = round((self._speech_start_ms - self._buffer_start_ms) * 48)
-        self._stream = stream_factory()
-        self._stream_pos = max(0, start - start % 2)
-
-    def _feed_stream(self, end: int) -> None:
-        if self._stream is not None and end > self._stream_pos:
-            self._stream.feed(bytes(self._buffer[self._stream_pos : end]))
-            self._stream_pos = end
-
-    def _drop_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.cancel()
-
-    def _speech_started(self, audio_start_ms: int, now_ms: float) -> list[dict[str, Any]]:
-        self._speech_item_id = self._ids.item()
-        self._speech_start_ms = max(audio_start_ms, int(self._buffer_start_ms))
-        self._idle_deadline = None
-        try:
-            self._open_stream()
-        except Exception:  # transcription problems surface at the end of the turn
-            self._stream = None
+    def turn_started(self, item_id: str, audio_start_ms: int, now_ms: float) -> Events:
+        self._responder.idle_deadline = None
         out = [
             self._event(
                 {
                     "type": "input_audio_buffer.speech_started",
                     "audio_start_ms": audio_start_ms,
-                    "item_id": self._speech_item_id,
+                    "item_id": item_id,
                 }
             )
         ]
-        detection = self._turn_detection() or {}
-        if detection.get("interrupt_response", True):
-            for active in [r for r in self._responses if r.default]:
-                out.extend(self._cancel(active, "turn_detected", now_ms))
+        if (self._turn_detection() or {}).get("interrupt_response", True):
+            out.extend(self._responder.interrupt(now_ms))
         return out
 
-    def _speech_stopped(self, audio_end_ms: int, now_ms: float) -> list[dict[str, Any]]:
-        item_id = self._speech_item_id or self._ids.item()
-        self._speech_item_id = None
+    def turn_stopped(
+        self,
+        item_id: str,
+        audio_end_ms: int,
+        audio: bytes,
+        transcript: Any,
+        now_ms: float,
+        forced: bool,
+    ) -> Events:
         out = [
             self._event(
                 {
@@ -725,65 +587,71 @@ class Engine:
                 }
             )
         ]
-        bytes_per_ms = _bytes_per_ms({"type": self._input_format()})
-        start = round((self._speech_start_ms - self._buffer_start_ms) * bytes_per_ms)
-        end = round((audio_end_ms - self._buffer_start_ms) * bytes_per_ms)
-        start, end = max(0, start - start % 2), max(0, end - end % 2)
-        segment = bytes(self._buffer[start:end])
-        if self._stream is not None:
-            self._feed_stream(end)
-            stream, self._stream = self._stream, None
-            with contextlib.suppress(Exception):  # on failure the whole segment is transcribed instead
-                self._pending[item_id] = stream.finish()
-        del self._buffer[:end]
-        self._buffer_start_ms = float(audio_end_ms)
-        out.extend(self._commit(item_id, segment, transcribe=False))
-        respond = not self.transcription_only and bool(
-            (self._turn_detection() or {}).get("create_response", True)
+        if transcript is not None:
+            self.conversation.pending[item_id] = transcript
+        out.extend(self.conversation.commit_audio(item_id, audio))
+        respond = (
+            not forced
+            and not self.transcription_only
+            and bool((self._turn_detection() or {}).get("create_response", True))
         )
-
-        def after(now: float) -> list[dict[str, Any]] | None:
-            pending = self._pending.get(item_id)
-            if pending is not None and not pending.done():
-                return None  # still finalising in the worker: keep serving other events meanwhile
-            events = self._transcription_events(item_id, segment) if self._transcribing() else []
-            if respond and not any(r.default for r in self._responses):
-                events.extend(self._create_response({}, now))
-            return events + self._release(now)
-
-        self._deferred.append((now_ms, after))
+        self._deferred.append((now_ms, lambda now: self._turn_end(item_id, audio, respond, now)))
         return out
 
-    @property
-    def transcription_only(self) -> bool:
-        """A transcription session (`?intent=transcription`): turns are transcribed, never answered."""
-        return self.session.get("type") == "transcription"
+    def _turn_end(self, item_id: str, audio: bytes, respond: bool, now_ms: float) -> Events | None:
+        """A VAD turn's transcript and response, once its transcript is ready (None: not yet, poll)."""
+        if self._transcribing() and self.hand_out_work and not self._transcript_ready(item_id):
+            pending = self.conversation.pending.pop(item_id, None)
+            work = (
+                Work(0, "transcript", future=pending)
+                if pending is not None
+                else _job_work(self._transcript_job(item_id))
+            )
+
+            def transcribed(result: WorkResult, now: float) -> Events:
+                if pending is not None and result.error is not None:  # decode the whole turn instead
+                    retry = _job_work(self._transcript_job(item_id))
+                    return self._submit(retry, transcribed_whole)
+                return transcribed_whole(result, now)
+
+            def transcribed_whole(result: WorkResult, now: float) -> Events:
+                events = self._transcription_result_events(item_id, audio, result)
+                if respond and not self._responder.busy():
+                    events.extend(self._responder.create({}, now))
+                return events
+
+            return self._submit(work, transcribed)
+        pending = self.conversation.pending.get(item_id)
+        if pending is not None and not pending.done() and not self.hand_out_work:
+            return None  # still finalising in the worker: keep serving other events meanwhile
+        events = self._transcription_events(item_id, audio) if self._transcribing() else []
+        if respond and not self._responder.busy():
+            events.extend(self._responder.create({}, now_ms))
+        return events + self._release(now_ms)
+
+    def _commit(
+        self, item_id: str, audio: bytes, now_ms: float, then: Callable[[float], Events] | None = None
+    ) -> Events:
+        """Committed audio (manual commit or idle timeout) becomes an item; its transcript follows at
+        once, or, handed out, before this connection's next frames are handled; then `then`."""
+        out = self.conversation.commit_audio(item_id, audio)
+        if not self._transcribing():
+            return out + (then(now_ms) if then is not None else [])
+        if self.hand_out_work and not self._transcript_ready(item_id):
+            work = _job_work(self._transcript_job(item_id), holds_frames=True)
+
+            def transcribed(result: WorkResult, now: float) -> Events:
+                events = self._transcription_result_events(item_id, audio, result)
+                return events + (then(now) if then is not None else [])
+
+            return out + self._submit(work, transcribed)
+        out.extend(self._transcription_events(item_id, audio))
+        return out + (then(now_ms) if then is not None else [])
+
+    # --- transcripts ----------------------------------------------------------------------------------
 
     def _transcribing(self) -> bool:
         return bool(((self.session.get("audio") or {}).get("input") or {}).get("transcription"))
-
-    def _commit(self, item_id: str, audio: bytes, transcribe: bool = True) -> list[dict[str, Any]]:
-        previous = self._last_item_id()
-        item = {
-            "id": item_id, "type": "message", "role": "user", "object": "realtime.item",
-            "status": "completed", "content": [{"type": "input_audio", "transcript": None}],
-        }  # fmt: skip
-        self._items.append(item)
-        self._audio[item_id] = audio
-        out = [
-            self._event(
-                {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous}
-            ),
-            self._event(
-                {"type": "conversation.item.added", "previous_item_id": previous, "item": copy.deepcopy(item)}
-            ),
-            self._event(
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": copy.deepcopy(item)}
-            ),
-        ]
-        if transcribe and self._transcribing():
-            out.extend(self._transcription_events(item_id, audio))
-        return out
 
     def _get_transcriber(self) -> Callable[[bytes], str] | None:
         if self._transcriber is None and self._transcriber_error is None:
@@ -793,254 +661,101 @@ class Engine:
                 self._transcriber_error = f"{type(exc).__name__}: {exc}"
         return self._transcriber
 
+    def _open_stream(self) -> TranscriptStream | None:
+        """A transcription stream for the turn that just started, when the brain or the session needs it."""
+        if not self.brain.phrases and not self._transcribing():
+            return None
+        stream_factory = getattr(self._get_transcriber(), "stream", None)
+        return stream_factory() if stream_factory is not None else None
+
+    def _transcript_ready(self, item_id: str) -> bool:
+        """The item's transcript is known, or known to be unavailable, without decoding or waiting."""
+        if item_id in self.conversation.transcripts:
+            return True
+        pending = self.conversation.pending.get(item_id)
+        if pending is not None:
+            return pending.done() and pending.exception() is None
+        return self._get_transcriber() is None
+
+    def _transcript_job(self, item_id: str) -> Callable[[], str | None]:
+        """A function that gives the item's transcript in any thread (a Work's stage)."""
+        pending = self.conversation.pending.pop(item_id, None)
+        transcriber = self._get_transcriber()
+        audio = pcm16_24k_from(self.conversation.audio.get(item_id, b""), self._input.input_format())
+
+        def job() -> str | None:
+            if pending is not None:
+                try:
+                    return str(pending.result())
+                except Exception:  # decode the committed audio as a whole instead
+                    pass
+            if transcriber is None:
+                return None
+            return transcriber(audio) if audio else ""
+
+        return job
+
     def _transcribe(self, item_id: str) -> str | None:
         """The item's transcript for the brain (computed once), or None when no transcriber is available."""
-        if item_id in self._transcripts:
-            return self._transcripts[item_id]
-        pending = self._pending.pop(item_id, None)
+        if item_id in self.conversation.transcripts:
+            return self.conversation.transcripts[item_id]
+        pending = self.conversation.pending.pop(item_id, None)
         if pending is not None:
             try:
                 text = str(pending.result())
-                self._transcripts[item_id] = text
+                self.conversation.set_transcript(item_id, text)
                 return text
             except Exception:  # decode the committed audio as a whole instead
                 pass
         if self._get_transcriber() is None or self._transcriber is None:
             return None
-        audio = pcm16_24k_from(self._audio.get(item_id, b""), self._input_format())
+        audio = pcm16_24k_from(self.conversation.audio.get(item_id, b""), self._input.input_format())
         text = self._transcriber(audio) if audio else ""
-        self._transcripts[item_id] = text
+        self.conversation.set_transcript(item_id, text)
         return text
 
-    def _transcription_events(self, item_id: str, audio: bytes) -> list[dict[str, Any]]:
+    def _transcription_events(self, item_id: str, audio: bytes) -> Events:
         try:
             text = self._transcribe(item_id)
             problem = None if text is not None else self._transcriber_error
         except Exception as exc:
             text, problem = None, f"{type(exc).__name__}: {exc}"
-        if text is None:
-            error = {
-                "type": "server_error",
-                "code": "transcription_failed",
-                "message": f"The embedded server could not transcribe the audio ({problem}).",
-                "param": None,
-            }
-            return [
-                self._event(
-                    {
-                        "type": "conversation.item.input_audio_transcription.failed",
-                        "item_id": item_id,
-                        "content_index": 0,
-                        "error": error,
-                    }
-                )
-            ]
-        index = self._index(item_id)
-        if index is not None:
-            self._items[index]["content"][0]["transcript"] = text
-        seconds = round(len(audio) / _bytes_per_ms({"type": self._input_format()}) / 1000.0, 3)
-        base = {"item_id": item_id, "content_index": 0}
-        return [
-            self._event({"type": "conversation.item.input_audio_transcription.delta", **base, "delta": text}),
-            self._event(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    **base,
-                    "transcript": text,
-                    "usage": {"type": "duration", "seconds": seconds},
-                }
-            ),
-        ]
+        return self.conversation.transcription_events(
+            item_id, text, problem, audio, self._input.input_format()
+        )
 
-    def _on_input_audio_buffer_commit(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        buffered_ms = len(self._buffer) / _bytes_per_ms({"type": self._input_format()})
-        if buffered_ms < MIN_COMMIT_MS:
-            raise ClientEventError(
-                "input_audio_buffer_commit_empty",
-                "Error committing input audio buffer: buffer too small. Expected at least "
-                f"{MIN_COMMIT_MS:.0f}ms of "
-                f"audio, but buffer only has {buffered_ms:.2f}ms of audio.",
-            )
-        item_id = self._speech_item_id or self._ids.item()
-        self._speech_item_id = None
-        self._drop_stream()
-        if self._detector is not None:
-            self._detector.clear()
-        audio = bytes(self._buffer)
-        self._buffer.clear()
-        self._odd_byte = b""  # half a sample cannot be committed; it must not start the next turn either
-        self._buffer_start_ms = self._input_ms
-        return self._commit(item_id, audio)
-
-    def _on_input_audio_buffer_clear(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        self._buffer.clear()
-        self._odd_byte = b""
-        self._buffer_start_ms = self._input_ms
-        self._speech_item_id = None
-        self._drop_stream()
-        if self._detector is not None:
-            self._detector.clear()
-        return [self._event({"type": "input_audio_buffer.cleared"})]
-
-    def _idle_timeout(self, now_ms: float) -> list[dict[str, Any]]:
-        item_id = self._ids.item()
-        out = [
-            self._event(
-                {
-                    "type": "input_audio_buffer.timeout_triggered",
-                    "audio_start_ms": int(self._buffer_start_ms),
-                    "audio_end_ms": int(self._input_ms),
-                    "item_id": item_id,
-                }
-            )
-        ]
-        audio = bytes(self._buffer)
-        self._buffer.clear()
-        self._buffer_start_ms = self._input_ms
-        self._drop_stream()
-        if self._detector is not None:
-            self._detector.clear()
-        out.extend(self._commit(item_id, audio))
-        out.extend(self._create_response({}, now_ms, idle=True))
-        return out
-
-    # --- conversation items ---------------------------------------------------------------------------
-
-    def _on_conversation_item_create(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        raw = event["item"]
-        if not isinstance(raw, dict):
-            raise ClientEventError("invalid_type", "Invalid type for 'item': expected an object.", "item")
-        item = copy.deepcopy(raw)
-        if item.get("type") == "message" and item.get("role") == "assistant":
-            for index, part in enumerate(item.get("content") or []):
-                if part.get("type") == "output_audio":
-                    raise ClientEventError(
-                        "invalid_value",
-                        "Assistant audio messages cannot be created with conversation.item.create; use "
-                        "'output_text' content instead.",
-                        f"item.content[{index}].type",
-                    )
-        item_id = item.get("id") or self._ids.item()
-        if self._index(item_id) is not None:
-            raise ClientEventError(
-                "invalid_value",
-                f"Item with id '{item_id}' already exists; use a new id or leave it out.",
-                "item.id",
-            )
-        previous_param = event.get("previous_item_id")
-        if previous_param not in (None, "root") and self._index(previous_param) is None:
-            raise ClientEventError(
-                "invalid_value",
-                f"Invalid 'previous_item_id': no item with id '{previous_param}' in the "
-                "conversation. Use an "
-                "existing id, 'root', or leave it out to append.",
-                "previous_item_id",
-            )
-        # the client's and the tables' ordering rule; a client's null means "append" (the parameter left out)
-        order = [existing["id"] for existing in self._items]
-        place_item(order, item_id, ... if previous_param is None else previous_param)
-        position = order.index(item_id)
-        item = {"id": item_id, **{k: v for k, v in item.items() if k != "id"}}
-        item.setdefault("object", "realtime.item")
-        item.setdefault("status", "completed")
-        for part in item.get("content") or []:
-            if part.get("type") == "input_audio" and part.get("audio"):
-                try:
-                    self._audio[item_id] = base64.b64decode(part["audio"])
-                except (binascii.Error, ValueError):
-                    raise ClientEventError(
-                        "invalid_value", "Invalid 'item.content.audio': not base64.", "item"
-                    ) from None
-                del part["audio"]
-                part.setdefault("transcript", None)
-        previous = self._items[position - 1]["id"] if position > 0 else None
-        self._items.insert(position, item)
-        return [
-            self._event(
-                {"type": "conversation.item.added", "previous_item_id": previous, "item": copy.deepcopy(item)}
-            ),
-            self._event(
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": copy.deepcopy(item)}
-            ),
-        ]
-
-    def _on_conversation_item_retrieve(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        index = self._require_item(event["item_id"], "retrieving")
-        return [
-            self._event({"type": "conversation.item.retrieved", "item": self._with_audio(self._items[index])})
-        ]
-
-    def _on_conversation_item_delete(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        index = self._require_item(event["item_id"], "deleting")
-        item = self._items.pop(index)
-        self._audio.pop(item["id"], None)
-        return [self._event({"type": "conversation.item.deleted", "item_id": item["id"]})]
-
-    def _on_conversation_item_truncate(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        index = self._require_item(event["item_id"], "truncating")
-        item = self._items[index]
-        content = item.get("content") or []
-        content_index = event["content_index"]
-        is_audio = item.get("role") == "assistant" and any(p.get("type") == "output_audio" for p in content)
-        active = next((r for r in self._responses if r.item is not None and r.item["id"] == item["id"]), None)
-        audio = bytes(active.audio) if active is not None else self._audio.get(item["id"])
-        if not is_audio or not audio:
-            raise ClientEventError(
-                "unsupported_content_type", "Only model output audio messages can be truncated.", "item_id"
-            )
-        if content_index != 0 or content_index >= len(content):  # negative indexes included
-            raise ClientEventError(
-                "invalid_value",
-                f"Invalid 'content_index': {content_index}; audio is content 0.",
-                "content_index",
-            )
-        bytes_per_ms = active.bytes_per_ms if active is not None else self._output_bytes_per_ms()
-        length_ms = len(audio) / bytes_per_ms
-        end_ms = event["audio_end_ms"]
-        if end_ms < 0:
-            raise ClientEventError(
-                "invalid_value",
-                f"Invalid 'audio_end_ms': {end_ms}. Use the ms of audio the user heard, from 0 up.",
-                "audio_end_ms",
-            )
-        if end_ms > length_ms:
-            raise ClientEventError(
-                None,
-                f"Audio content of {int(length_ms)}ms is already shorter than {end_ms}ms",
-                "audio_end_ms",
-            )
-        cut = int(end_ms * bytes_per_ms)
-        self._audio[item["id"]] = audio[: cut - cut % 2]
-        transcript = content[0].get("transcript") or ""
-        content[0]["transcript"] = self._heard(item["id"], transcript, end_ms, length_ms)
-        return [
-            self._event(
-                {
-                    "type": "conversation.item.truncated",
-                    "item_id": item["id"],
-                    "content_index": 0,
-                    "audio_end_ms": end_ms,
-                }
-            )
-        ]
-
-    def _heard(self, item_id: str, transcript: str, end_ms: float, length_ms: float) -> str:
-        """The transcript words spoken before `end_ms` (word marks from the TTS, else proportional)."""
-        marks = self._marks.get(item_id)
-        if marks:
-            starts = [ms for _, ms in marks]
-            spoken = bisect.bisect_left(starts, end_ms)
-            cut = marks[spoken][0] if spoken < len(marks) else len(transcript)
+    def _transcription_result_events(self, item_id: str, audio: bytes, result: WorkResult) -> Events:
+        text: str | None = None
+        if result.error is not None:
+            problem: str | None = f"{type(result.error).__name__}: {result.error}"
         else:
-            cut = int(len(transcript) * (end_ms / length_ms)) if length_ms else 0
-        return transcript[:cut].rstrip()
+            text = None if result.value is None else str(result.value)
+            problem = None if text is not None else self._transcriber_error
+        if text is not None:
+            self.conversation.set_transcript(item_id, text)
+        return self.conversation.transcription_events(
+            item_id, text, problem, audio, self._input.input_format()
+        )
 
-    def _output_bytes_per_ms(self) -> float:
-        return _bytes_per_ms(((self.session.get("audio") or {}).get("output") or {}).get("format"))
+    # --- conversation items (voicelab.server.items) ----------------------------------------------------
 
-    # --- responses ------------------------------------------------------------------------------------
+    def _on_conversation_item_create(self, event: dict[str, Any], now_ms: float) -> Events:
+        return self.conversation.create(event)
 
-    def _on_response_create(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
+    def _on_conversation_item_retrieve(self, event: dict[str, Any], now_ms: float) -> Events:
+        return self.conversation.retrieve(event)
+
+    def _on_conversation_item_delete(self, event: dict[str, Any], now_ms: float) -> Events:
+        return self.conversation.delete(event)
+
+    def _on_conversation_item_truncate(self, event: dict[str, Any], now_ms: float) -> Events:
+        playing = self._responder.playing(event["item_id"])
+        output_format = ((self.session.get("audio") or {}).get("output") or {}).get("format")
+        return self.conversation.truncate(event, playing, bytes_per_ms(output_format))
+
+    # --- responses (voicelab.server.responding) ---------------------------------------------------------
+
+    def _on_response_create(self, event: dict[str, Any], now_ms: float) -> Events:
         if self.transcription_only:
             raise ClientEventError(
                 "invalid_value",
@@ -1053,203 +768,27 @@ class Engine:
         if unknown:
             raise ClientEventError("unknown_parameter", f"Unknown parameter: '{unknown}'.", unknown)
         check_response_params(params)
-        return self._create_response(params, now_ms)
+        return self._responder.create(params, now_ms)
 
-    def _on_response_cancel(self, event: dict[str, Any], now_ms: float) -> list[dict[str, Any]]:
-        wanted = event.get("response_id")
-        if wanted:
-            targets = [r for r in self._responses if r.id == wanted]
-        else:
-            targets = [r for r in self._responses if r.default][:1]
-        if not targets:
-            raise ClientEventError(
-                "response_cancel_not_active", "Cancellation failed: no active response found.", None
-            )
-        return self._cancel(targets[0], "client_cancelled", now_ms)
+    def _on_response_cancel(self, event: dict[str, Any], now_ms: float) -> Events:
+        return self._responder.cancel_request(event, now_ms)
 
-    def _cancel(self, active: ActiveResponse, reason: str, now_ms: float) -> list[dict[str, Any]]:
-        previous = None
-        if active.item is not None:
-            index = self._index(active.item["id"])
-            previous = self._items[index - 1]["id"] if index else None
-        events = self._planner.cancel(active, reason, previous)
-        self._finish_response(active, now_ms)
-        return [self._event(e) for e in events]
 
-    def _context_items(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if "input" not in params or params["input"] is None:
-            return [copy.deepcopy(i) for i in self._items]
-        items: list[dict[str, Any]] = []
-        for index, entry in enumerate(params["input"]):
-            if isinstance(entry, dict) and entry.get("type") == "item_reference":
-                found = self._index(entry.get("id", ""))
-                if found is None:
-                    raise ClientEventError(
-                        "invalid_value",
-                        f"Invalid item reference {entry.get('id')!r}: no such item.",
-                        f"response.input[{index}]",
-                    )
-                items.append(copy.deepcopy(self._items[found]))
-            elif isinstance(entry, dict):
-                items.append(copy.deepcopy(entry))
-        return items
+def _job_work(job: Callable[[], str | None], holds_frames: bool = False) -> Work:
+    """A transcript to decode in a worker thread."""
+    return Work(0, "transcript", holds_frames=holds_frames, think=lambda _: job())
 
-    def _brain_input(
-        self, items: list[dict[str, Any]], instructions: str, tools: tuple[str, ...], idle: bool
-    ) -> BrainInput:
-        return brain_input(items, instructions, tools, self._call_notes, idle, self._transcribe)
 
-    def _input_tokens(self, items: list[dict[str, Any]], instructions: str) -> tuple[int, int]:
-        text = text_tokens(instructions)
-        audio_ms = 0.0
-        for item in items:
-            for part in item.get("content") or []:
-                text += text_tokens(str(part.get("text") or part.get("transcript") or ""))
-            if item.get("type") in ("function_call", "function_call_output"):
-                text += text_tokens(str(item.get("arguments") or item.get("output") or ""))
-            if item.get("id") in self._audio:
-                audio_ms += len(self._audio[item["id"]]) / 48.0
-        return text, int(np.ceil(audio_ms / 100))
-
-    def _create_response(
-        self, params: Mapping[str, Any], now_ms: float, idle: bool = False
-    ) -> list[dict[str, Any]]:
-        default = params.get("conversation", "auto") != "none"
-        if default:
-            busy = next((r for r in self._responses if r.default), None)
-            if busy is not None:
-                raise ClientEventError(
-                    "conversation_already_has_active_response",
-                    f"Conversation already has an active response in progress: {busy.id}. Wait "
-                    "until the response "
-                    "is finished before creating a new one.",
-                )
-        self._idle_deadline = None
-        session = self.session
-        modalities = list(params.get("output_modalities") or session.get("output_modalities") or ["audio"])
-        instructions = params.get("instructions")
-        instructions = str(session.get("instructions") or "") if instructions is None else str(instructions)
-        tool_list = params.get("tools")
-        tool_list = session.get("tools") or [] if tool_list is None else tool_list
-        tool_choice = params.get("tool_choice", session.get("tool_choice", "auto"))
-        names = tuple(
-            t.get("name") for t in tool_list if t.get("type", "function") == "function" and t.get("name")
-        )
-        if tool_choice == "none":
-            names = ()
-        elif isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
-            names = tuple(n for n in names if n == tool_choice.get("name"))
-        out_audio = (params.get("audio") or {}).get("output") or {}
-        session_out = (session.get("audio") or {}).get("output") or {}
-        voice = out_audio.get("voice") or session_out.get("voice") or "alloy"
-        fmt = out_audio.get("format") or session_out.get("format") or {"type": "audio/pcm", "rate": 24000}
-        max_tokens = params.get("max_output_tokens", session.get("max_output_tokens", "inf"))
-        items = self._context_items(params)
-        response_id = self._ids.response()
-        active = self._planner.start(
-            response_id=response_id,
-            conversation_id=self.conversation_id if default else None,
-            modalities=modalities,
-            voice=voice,
-            output_format=fmt,
-            max_output_tokens=max_tokens,
-            metadata=params.get("metadata"),
-            now_ms=now_ms,
-        )
-        self._responses.append(active)
-        context = self._brain_input(items, instructions, names, idle)
-        tokens = self._input_tokens(items, instructions)
-        previous = self._last_item_id() if default else None
-        item_id = self._ids.item()
-        try:
-            reply = decide(self.brain, context)
-            if isinstance(reply, Call):
-                call_id = self._ids.call()
-                self._call_notes[call_id] = reply.note
-                self._planner.plan_call(
-                    active,
-                    item_id=item_id,
-                    call_id=call_id,
-                    previous_item_id=previous,
-                    name=reply.name,
-                    arguments=dict(reply.arguments),
-                    input_tokens=tokens,
-                )
-            else:
-                self._plan_say(
-                    active, reply.text, item_id, previous, modalities, voice, fmt, max_tokens, tokens
-                )
-        except ClientEventError:
-            raise
-        except Exception as exc:
-            self._fail(active, exc)
-            return []
-        if default and active.item is not None:
-            started = copy.deepcopy(active.item)
-            started["status"] = "in_progress"
-            self._items.append(started)
-        return []
-
-    def _plan_say(
-        self,
-        active: ActiveResponse,
-        text: str,
-        item_id: str,
-        previous: str | None,
-        modalities: list[str],
-        voice: Any,
-        fmt: Mapping[str, Any],
-        max_tokens: Any,
-        tokens: tuple[int, int],
-    ) -> None:
-        status, details = "completed", None
-        if isinstance(max_tokens, int) and text_tokens(text) > max_tokens:
-            text = text[: max_tokens * 4].rstrip()
-            status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
-        if len(text) > MAX_REPLY_CHARS:
-            cut = text[:MAX_REPLY_CHARS]
-            text = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip()
-            status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
-        audio: bytes | None = None
-        if "audio" in modalities:
-            audio = b""
-            if text.strip():
-                speed = float(((self.session.get("audio") or {}).get("output") or {}).get("speed") or 1.0)
-                pcm, marks = self.services.synthesize(
-                    text, voice if isinstance(voice, str) else "alloy", speed
-                )
-                audio = pcm16_24k_to(pcm, str(fmt.get("type", "audio/pcm")))
-                if marks:
-                    self._marks[item_id] = list(marks)
-        self._planner.plan_message(
-            active,
-            item_id=item_id,
-            previous_item_id=previous,
-            text=text,
-            audio=audio,
-            bytes_per_ms=_bytes_per_ms(fmt),
-            input_tokens=tokens,
-            status=status,
-            status_details=details,
-            marks=self._marks.get(item_id),
-        )
-
-    def _fail(self, active: ActiveResponse, exc: Exception) -> None:
-        """A brain or TTS failure: the response ends as `failed` with the reason."""
-        active.planned.clear()
-        active.planned.append(
-            Planned(active.started_ms, {"type": "response.created", "response": dict(active.response)})
-        )
-        error = {
-            "type": "server_error",
-            "code": "embedded_server_error",
-            "message": f"{type(exc).__name__}: {exc}",
-        }
-        body = {
-            **active.response,
-            "status": "failed",
-            "status_details": {"type": "failed", "error": error},
-            "usage": usage(0, 0, 0, 0),
-        }
-        active.planned.append(Planned(active.started_ms, {"type": "response.done", "response": body}))
-        active.planned.append(Planned(active.started_ms, rate_limits(0)))
+__all__ = [
+    "MAX_BUFFER_MS",
+    "MAX_REPLY_CHARS",
+    "MAX_TURN_MS",
+    "MIN_COMMIT_MS",
+    "POLL_MS",
+    "SEMANTIC_SILENCE_MS",
+    "VAD_KEEP_MS",
+    "VAD_MAX_PADDING_KEPT_MS",
+    "Engine",
+    "brain_input",
+    "decide",
+]

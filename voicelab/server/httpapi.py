@@ -30,8 +30,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from voicelab.server.brains import Brain
+from voicelab.server.responding import INLINE_BRAINS
 from voicelab.server.services import EngineServices
 from voicelab.server.textapi import ApiError, TextApi
+from voicelab.server.work import WorkerThreads
 
 logger = logging.getLogger("voicelab.server")
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -86,6 +88,20 @@ class HttpApi:
         self._token = token
         self.services = services
         self.text = TextApi(brain)
+        self._threads: WorkerThreads | None = None
+
+    def close_work(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+
+    async def _answer(self, method: Callable[[Any], Any], body: Any) -> Any:
+        """A text API call: a bundled brain answers inline; a user's brain (sync or `async def`) in a worker
+        thread, so that it never blocks the server's event loop."""
+        if type(self._brain()) in INLINE_BRAINS:
+            return method(body)
+        if self._threads is None:
+            self._threads = WorkerThreads(8, "voicelab-http-brain")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, method, body)
 
     def routes(self) -> list[Route]:
         return [
@@ -168,16 +184,17 @@ class HttpApi:
     async def responses(self, request: Request) -> Response:
         body = await self._json(request)
         if body.get("stream"):
-            events = list(self.text.response_events(body))  # errors surface before the stream starts
+            # errors surface before the stream starts
+            events = await self._answer(lambda b: list(self.text.response_events(b)), body)
             return StreamingResponse(sse(events), media_type="text/event-stream")
-        return JSONResponse(self.text.response(body))
+        return JSONResponse(await self._answer(self.text.response, body))
 
     async def chat(self, request: Request) -> Response:
         body = await self._json(request)
         if body.get("stream"):
-            chunks = list(self.text.chat_chunks(body))
+            chunks = await self._answer(lambda b: list(self.text.chat_chunks(b)), body)
             return StreamingResponse(sse(chunks, done=True), media_type="text/event-stream")
-        return JSONResponse(self.text.chat(body))
+        return JSONResponse(await self._answer(self.text.chat, body))
 
     # --- speech to text ---------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import string
+from typing import Any
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -38,3 +39,23 @@ class IdMaker:
 
     def conversation(self) -> str:
         return self._make("conv_", 21)
+
+
+def stamped(ids: IdMaker, body: dict[str, Any]) -> dict[str, Any]:
+    """A server event: `body` with a fresh `event_id` first."""
+    return {"event_id": ids.event(), **body}
+
+
+def error_event(
+    ids: IdMaker,
+    code: str | None,
+    message: str,
+    param: str | None,
+    client_event_id: str | None,
+    kind: str = "invalid_request_error",
+) -> dict[str, Any]:
+    """An `error` server event (PROTOCOL.md §9)."""
+    # a lone surrogate the client sent (e.g. in an item id) must not make the error itself invalid UTF-8
+    message = message.encode("utf-8", "replace").decode("utf-8")
+    error = {"type": kind, "code": code, "message": message, "param": param, "event_id": client_event_id}
+    return stamped(ids, {"type": "error", "error": error})

@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as _dt
+import inspect
 import secrets
 import time
 import traceback
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio.core import Audio
+from voicelab.checks import checked_class, output_folder, unknown_keywords
 from voicelab.errors import ConfigError, SessionError, VoicelabError
 from voicelab.redact import redact_text
 from voicelab.widgets.eventlog import EventLog
@@ -91,6 +93,7 @@ class Pending:
         return f"<{self.what}: done>"
 
 
+@checked_class
 class Lab:
     """The cockpit for one agent (or session config): connect, talk, watch, answer tools, read tables.
 
@@ -119,9 +122,18 @@ class Lab:
             )
         if Path(record_dir).exists() and not Path(record_dir).is_dir():
             raise ConfigError(f"Lab record_dir {record_dir} is a file; pass a folder for the recordings.")
+        output_folder(record_dir, "record_dir", example="'recordings'", where="Lab")
         for reserved in ("record_dir", "playback"):
             if reserved in connect_kwargs:
                 raise ConfigError(f"Lab manages {reserved}= itself; drop it from Lab(...).")
+        from voicelab.session import connect as _connect
+
+        allowed = [*inspect.signature(Lab.__init__).parameters, *inspect.signature(_connect).parameters]
+        unknown_keywords(
+            connect_kwargs,
+            [n for n in dict.fromkeys(allowed) if n not in ("self", "connect_kwargs")],
+            "Lab()",
+        )
         # Build (not open) a session now: a bad agent, config, url or missing key fails here, not at connect.
         probe = voicelab.connect(
             agent_or_config, url=url, api_key=api_key, record_dir=False, **connect_kwargs

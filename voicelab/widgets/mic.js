@@ -121,14 +121,38 @@ function render({ model, el: root }) {
     if (message) send({ type: "mic_problem", code, message });
   }
 
-  function sendBatch(pcmBuffer, samples, source_) {
-    // muted: the same length of silence keeps the server's clock on the call's clock
-    let buffer = pcmBuffer;
-    // settling (auto gain adapting after the mic opened) is sent as silence too
-    const settling = source_ === "mic" && performance.now() < settleUntil;
-    if ((model.get("muted") || settling) && source_ === "mic") buffer = new Int16Array(samples).buffer;
+  // Audio captured between the Connect click and the session's open is kept (up to EARLY_MAX_SAMPLES) and
+  // sent, in order, once the session is open: the caller's first words are not lost to the connect time.
+  const EARLY_MAX_SAMPLES = 24000 * 10;
+  let early = [], earlySamples = 0, awaitingOpen = false, sawConnecting = false;
+
+  function sendBatch(buffer, samples, source_, capturedAt) {
     seq += 1;
-    send({ type: "audio", seq, samples, rate: 24000, source: source_, captured_at: performance.timeOrigin + performance.now() }, [buffer]);
+    send({ type: "audio", seq, samples, rate: 24000, source: source_, captured_at: capturedAt ?? (performance.timeOrigin + performance.now()) }, [buffer]);
+  }
+
+  function micBuffer(d) {
+    // muted, or settling (auto gain adapting after the mic opened): the same length of silence keeps the
+    // server's clock on the call's clock
+    if (model.get("muted") || performance.now() < settleUntil) return new Int16Array(d.samples).buffer;
+    return d.pcm;
+  }
+
+  function keepEarly(buffer, samples) {
+    early.push([buffer, samples, performance.timeOrigin + performance.now()]);
+    earlySamples += samples;
+    while (earlySamples > EARLY_MAX_SAMPLES && early.length) earlySamples -= early.shift()[1];
+  }
+
+  function settleEarly() {
+    const state = model.get("session_state");
+    if (state === "connecting") sawConnecting = true;
+    if (state === "open" && awaitingOpen) {
+      for (const [buffer, samples, at] of early) sendBatch(buffer, samples, "mic", at);
+      early = []; earlySamples = 0; awaitingOpen = false; sawConnecting = false;
+    } else if (state === "failed" || (state === "closed" && sawConnecting)) {
+      early = []; earlySamples = 0; awaitingOpen = false; sawConnecting = false;
+    }
   }
 
   function onCapture(e) {
@@ -137,7 +161,10 @@ function render({ model, el: root }) {
     level = model.get("muted") ? -60 : db;
     if (!meterFrame) meterFrame = requestAnimationFrame(drawMeter);
     const ptt = model.get("mode") === "ptt";
-    if (connected() && d.samples > 0 && (!ptt || held || d.requested)) sendBatch(d.pcm, d.samples, "mic");
+    if (d.samples > 0 && (!ptt || held || d.requested)) {
+      if (connected()) sendBatch(micBuffer(d), d.samples, "mic");
+      else if (awaitingOpen && !ptt) keepEarly(micBuffer(d), d.samples);
+    }
     if (releasing && d.requested) { releasing = false; send({ type: "ptt", down: false }); }
   }
 
@@ -269,6 +296,7 @@ function render({ model, el: root }) {
 
   connectBtn.addEventListener("click", async () => {
     try { await resumeAudio(); } catch (e) { /* no Web Audio: the file path still works */ }
+    awaitingOpen = true;
     send({ type: "connect" });
     await startMic();
   });
@@ -301,8 +329,9 @@ function render({ model, el: root }) {
     root.dataset.sessionState = state;
   }
   for (const name of ["session_state", "mode", "muted", "status"]) model.on(`change:${name}`, sync);
+  model.on("change:session_state", settleEarly);
   model.on("msg:custom", (msg) => {
-    if (msg && msg.type === "start") startMic();
+    if (msg && msg.type === "start") { if (!connected()) awaitingOpen = true; startMic(); }
     else if (msg && msg.type === "stop") { stopFile(); stopMic(); }
   });
   sync();
