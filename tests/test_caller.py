@@ -41,3 +41,36 @@ async def test_no_turns_is_a_clear_error(server) -> None:
         await play_turns(session, [])
     with pytest.raises(ConfigError, match="chunk_ms"):
         await play_turns(session, caller_turns("human")[:1], chunk_ms=0)
+
+
+class _NoSession:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("session", "turns", "options", "words"),
+    [
+        (None, 5, {}, ("turns must be a list",)),
+        (None, "audio", {}, ("turns must be a list",)),
+        (None, [5], {}, ("turns[0]", "Audio")),
+        (None, ["hello"], {}, ("turns[0]", "read_audio")),
+        (None, "single", {}, ()),
+        (None, "ok", {"realtime": "no"}, ("realtime", "True or False")),
+        (None, "ok", {"turn_timeout_s": float("nan")}, ("turn_timeout_s",)),
+        (5, "ok", {}, ("open session", "voicelab.connect")),
+        (_NoSession, "ok", {}, ("the class _NoSession",)),
+    ],
+)
+async def test_play_turns_refuses_what_it_cannot_play(session, turns, options, words) -> None:
+    """Before: bare TypeError/AttributeError from inside the loop, or a real-time run for realtime='no'."""
+    audio = voicelab.Audio.from_array([0.0] * 2400, 24000)
+    turns = {"ok": [audio], "single": audio}.get(turns, turns) if isinstance(turns, str) else turns
+    target = (
+        voicelab.connect(None, url="ws://127.0.0.1:1/v1/realtime", record_dir=False)
+        if session is None
+        else session
+    )
+    with pytest.raises(ConfigError) as info:
+        await play_turns(target, turns, **options)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))

@@ -94,3 +94,13 @@ def test_each_module_all_names_exist(module_name: str) -> None:
         pytest.skip(f"{module_name}: {exc}")
     for name in getattr(module, "__all__", []):
         assert hasattr(module, name), f"{module_name}.__all__ lists {name!r}, which it does not define"
+
+
+def test_a_misspelt_public_name_names_the_closest() -> None:
+    from voicelab.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"did you mean voicelab\.Agent\?"):
+        voicelab.Agnet  # noqa: B018
+    assert not hasattr(voicelab, "no_such_name")  # still an AttributeError for hasattr()
+    with pytest.raises(UnknownNameError, match=r"did you mean expect\.says\?"):
+        voicelab.expect.sayz  # noqa: B018

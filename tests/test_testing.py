@@ -164,3 +164,22 @@ def test_bad_arguments_are_named() -> None:
     pair = ConnectionPair(TEXT)
     with pytest.raises(ConfigError, match=">= 0"):
         pair.advance(-5)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: ConnectionPair(pace="slow"), ("pace", "'realtime'")),
+        (lambda: ConnectionPair(services=5), ("services", "EngineServices")),
+        (lambda: ConnectionPair(seed="x"), ("seed",)),
+        (lambda: ConnectionPair(scrpt="returns_desk"), ("scrpt", "did you mean 'script'")),
+        (lambda: ConnectionPair(TEXT).advance(1e12), ("ms", "86400000")),
+        (lambda: ConnectionPair(TEXT).run_until_idle(-1), ("max_ms",)),
+        (lambda: ConnectionPair(TEXT).sent(5), ("event_type", "str")),
+    ],
+)
+def test_pair_arguments_are_checked(make, words) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    for word in words:
+        assert word.lower() in str(info.value).lower(), (word, str(info.value))

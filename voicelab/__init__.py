@@ -79,7 +79,11 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'voicelab' has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(f"module 'voicelab' has no attribute {name!r}")
+        from voicelab.checks import unknown_name  # the closest public name, e.g. voicelab.Agnet -> Agent
+
+        raise unknown_name("voicelab", name, __all__)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio.core import REALTIME_RATE, Audio
+from voicelab.checks import checked, flag, sequence_of
 from voicelab.errors import ConfigError, SessionError
 
 
@@ -80,6 +81,7 @@ class _Listener:
         self.audio_ms = 0.0
 
 
+@checked
 async def play_turns(
     session: Any,
     turns: Sequence[Audio],
@@ -101,11 +103,21 @@ async def play_turns(
     the moment it arrives (it reports it to `session.playback`), for tests and batch runs; after a turn it
     sends `settle_ms` of silence (enough for the VAD to end the turn) and then waits without sending.
     """
+    if not all(hasattr(session, name) for name in ("add_listener", "send_audio", "playback")):
+        got = f"the class {session.__name__}" if isinstance(session, type) else type(session).__name__
+        raise ConfigError(
+            f"play_turns needs an open session (from voicelab.connect(...)), got {got}; e.g. "
+            "`async with voicelab.connect(agent, url=...) as session: await play_turns(session, turns)`"
+        )
+    sequence_of(
+        turns, "turns", Audio, what="Audio values (one per user turn; read files with voicelab.read_audio)"
+    )
     if not turns:
         raise ConfigError(
             "play_turns needs at least one turn: pass a list of Audio values (one per user turn)."
         )
     _check_sizes(chunk_ms, pause_ms, tail_ms, settle_ms, turn_timeout_s)
+    flag(realtime, "realtime", where="play_turns")
     listener = _Listener(instant_playback=not realtime)
     session.add_listener(listener)
     report = CallerReport()
@@ -170,7 +182,7 @@ def _check_sizes(chunk_ms: Any, pause_ms: Any, tail_ms: Any, settle_ms: Any, tur
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"{name} must be a whole number of ms from {low} to {high}, got {value!r}.")
     ok = isinstance(turn_timeout_s, (int, float)) and not isinstance(turn_timeout_s, bool)
-    if not ok or not 0 < turn_timeout_s <= 3600:
+    if not ok or not 0 < turn_timeout_s <= 3600:  # (NaN fails the comparison too)
         raise ConfigError(
             f"turn_timeout_s must be seconds, more than 0 and at most 3600, got {turn_timeout_s!r}."
         )

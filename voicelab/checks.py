@@ -26,7 +26,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any, TypeVar
 
-from voicelab.errors import ArgumentError, ConfigError, VoicelabError
+from voicelab.errors import ArgumentError, ConfigError, UnknownNameError, VoicelabError
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T", bound=type)
@@ -77,6 +77,14 @@ def unknown_keywords(given: Iterable[str], allowed: Iterable[str], where: str) -
             raise ArgumentError(f"{where} has no argument {key!r}; {hint}it takes: {', '.join(names)}.")
 
 
+def unknown_name(owner: str, name: str, names: Iterable[str]) -> UnknownNameError:
+    """The UnknownNameError for `owner.name`, naming the closest of `names` (raise it from __getattr__)."""
+    public = sorted(n for n in names if not n.startswith("_"))
+    close = difflib.get_close_matches(name, public, n=1)
+    hint = f"did you mean {owner}.{close[0]}? " if close else ""
+    return UnknownNameError(f"{owner} has no attribute {name!r}; {hint}it has: {', '.join(public)}.")
+
+
 def checked(func: F, *, name: str | None = None) -> F:
     """Wrap `func` so that a call that does not fit its signature raises ArgumentError (a ConfigError and a
     TypeError) naming the closest keyword, instead of Python's bare TypeError. No cost on good calls."""
@@ -109,13 +117,17 @@ def checked_class(cls: T) -> T:
 
 
 # -- numbers, flags, text ----------------------------------------------------------------------------------
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _range_text(lo: float | None, hi: float | None, lo_open: bool) -> str:
     if lo is not None and hi is not None:
-        return f"from {lo:g} to {hi:g}" if not lo_open else f"above {lo:g} and at most {hi:g}"
+        return f"from {_num(lo)} to {_num(hi)}" if not lo_open else f"above {_num(lo)} and at most {_num(hi)}"
     if lo is not None:
-        return f"> {lo:g}" if lo_open else f">= {lo:g}"
+        return f"> {_num(lo)}" if lo_open else f">= {_num(lo)}"
     if hi is not None:
-        return f"<= {hi:g}"
+        return f"<= {_num(hi)}"
     return ""
 
 
@@ -353,5 +365,6 @@ __all__ = [
     "takes_args",
     "text",
     "unknown_keywords",
+    "unknown_name",
     "whole",
 ]

@@ -3,7 +3,8 @@
 VoicelabError
  ├── AudioError (also ValueError)        bad audio input: empty, NaN, wrong dtype, corrupt file, ...
  ├── ConfigError (also ValueError)       a session/agent/tool definition that makes no sense
- │    └── ArgumentError (also TypeError) a call with a misspelt keyword, a missing argument or too many
+ │    ├── ArgumentError (also TypeError) a call with a misspelt keyword, a missing argument or too many
+ │    └── UnknownNameError (also AttributeError) a misspelt public name, e.g. expect.sayz
  ├── ScriptError (also ValueError)       a bad embedded-server script file (names the line)
  ├── LocalProtocolError                  the caller asked for something the protocol forbids
  ├── RemoteProtocolError                 the peer sent something malformed or unexpected (peer's fault)
@@ -32,6 +33,11 @@ class ArgumentError(ConfigError, TypeError):
     positional ones. Also a TypeError, which is what Python itself raises for such a call."""
 
 
+class UnknownNameError(ConfigError, AttributeError):
+    """A misspelt public name (`voicelab.Agnet`, `expect.sayz`); the message names the closest one. Also an
+    AttributeError, so hasattr() and getattr() with a default behave as usual."""
+
+
 class ScriptError(VoicelabError, ValueError):
     """An embedded-server script that cannot be loaded."""
 
@@ -56,5 +62,6 @@ __all__ = [
     "RemoteProtocolError",
     "ScriptError",
     "SessionError",
+    "UnknownNameError",
     "VoicelabError",
 ]

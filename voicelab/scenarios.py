@@ -32,7 +32,7 @@ from typing import Any
 
 from voicelab.agents.stubs import Stubs
 from voicelab.audio.core import Audio
-from voicelab.checks import checked, one_of, output_folder, path_arg, text
+from voicelab.checks import checked, one_of, output_folder, path_arg, text, unknown_name
 from voicelab.errors import AudioError, ConfigError
 
 FORMAT = "voicelab-scenario"
@@ -205,7 +205,14 @@ def _words(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-class expect:  # a namespace, read as `expect.tool(...)`
+class _Namespace(type):
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise unknown_name(cls.__name__, name, vars(cls))
+
+
+class expect(metaclass=_Namespace):  # a namespace, read as `expect.tool(...)`
     """Expectation makers."""
 
     @staticmethod

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio.core import Audio
+from voicelab.checks import checked_class, number, one_of, text, whole
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 from voicelab.events import AppEvent
@@ -45,6 +46,7 @@ from voicelab.server.engine import Engine
 from voicelab.server.responses import Pace
 from voicelab.server.services import EngineServices
 
+MAX_ADVANCE_MS = 86_400_000  # a day of session clock in one call
 MAX_STEPS = 100_000  # engine wake-ups one run_until_idle/advance may take before it is called a loop
 
 
@@ -132,6 +134,7 @@ class PairClient:
         return cut.played_ms
 
 
+@checked_class
 class ConnectionPair:
     """A `ClientProtocol` wired to an `Engine` (see the module docstring).
 
@@ -155,6 +158,14 @@ class ConnectionPair:
         from voicelab.session import config_of
 
         config, _agent = config_of(agent_or_config, caller="voicelab.testing.ConnectionPair")
+        one_of(pace, "pace", ("fast", "realtime"), where="ConnectionPair")
+        if services is not None and not isinstance(services, EngineServices):
+            raise ConfigError(
+                f"services must be a voicelab.server.EngineServices (e.g. EngineServices.default()), got "
+                f"{type(services).__name__}."
+            )
+        if seed is not None:
+            whole(seed, "seed", example=0, where="ConnectionPair (None: random)")
         if brain is not None and script is not None:
             raise ConfigError("pass either script= or brain= to ConnectionPair, not both.")
         if brain is None:
@@ -262,6 +273,7 @@ class ConnectionPair:
         events the client saw meanwhile."""
         if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not ms >= 0:
             raise ConfigError(f"advance() takes a number of ms >= 0, got {ms!r}.")
+        number(ms, "ms", lo=0, hi=MAX_ADVANCE_MS, unit="ms", example=700, where="ConnectionPair.advance")
         before = len(self.events)
         self._run(self.now_ms + float(ms))
         return self.events[before:]
@@ -270,6 +282,7 @@ class ConnectionPair:
         """Advance to each of the engine's deadlines until it has none (a response fully sent, nothing
         pending); returns the app events the client saw meanwhile. ConfigError when the engine is still busy
         `max_ms` after the current time (e.g. server VAD's idle timeout keeps re-arming)."""
+        number(max_ms, "max_ms", lo=0, lo_open=True, hi=MAX_ADVANCE_MS, unit="ms", where="run_until_idle")
         before = len(self.events)
         limit = self.now_ms + max_ms
         self._run(limit, stop_when_idle=True)
@@ -308,6 +321,7 @@ class ConnectionPair:
 
     def sent(self, event_type: str) -> list[dict[str, Any]]:
         """The client events of one type, in order."""
+        text(event_type, "event_type", example="response.create", where="ConnectionPair.sent")
         return [event for event in self.client_events if event["type"] == event_type]
 
 

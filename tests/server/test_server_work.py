@@ -426,3 +426,86 @@ def test_handed_out_work_performed_at_once_gives_the_inline_events() -> None:
         return re.sub(r'"(event|call)_[A-Za-z0-9]+"', '"-"', json.dumps(events))
 
     assert without_ids(handed) == without_ids(inline)
+
+
+class ForeverBrain:
+    """An `async def` brain that waits until it is cancelled."""
+
+    phrases: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def reply(self, context: BrainInput) -> Say:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return Say("never")
+
+
+async def test_cancelling_a_response_stops_its_async_brain() -> None:
+    brain = ForeverBrain()
+    with Server(brain=brain, pace="fast", services=FAKE_SERVICES) as server:
+        async with connect(server.url + "?model=gpt-realtime") as ws:
+            await recv(ws)
+            await ask(ws, "hello")
+            await until(ws, "response.created")
+            assert await asyncio.to_thread(brain.started.wait, 20)
+            await ws.send(json.dumps({"type": "response.cancel"}))
+            done = (await until(ws, "response.done"))[-1]
+            assert done["response"]["status"] == "cancelled"
+            assert await asyncio.to_thread(brain.cancelled.wait, 20)
+            await ask(ws, "again")  # the connection goes on; the next response waits for its own brain
+            assert types_of(await until(ws, "response.created"))[-1] == "response.created"
+
+
+class ClassBrain:
+    phrases: tuple[str, ...] = ()
+    made = 0
+
+    def __init__(self) -> None:
+        ClassBrain.made += 1
+
+    def reply(self, context: BrainInput) -> Say:
+        return Say(f"brain number {ClassBrain.made}")
+
+
+async def test_a_brain_class_is_a_factory_of_one_brain_per_session() -> None:
+    with Server(brain=ClassBrain, pace="fast", services=FAKE_SERVICES) as server:
+        for number in (1, 2):
+            async with connect(server.url + "?model=gpt-realtime") as ws:
+                await recv(ws)
+                await ask(ws, "hi")
+                assert said(await until(ws, "response.done")) == f"brain number {number}"
+
+
+def test_a_brain_that_is_no_brain_fails_at_serve_with_the_fix() -> None:
+    from voicelab.errors import ConfigError
+
+    class NoPhrases:
+        def reply(self, context: BrainInput) -> Say:
+            return Say("x")
+
+    with pytest.raises(ConfigError, match="needs a `phrases` attribute"):
+        Server(brain=NoPhrases(), services=FAKE_SERVICES)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="zero-argument factory"):
+        Server(brain=42, services=FAKE_SERVICES)  # type: ignore[arg-type]
+
+
+def test_a_reply_that_is_no_say_or_call_fails_the_response_with_the_fix() -> None:
+    class Chatty:
+        phrases: tuple[str, ...] = ()
+
+        def reply(self, context: BrainInput) -> str:
+            return "plain text"
+
+    engine = Engine(Chatty(), pace="fast", services=FAKE_SERVICES, seed=1)  # type: ignore[arg-type]
+    engine.start(0.0)
+    events = validate(engine.receive(json.dumps({"type": "response.create"}), 0.0))
+    done = next(e for e in events if e["type"] == "response.done")["response"]
+    assert done["status"] == "failed"
+    assert "returned str; return voicelab.server.Say(text)" in done["status_details"]["error"]["message"]

@@ -485,3 +485,9 @@ def test_a_misspelt_lab_option_names_the_closest(tmp_path: Path) -> None:
     a_file.write_text("x")
     with pytest.raises(ConfigError, match="which is a file"):
         Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", record_dir=a_file / "recordings")
+
+
+def test_a_misspelt_update_field_is_named_before_the_connection_matters(tmp_path: Path) -> None:
+    lab = Lab(Agent(name="a"), url="ws://127.0.0.1:1/v1/realtime", record_dir=tmp_path)
+    with pytest.raises(ConfigError, match="did you mean 'voice'"):
+        lab.update(vioce="ash")  # not connected: the typo is still what it says first

@@ -155,7 +155,7 @@ class _Handler:
         )
         self._executor: WorkerThreads | None = None
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
-        phrases = list(getattr(brain, "phrases", ())) if hasattr(brain, "reply") else []
+        phrases = list(getattr(brain, "phrases", ())) if _is_brain(brain) else []
         lines = _static_lines(brain) if self.services.synthesize is espeak_synthesizer else []
         if phrases or lines:
             threading.Thread(target=self._warm, args=(phrases, lines), daemon=True).start()
@@ -173,9 +173,15 @@ class _Handler:
 
     def _new_brain(self) -> Brain:
         brain = self._brain
-        if hasattr(brain, "reply"):
+        if _is_brain(brain):
             return brain  # type: ignore[return-value]
-        return brain()  # type: ignore[operator]
+        made = brain()  # type: ignore[operator]
+        if not _is_brain(made):
+            raise ConfigError(
+                f"the brain factory {brain!r} returned {type(made).__name__}; it must return a brain (an "
+                "object with `phrases` and `reply(context)`)"
+            )
+        return made  # type: ignore[no-any-return]
 
     def _http_brain(self) -> Brain:
         """The brain of the HTTP APIs: one for the server's lifetime (a factory is called once)."""
@@ -315,19 +321,25 @@ class _Handler:
                 if index % 4 == 3:
                     await asyncio.sleep(0)  # lets a disconnect be noticed within a few frames
 
-        working: set[asyncio.Task[WorkResult]] = set()
+        working: dict[asyncio.Task[WorkResult], Work] = {}
 
         def hand_out() -> None:
-            """Start the work the engine handed out; its result comes back through `frames`."""
+            """Start the work the engine handed out (its result comes back through `frames`); stop an
+            `async def` brain whose response was cancelled meanwhile (a thread cannot be stopped)."""
             for work in engine.take_work():
                 task = loop.create_task(work.run_async(self._work_executor()))
-                working.add(task)
+                working[task] = work
                 task.add_done_callback(functools.partial(finished, work))
+            for task, work in list(working.items()):
+                if work.abandoned and work.is_async:
+                    task.cancel()
 
         def finished(work: Work, task: asyncio.Task[WorkResult]) -> None:
-            working.discard(task)
+            working.pop(task, None)
             if not task.cancelled():
                 frames.put_nowait((work, task.result()))
+            elif work.abandoned:  # the engine still counts it as out: close it
+                frames.put_nowait((work, WorkResult(error=asyncio.CancelledError())))
 
         reader = loop.create_task(read())
         self.connections += 1
@@ -484,10 +496,30 @@ class AsyncServer:
         return f"<voicelab AsyncServer {self.url} pace={self._handler.pace}>"
 
 
+def _is_brain(value: object) -> bool:
+    """A brain instance (a class with `reply` is a factory of brains)."""
+    return not isinstance(value, type) and callable(getattr(value, "reply", None))
+
+
 def _brain_source(script: str | Path | dict[str, Any] | None, brain: BrainSource | None) -> BrainSource:
     if brain is not None and script is not None:
         raise ConfigError("pass either script= or brain= to serve(), not both")
-    return brain if brain is not None else resolve_script(script)
+    if brain is None:
+        return resolve_script(script)
+    if _is_brain(brain):
+        try:
+            list(brain.phrases)  # type: ignore[union-attr]
+        except Exception:
+            raise ConfigError(
+                f"brain {type(brain).__name__} needs a `phrases` attribute: a list of what callers are "
+                "expected to say (the transcription grammar), or () for none"
+            ) from None
+    elif not callable(brain):
+        raise ConfigError(
+            f"brain must be a brain (an object with `phrases` and `reply(context) -> Say | Call`, plain or "
+            f"async def) or a zero-argument factory of one (e.g. its class), got {type(brain).__name__}"
+        )
+    return brain
 
 
 def _listen_error(host: str, port: int, failure: BaseException) -> str:

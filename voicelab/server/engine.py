@@ -61,7 +61,6 @@ from voicelab.server.items import Conversation
 from voicelab.server.responding import (
     MAX_REPLY_CHARS,
     Responder,
-    TranscriptSource,
     brain_input,
     decide,
 )
@@ -135,7 +134,7 @@ def _plain_append(event: dict[str, Any]) -> bool:
     )
 
 
-class _EngineTranscripts(TranscriptSource):
+class _EngineTranscripts:
     """The responder's view of the engine's transcripts."""
 
     def __init__(self, engine: Engine) -> None:

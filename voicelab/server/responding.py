@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from voicelab.server.brains import Brain, BrainInput, Call, EchoBrain, ReplayBrain, Say, ScriptedBrain
 from voicelab.server.ids import IdMaker, stamped
@@ -92,7 +92,13 @@ def brain_input(
 
 
 def checked_reply(reply: Any, context: BrainInput) -> Say | Call:
-    """A call to a tool the request does not declare becomes a Say that says so."""
+    """A call to a tool the request does not declare becomes a Say that says so; anything but a Say or a
+    Call is a TypeError that names the fix (the response then ends `failed` with it)."""
+    if not isinstance(reply, (Say, Call)):
+        raise TypeError(
+            f"the brain's reply() returned {type(reply).__name__}; return voicelab.server.Say(text) or "
+            "voicelab.server.Call(name, arguments)"
+        )
     if isinstance(reply, Call) and reply.name not in context.tools:
         return Say(f"The brain asked to call the tool {reply.name!r}, which this session does not declare.")
     return reply  # type: ignore[no-any-return]
@@ -120,23 +126,24 @@ def _latest_user_audio(items: list[dict[str, Any]]) -> str | None:
     return None
 
 
-class TranscriptSource:
-    """How the responder gets a user item's transcript (the engine's implementation)."""
+class TranscriptSource(Protocol):
+    """How the responder gets a user item's transcript (the engine implements it)."""
 
-    def known(self, item_id: str) -> bool:  # pragma: no cover - interface
+    def known(self, item_id: str) -> bool:
         """The transcript is at hand (or known to be unavailable) without waiting or decoding."""
-        raise NotImplementedError
+        ...
 
-    def now(self, item_id: str) -> str | None:  # pragma: no cover - interface
+    def now(self, item_id: str) -> str | None:
         """The transcript, decoded here if need be (blocking)."""
-        raise NotImplementedError
+        ...
 
-    def job(self, item_id: str) -> Callable[[], str | None]:  # pragma: no cover - interface
-        """A function that computes the transcript in any thread (for a `Work`)."""
-        raise NotImplementedError
+    def job(self, item_id: str) -> Callable[[], str | None]:
+        """A function that computes the transcript in any thread (a `Work` stage)."""
+        ...
 
-    def store(self, item_id: str, text: str | None) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def store(self, item_id: str, text: str | None) -> None:
+        """Keep a transcript computed elsewhere (None: none could be made)."""
+        ...
 
 
 class Responder:

@@ -454,8 +454,9 @@ class Lab:
 
     def update(self, **fields: Any) -> Pending:
         """`session.update` with flat SessionConfig fields (voice=, instructions=, turn_detection=, ...)."""
+        new_config = self.config.replace(**fields)  # bad fields fail first, with the field named
         session = self._live()
-        self.config = self.config.replace(**fields)  # bad fields fail here, with the field named
+        self.config = new_config
         return self._start(session.update(fields), "update")
 
     def _apply_settings(self, values: dict[str, Any]) -> None:
