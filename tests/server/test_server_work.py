@@ -509,3 +509,65 @@ def test_a_reply_that_is_no_say_or_call_fails_the_response_with_the_fix() -> Non
     done = next(e for e in events if e["type"] == "response.done")["response"]
     assert done["status"] == "failed"
     assert "returned str; return voicelab.server.Say(text)" in done["status_details"]["error"]["message"]
+
+
+def test_a_failed_stream_transcript_is_decoded_whole_in_a_worker() -> None:
+    streams: list[SpyStream] = []
+
+    def factory(phrases: Any) -> StreamingTranscriber:
+        def stream() -> SpyStream:
+            streams.append(SpyStream())
+            return streams[-1]
+
+        return StreamingTranscriber(lambda pcm16: "decoded whole", stream)
+
+    engine = Engine(
+        ScriptedBrain(SCRIPT),
+        pace="fast",
+        services=EngineServices(fake_tts, EnergyDetector, factory),
+        seed=1,
+        hand_out_work=True,
+        intent="transcription",
+    )
+    engine.start(0.0)
+    session = {
+        "type": "transcription",
+        "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+    }
+    engine.receive(json.dumps({"type": "session.update", "session": session}), 0.0)
+    tone = (0.3 * np.sin(np.arange(24000) * 2 * np.pi * 220 / 24000) * 32767).astype("<i2").tobytes()
+    pcm = bytes(500 * 48) + tone + bytes(400 * 48)
+    for offset in range(0, len(pcm), 1920):
+        append = {
+            "type": "input_audio_buffer.append",
+            "audio": base64.b64encode(pcm[offset : offset + 1920]).decode(),
+        }
+        engine.receive(json.dumps(append), 10.0)
+        engine.advance(10.0)
+    (waiting,) = engine.take_work()
+    streams[0].future.set_exception(RuntimeError("the worker process died"))
+    assert validate(engine.deliver(waiting, waiting.run(), 20.0)) == []
+    (whole,) = engine.take_work()  # the whole turn, decoded in a worker thread instead
+    assert whole.future is None and whole.kind == "transcript"
+    events = validate(engine.deliver(whole, whole.run(), 30.0))
+    assert [e.get("transcript") for e in events if e["type"].endswith("transcription.completed")] == [
+        "decoded whole"
+    ]
+    assert "response.created" not in types_of(events)  # a transcription session never answers
+
+
+def test_worker_threads_are_daemons_that_run_jobs_in_parallel() -> None:
+    from voicelab.server.work import WorkerThreads
+
+    threads = WorkerThreads(2)
+    gate = threading.Event()
+    blocked = threads.submit(gate.wait, 30)
+    quick = threads.submit(lambda: threading.current_thread())
+    worker = quick.result(20)
+    assert worker.daemon and worker.name.startswith("voicelab-work")
+    assert not blocked.done()  # the second job ran beside the blocked one
+    gate.set()
+    assert blocked.result(20) is True
+    threads.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        threads.submit(print)
