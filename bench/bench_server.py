@@ -4,6 +4,8 @@
    session, transcription in-process: wall time against the call's real-time length (caller + assistant
    audio): the first run, and the median of 3 more runs of the same audio (a replay, as an experiment's
    repeats are); with the server in this process (the notebook case; target >= 100x) and in its own.
+   Each of `--rounds` rounds is a fresh process (a first run is only one once per process), alternating
+   with --before-src's code; the median over the rounds and every round's value are reported.
 2. Capacity: N concurrent real-time sessions with server VAD. The server runs in its own process
    (`--services`, by default `EngineServices.pooled()`: transcription in its worker process); the callers
    run in OTHER processes (`--client-procs`, sessions split evenly). Each session streams 24 kHz caller
@@ -20,7 +22,8 @@
    (e.g. "pooled()" "pooled(batch_vad=False)") to compare designs in the same run.
 3. End of user speech -> first audio delta over a few turns of one session, mic-like as above (the caller
    knows where its speech ends: the last loud sample, as spoken). Targets p50 <= 520 ms, p95 <= 560 ms
-   with silence_duration_ms 500.
+   with silence_duration_ms 500. `--rounds` fresh servers, interleaved with --before-src's; all turns
+   pooled.
 
     python bench/bench_server.py [--steady-s 10] [--sessions 8 16 ...] [--repeats 3]
                                  [--services "pooled()" ...] [--transcription] [--only capacity]
@@ -101,18 +104,21 @@ def with_noise(clip: bytes, seed: int = 0) -> bytes:
 
 
 def start_server(
-    pace: str, services: str = "pooled()", src: str | None = None
+    pace: str, services: str = "pooled()", src: str | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[str], str]:
     """The server in its own process; `services` is an `EngineServices` constructor call; `src` a folder
-    holding another voicelab package to run instead. A `threads` line on its stdin answers with its
-    threads' names and native ids (for the CPU split); EOF stops it."""
+    holding another voicelab package to run instead; `workers` > 1: `Server(workers=N)`, N processes on
+    the port. A `threads` line on its stdin answers with its threads' names and native ids (for the CPU
+    split) and its worker processes' ids ("_workers"); EOF stops it."""
+    extra = f", workers={workers}" if workers > 1 else ""
     code = (
         "import json, sys, threading\n"
         "from voicelab.server import EngineServices, Server\n"
-        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services})\n"
+        f"s = Server('returns_desk', pace={pace!r}, services=EngineServices.{services}{extra})\n"
         "print(s.url, flush=True)\n"
         "for line in sys.stdin:\n"
         "    names = {t.name: t.native_id for t in threading.enumerate()}\n"
+        "    names['_workers'] = getattr(s, 'worker_pids', [])\n"
         "    print(json.dumps(names), flush=True)\n"
         "s.close()\n"
     )
@@ -331,6 +337,7 @@ async def reply_latency(turns: int) -> None:
             speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
             speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
+            gaps_ms=[round(g, 2) for g in gaps],
             method="mic-like: each 40 ms chunk sent once spoken, noise floor -60 dBFS, speech end = when "
             "the last loud sample was spoken",
         )
@@ -391,7 +398,8 @@ async def client_process(
 
 class ServerCpu:
     """CPU seconds of the server process by stage: the event loop thread (WebSocket I/O, engine, the VAD
-    front end), the batched VAD thread, other threads of the server process, the transcription worker."""
+    front end), the batched VAD thread, other threads of the server process, the transcription workers,
+    and with `workers=N` the N - 1 other server processes (all their threads)."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         import psutil
@@ -403,35 +411,58 @@ class ServerCpu:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write("threads\n")  # the VAD thread starts with the first session
         self.proc.stdin.flush()
-        names: dict[str, int] = json.loads(self.proc.stdout.readline())
+        names: dict[str, Any] = json.loads(self.proc.stdout.readline())
         self.loop = names.get("voicelab-server")
         self.vad = names.get("voicelab-vad-batch")
+        workers = set(names.get("_workers", []))
         out = {"loop": 0.0, "vad_thread": 0.0, "other_threads": 0.0, "transcription_worker": 0.0}
+        if workers:
+            out["worker_processes"] = 0.0
         for thread in self.process.threads():
             cpu = thread.user_time + thread.system_time
             key = "loop" if thread.id == self.loop else "vad_thread" if thread.id == self.vad else None
             out[key or "other_threads"] += cpu
         for child in self.process.children(recursive=True):
             times = child.cpu_times()
-            out["transcription_worker"] += times.user + times.system
+            key = "worker_processes" if child.pid in workers else "transcription_worker"
+            out[key] += times.user + times.system
         return out
 
 
 def run_stage(
-    url: str, n: int, steady_s: float, procs: int, transcribe: bool, cpu: ServerCpu | None
+    url: str,
+    n: int,
+    steady_s: float,
+    procs: int,
+    transcribe: bool,
+    cpu: ServerCpu | None,
+    src: str | None = None,
 ) -> dict[str, Any]:
     """N sessions split over `procs` client processes in steady state; their figures merged, and the
-    server's CPU over the counted window (% of one core per session, by stage)."""
+    server's CPU over the counted window (% of one core per session, by stage). `src`: the server runs
+    that folder's voicelab, and so do the callers (their replica of the VAD names the trigger chunks)."""
     procs = max(1, min(procs, n))
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
     shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     firsts = [sum(shares[:i]) for i in range(procs)]
     children = [
         subprocess.Popen(
-            [sys.executable, __file__, "--client", url, str(share), str(first), str(n), str(steady_s)]
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--client",
+                url,
+                str(share),
+                str(first),
+                str(n),
+                str(steady_s),
+            ]
             + (["--transcribe"] if transcribe else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
+            cwd=src,
         )
         for share, first in zip(shares, firsts, strict=True)
     ]
@@ -446,14 +477,24 @@ def run_stage(
         child.stdin.flush()
     cycle = (len(with_noise(pcm(CAPACITY_LINE))) / 48 + CAPACITY_GAP_MS) / 1000
     split: dict[str, float] = {}
+    client_pct = float("nan")
     if cpu is not None:
+        import psutil
+
+        callers = [psutil.Process(child.pid) for child in children]
+
+        def caller_cpu() -> float:
+            return sum(sum(c.cpu_times()[:2]) for c in callers)
+
         time.sleep(max(0.0, go + cycle + 1.0 - time.time()))
-        before = cpu.sample()
+        before, callers_before = cpu.sample(), caller_cpu()
         time.sleep(max(0.0, go + cycle + 1.0 + steady_s - time.time()))
-        after = cpu.sample()
+        after, callers_after = cpu.sample(), caller_cpu()
         split = {k: round((after[k] - before[k]) / steady_s / n * 100, 3) for k in before}
         split["total"] = round(sum(split.values()), 3)
+        client_pct = round((callers_after - callers_before) / steady_s / n * 100, 3)
     merged: dict[str, Any] = {"rtts": [], "stopped": [], "decided": [], "replies": 0, "late_send_ms": 0.0}
+    merged["client_cpu_pct_per_session"] = client_pct
     for child in children:
         out, _ = child.communicate(timeout=steady_s + cycle + 120)
         part = json.loads(out.strip().splitlines()[-1])
@@ -471,18 +512,24 @@ def capacity(
     repeats: int,
     procs: int,
     transcribe: bool,
-    designs: list[tuple[str, str, str | None]],
+    designs: list[tuple[str, str, str | None, int]],
 ) -> None:
-    """The sweep over `sizes` for each design (label suffix, services, source folder or None), their
+    """The sweep over `sizes` for each design (label suffix, services, source folder or None, server
+    processes), their
     stages interleaved (N, repeat, design) so that machine load hits them alike; each N `repeats` times; a
     design stops after its first N whose median p99 fails."""
     kind = "with_transcription" if transcribe else "vad_replies"
-    servers = {label: start_server("realtime", services, src) for label, services, src in designs}
+    servers = {
+        label: start_server("realtime", services, src, workers) for label, services, src, workers in designs
+    }
     time.sleep(1.5)  # the worker processes build the transcription grammar
     try:
         cpus = {label: ServerCpu(proc) for label, (proc, _) in servers.items()}
-        for _, url in servers.values():
-            run_stage(url, 2, 2.0, 1, transcribe, None)  # warm-up (first decoders, TTS calls): not counted
+        sources = {label: src for label, _, src, _ in designs}
+        for label, (_, url) in servers.items():
+            run_stage(
+                url, 2, 2.0, 1, transcribe, None, sources[label]
+            )  # warm-up (first decoders, TTS calls): not counted
         best = {label: 0 for label in servers}
         best_cpu: dict[str, dict[str, float]] = {label: {} for label in servers}
         running = list(servers)
@@ -493,7 +540,9 @@ def capacity(
             figures: dict[str, list[dict[str, Any]]] = {label: [] for label in running}
             for _ in range(repeats):
                 for label in running:
-                    figure = run_stage(servers[label][1], n, steady_s, procs, transcribe, cpus[label])
+                    figure = run_stage(
+                        servers[label][1], n, steady_s, procs, transcribe, cpus[label], sources[label]
+                    )
                     rtts, decided = figure["rtts"], figure["decided"]
                     worst[label].append(
                         max(p(rtts, 99), p(decided, 99)) if rtts and decided else float("inf")
@@ -527,13 +576,17 @@ def capacity(
                     replies=pick["replies"],
                     client_send_late_max_ms=round(max(f["late_send_ms"] for f in runs), 1),
                     server_cpu_pct_of_core_per_session=cpu_split,
+                    client_cpu_pct_of_core_per_session=round(
+                        statistics.median(f["client_cpu_pct_per_session"] for f in runs), 3
+                    ),
+                    load_1min=round(os.getloadavg()[0], 2),
                     client_processes=min(procs, n),
                 )
                 if middle >= 50:
                     running.remove(label)
                 else:
                     best[label], best_cpu[label] = n, cpu_split
-        for label, services, src in designs:
+        for label, services, src, workers in designs:
             emit(
                 "server",
                 f"realtime_sessions_with_p99_under_50ms_{kind}{label}",
@@ -547,7 +600,9 @@ def capacity(
                 cpu_target_pct=1.0,
                 services=services,
                 code=src or "this checkout",
-                processes=f"1 server (+1 transcription worker), {procs} client processes",
+                processes=f"{workers} server process{'es' if workers > 1 else ''} (+1 transcription "
+                f"worker each), {procs} client processes",
+                workers=workers,
                 session=(
                     f"{CAPACITY_LINE!r} (~2.5 s) then {CAPACITY_GAP_MS} ms of silence, repeated, with white "
                     f"noise at {NOISE_DBFS:.0f} dBFS throughout, each 40 ms chunk sent once spoken, "
@@ -620,6 +675,92 @@ async def scenario_speed(in_process: bool, services: str) -> None:
             stop_server(proc)
 
 
+def child_rounds(stage: str, rounds: int, before_src: str | None, extra: list[str]) -> dict[str, list[Any]]:
+    """`rounds` runs of a stage, each in a fresh process (so that a first run really is one: no cache
+    of an earlier round), this checkout's and --before-src's alternating; their JSON lines by label."""
+    script = str(Path(__file__).resolve())
+    designs = ([("_before", before_src)] if before_src else []) + [("", None)]
+    found: dict[str, list[Any]] = {label: [] for label, _ in designs}
+    for _ in range(rounds):
+        for label, src in designs:
+            env = {**os.environ, "VOICELAB_BENCH_TAG": ""}
+            if src is not None:
+                env["PYTHONPATH"] = src  # run from there: `python -c` servers import its voicelab
+            out = subprocess.run(
+                [sys.executable, script, "--child-stage", stage, *extra],
+                env=env,
+                cwd=src,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            found[label].append([json.loads(line) for line in out.splitlines() if line.startswith("{")])
+    return found
+
+
+def scenario_rounds(rounds: int, before_src: str | None) -> None:
+    """The 10-turn call's figures over `rounds` fresh processes: the median, and every round's value."""
+    load = round(os.getloadavg()[0], 2)
+    for label, runs in child_rounds("scenario", rounds, before_src, []).items():
+        by_metric: dict[str, list[dict[str, Any]]] = {}
+        for lines in runs:
+            for line in lines:
+                by_metric.setdefault(line["metric"], []).append(line)
+        for metric, lines in by_metric.items():
+            values = [line["value"] for line in lines]
+            first = lines[0]
+            emit(
+                "server",
+                metric + label,
+                statistics.median(values),
+                "x",
+                target=first["target"],
+                baseline=first["baseline"],
+                realtime_ms=first["realtime_ms"],
+                rounds=len(values),
+                spread=sorted(round(v, 1) for v in values),
+                each_round="first run of a fresh process"
+                if "first_run" in metric
+                else "median of 3 replays in a fresh process",
+                services=first["services"],
+                code=before_src if label else "this checkout",
+                load_1min=load,
+            )
+
+
+def latency_rounds(rounds: int, before_src: str | None, turns: int) -> None:
+    """End of speech -> first audio delta over `rounds` fresh servers: all turns pooled, p50 and p95,
+    and each round's p50."""
+    load = round(os.getloadavg()[0], 2)
+    for label, runs in child_rounds("latency", rounds, before_src, ["--turns", str(turns)]).items():
+        lines = [line for lines in runs for line in lines]
+        gaps = [g for line in lines for g in line["gaps_ms"]]
+        first = lines[0]
+        emit(
+            "server",
+            "speech_end_to_first_audio_delta_p50_ms" + label,
+            statistics.median(gaps) if gaps else float("nan"),
+            "ms",
+            target=520,
+            p95=round(p(gaps, 95), 3),
+            p95_target=560,
+            silence_duration_ms=SILENCE_MS,
+            turns=len(gaps),
+            rounds=len(lines),
+            round_p50s=sorted(round(line["value"], 1) for line in lines),
+            round_p95s=sorted(round(line["p95"], 1) for line in lines),
+            speech_stopped_after_trigger_chunk_p50_ms=round(
+                statistics.median(line["speech_stopped_after_trigger_chunk_p50_ms"] for line in lines), 3
+            ),
+            speech_stopped_to_first_delta_p50_ms=round(
+                statistics.median(line["speech_stopped_to_first_delta_p50_ms"] for line in lines), 3
+            ),
+            method=first["method"] + "; rounds interleaved with the other code's",
+            code=before_src if label else "this checkout",
+            load_1min=load,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -637,51 +778,64 @@ def main() -> None:
         default=["pooled()"],
         help="EngineServices constructors to compare in the same run, e.g. 'pooled(batch_vad=False)'",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="server processes sharing the port (Server(workers=N)); several values are compared in the "
+        "same run, e.g. --workers 1 2",
+    )
     parser.add_argument("--transcription", action="store_true", help="also sweep with transcription events")
     parser.add_argument(
         "--before-src",
         metavar="DIR",
         help="a folder holding another version's voicelab package (e.g. `git archive <commit> voicelab`): "
-        "its figures are measured first in the same run, their names ending in _before",
+        "its figures are measured in the same run, interleaved, their names ending in _before",
     )
-    parser.add_argument("--only", choices=("scenario", "latency", "capacity"), default=None)
+    parser.add_argument(
+        "--only", nargs="+", choices=("scenario", "latency", "capacity"), default=None, help="these stages"
+    )
     parser.add_argument(
         "--client", nargs=5, metavar=("URL", "N", "FIRST", "OF", "SECONDS"), help=argparse.SUPPRESS
     )
     parser.add_argument("--transcribe", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-capacity", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="scenario and latency: fresh processes per design, interleaved with --before-src's",
+    )
+    parser.add_argument("--child-stage", choices=("scenario", "latency"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         url, n, first, of, seconds = args.client
         asyncio.run(client_process(url, int(n), int(first), int(of), float(seconds), args.transcribe))
         return
-    if args.before_src and not TAG:  # scenario and latency of another checkout's code first, same run
-        argv = sys.argv[1:]
-        at = argv.index("--before-src")
-        env = {**os.environ, "PYTHONPATH": args.before_src, "VOICELAB_BENCH_TAG": "_before"}
-        script = str(Path(__file__).resolve())  # run from there: `python -c` servers import its voicelab
-        if args.only != "capacity":
-            subprocess.run(
-                [sys.executable, script, *argv[:at], *argv[at + 2 :], "--skip-capacity"],
-                env=env,
-                check=True,
-                cwd=args.before_src,
-            )
-    if args.only in (None, "scenario"):
+    if args.child_stage == "scenario":
         asyncio.run(scenario_speed(True, "default()"))
         asyncio.run(scenario_speed(False, "default()"))
-    if args.only in (None, "capacity") and not args.skip_capacity:
-        designs: list[tuple[str, str, str | None]] = []
+        return
+    if args.child_stage == "latency":
+        asyncio.run(reply_latency(args.turns))
+        return
+    stages = set(args.only or ("scenario", "latency", "capacity"))
+    if "scenario" in stages:
+        scenario_rounds(args.rounds, args.before_src)
+    if "capacity" in stages:
+        designs: list[tuple[str, str, str | None, int]] = []
         if args.before_src:
-            designs.append(("_before", "pooled()", args.before_src))
-        for services in args.services:
-            tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
-            designs.append((tag, services, None))
+            designs.append(("_before", "pooled()", args.before_src, 1))
+        for workers in args.workers:
+            for services in args.services:
+                tag = "" if services == "pooled()" else "_" + re.sub(r"\W+", "_", services).strip("_")
+                tag += f"_workers{workers}" if workers > 1 else ""
+                designs.append((tag, services, None, workers))
         capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, False, designs)
         if args.transcription:
             capacity(args.steady_s, args.sessions, args.repeats, args.client_procs, True, designs)
-    if args.only in (None, "latency"):
-        asyncio.run(reply_latency(args.turns))
+    if "latency" in stages:
+        latency_rounds(args.rounds, args.before_src, args.turns)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ Timed: from the client's trigger message to the client seeing `response.done`.
 - openai_client: the official `openai` client (`AsyncOpenAI().realtime.connect`) iterating its typed
   events; agents_session: the Agents SDK's `RealtimeSession` (`RealtimeRunner`) iterating its session events
   (the peers a user would otherwise pick, in the same rounds);
+- session_recorded_stdlib_lines: session_recorded with every recording line encoded by the stdlib encoder,
+  as the writer did before its high-rate lines took orjson (same bytes on disk): that change, same rounds;
 - decode_floor: what recording cannot avoid on top of bare: base64-decoding every audio delta once (timed
   in-process on the same stream), as a ratio to bare.
 
@@ -94,6 +96,19 @@ async def session(url: str, record_dir: Path | bool) -> float:
     raise RuntimeError("stream ended early")
 
 
+async def session_stdlib_lines(url: str, record_dir: Path) -> float:
+    """session_recorded with every events.jsonl line encoded by the stdlib encoder (the writer before its
+    hot lines took orjson; the bytes on disk are the same), to measure that change in the same rounds."""
+    from voicelab import recording
+
+    fast = recording.encode_line
+    recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
+    try:
+        return await session(url, record_dir)
+    finally:
+        recording.encode_line = fast
+
+
 async def openai_client(url: str) -> float:
     """The official `openai` client's Realtime connection, iterating its typed events (a peer)."""
     from openai import AsyncOpenAI
@@ -152,7 +167,14 @@ async def main(seconds: int, repeat: int) -> None:
     server = ctx.Process(target=serve_forever, args=(seconds, ports), daemon=True)
     server.start()
     url = f"ws://127.0.0.1:{ports.get(timeout=60)}/v1/realtime"
-    names = ("bare", "session", "session_recorded", "openai_client", "agents_session")
+    names = (
+        "bare",
+        "session",
+        "session_recorded",
+        "openai_client",
+        "agents_session",
+        "session_recorded_stdlib_lines",
+    )
     times: dict[str, list[float]] = {name: [] for name in names}
     decode: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,6 +185,7 @@ async def main(seconds: int, repeat: int) -> None:
                 await session(url, Path(tmp) / f"r{i}"),
                 await openai_client(url),
                 await agents_session(url),
+                await session_stdlib_lines(url, Path(tmp) / f"s{i}"),
             )
             round_decode = decode_time(stream)
             if i:

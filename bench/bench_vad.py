@@ -86,7 +86,7 @@ def bench_speed(seconds: float) -> None:
     for engine in ENGINES:
         elapsed = best_time(lambda e=engine: frame_probabilities(audio, e), 1 if engine == "silero" else 3)
         rate = StreamingVad(engine, 24000).rate
-        note = "no resampling" if rate == 24000 else f"includes soxr resampling 24 kHz -> {rate} Hz"
+        note = "no resampling" if rate == 24000 else f"includes resampling 24 kHz -> {rate} Hz"
         emit("real_time_factor", round(seconds / elapsed, 1), "x", engine=engine, cores=1, note=note)
     bench_silero_candidates(audio)
 

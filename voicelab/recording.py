@@ -15,6 +15,7 @@ import base64
 import datetime as _dt
 import json
 import os
+import re
 import secrets
 import struct
 import time
@@ -22,6 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+try:  # the hot lines (deltas) are encoded with orjson when its bytes are exactly the stdlib encoder's
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib encoder is the reference
+    orjson = None  # type: ignore[assignment]
 
 from voicelab.audio.core import Audio
 from voicelab.checks import checked, path_arg
@@ -31,7 +37,35 @@ from voicelab.events import AppEvent
 RATE = 24000
 _BYTES_PER_MS = RATE * 2 / 1000.0
 _HEADER_SIZE = 44
+_WRITEV_MAX = 512  # buffers per writev call (IOV_MAX is 1024 on Linux and macOS)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder, not one per line
+# Where orjson's output may differ from _ENCODER's, looked for only in number tokens (after `:`, `,` or `[`;
+# ids like "item_1e4f" are not numbers): floats under 1e-4 or from 1e16 (Python writes 1e-05 and 1e+16), NaN
+# and infinities (orjson writes null), and characters from U+007F up (the stdlib escapes them). A line that
+# matches (a string holding such text too) or that orjson refuses (big ints, non-str keys, other types) is
+# encoded by _ENCODER.
+_ORJSON_MAY_DIFFER = re.compile(rb"[:,\[]-?\d[\d.]*[eE]|[:,\[]-?0\.0000|[:,\[]null")
+_ORJSON_OPTIONS = (
+    0
+    if orjson is None
+    else orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def encode_line(record: dict[str, Any]) -> str:
+    """One events.jsonl line (with its newline), byte for byte what ``_ENCODER`` writes: orjson (5-30x
+    faster) when its output provably matches, else the stdlib encoder."""
+    if orjson is not None:
+        try:
+            out = orjson.dumps(record, option=_ORJSON_OPTIONS)
+        except TypeError:
+            pass
+        else:
+            if out.isascii() and b"\x7f" not in out and _ORJSON_MAY_DIFFER.search(out) is None:
+                return out.decode("ascii") + "\n"
+    return _ENCODER.encode(record) + "\n"
+
+
 AUDIO_FIELDS = {
     "input_audio_buffer.append": ("audio", "input"),
     "response.output_audio.delta": ("delta", "output"),
@@ -106,7 +140,10 @@ class _Track:
         self.bytes = 0  # PCM bytes after the header (written or pending)
         self._pos = _HEADER_SIZE  # the file position, so that appends need no seek
         self._buffered = buffered
-        self._pending = bytearray()  # the last bytes of `bytes`, not written yet
+        # the last bytes of `bytes`, not written yet: the chunks as received (flush hands them to the OS with
+        # writev, so a delta's samples are copied once, by the kernel)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
         """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
@@ -116,9 +153,11 @@ class _Track:
         start = self.bytes
         if self._buffered:
             if target > start:  # silence up to t_ms
-                self._pending.extend(bytes(target - start))
+                self._pending.append(bytes(target - start))
+                self._pending_bytes += target - start
                 start = target
-            self._pending.extend(pcm)
+            self._pending.append(pcm if type(pcm) is bytes else bytes(pcm))  # held: never a mutable buffer
+            self._pending_bytes += len(pcm)
             self.bytes = start + len(pcm)
             return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
         if self._pos != _HEADER_SIZE + self.bytes:
@@ -135,12 +174,30 @@ class _Track:
         """Write the pending samples (one system call)."""
         if not self._pending:
             return
-        at = _HEADER_SIZE + self.bytes - len(self._pending)
+        at = _HEADER_SIZE + self.bytes - self._pending_bytes
         if self._pos != at:
             self._file.seek(at)
-        self._write_all(bytes(self._pending))
-        self._pending.clear()
+        self._write_chunks(self._pending)
+        self._pending = []
+        self._pending_bytes = 0
         self._pos = _HEADER_SIZE + self.bytes
+
+    def _write_chunks(self, chunks: list[bytes]) -> None:
+        """Write `chunks` in order at the file position: os.writev where there is one (a partial write goes
+        on from where it stopped), else one joined write."""
+        if not hasattr(os, "writev"):
+            self._write_all(b"".join(chunks))
+            return
+        fd = self._file.fileno()
+        for first in range(0, len(chunks), _WRITEV_MAX):
+            batch = [memoryview(c) for c in chunks[first : first + _WRITEV_MAX] if c]
+            while batch:
+                written = os.writev(fd, batch)
+                while batch and written >= len(batch[0]):
+                    written -= len(batch[0])
+                    batch.pop(0)
+                if batch and written:
+                    batch[0] = batch[0][written:]
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -208,11 +265,15 @@ class RecordingWriter:
         tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.path / "meta.json")
 
-    def _line(self, t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> None:
+    def _line(
+        self, t_ms: float, direction: str, event_type: str, event: dict[str, Any], wire: bool = False
+    ) -> None:
         if self.closed:
             return
         record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
-        line = _ENCODER.encode(record) + "\n"
+        # the high-rate wire lines (JSON from the wire) take the fast encoder; the bytes are the same
+        fast = wire and event_type in BUFFERED_TYPES
+        line = encode_line(record) if fast else _ENCODER.encode(record) + "\n"
         if self.flush_ms <= 0:
             self._events.write(line)
             self._events.flush()
@@ -254,7 +315,7 @@ class RecordingWriter:
                 **event,
                 key: {"$audio": {"track": track_name, "start_ms": round(start, 3), "duration_ms": duration}},
             }
-        self._line(t, direction, event_type, event)
+        self._line(t, direction, event_type, event, wire=True)
         return event
 
     def record_app(self, event: AppEvent, t_ms: float | None = None) -> None:
@@ -287,6 +348,21 @@ class Recording:
     events: list[dict[str, Any]]
     input: Audio
     output: Audio
+
+    def __post_init__(self) -> None:
+        self.path = path_arg(self.path, "path", example="'recordings/<time>'", where="Recording")
+        for name, value, kind in (("meta", self.meta, dict), ("events", self.events, list)):
+            if not isinstance(value, kind):
+                raise ConfigError(
+                    f"Recording {name} must be a {kind.__name__}, got {type(value).__name__}; load a "
+                    "recording with voicelab.load_recording(path)"
+                )
+        for track, audio in (("input", self.input), ("output", self.output)):
+            if audio is not None and not isinstance(audio, Audio):  # None: a track not loaded
+                raise ConfigError(
+                    f"Recording {track} must be an Audio (or None), got {type(audio).__name__}; load a "
+                    "recording with voicelab.load_recording(path)"
+                )
 
     def __repr__(self) -> str:
         return (
@@ -362,7 +438,12 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         loaded = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{meta_path} is not valid JSON ({exc}): restore or delete the file") from exc
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"{meta_path} holds a JSON {type(loaded).__name__}, not an object; restore the file (or delete "
+            "it: a recording without meta.json still loads)"
+        )
+    return loaded
 
 
 def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

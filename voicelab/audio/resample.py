@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from voicelab.errors import ConfigError
 
@@ -67,7 +67,9 @@ class VadResampler:
                 if 0 <= index < len(h):
                     rows[p, k] = h[index]
         self._rows = rows
+        self._phase_rows = [rows[p] for p in range(up)]
         self._first = first
+        self._first_list = [int(v) for v in first]
         self._x = np.zeros(0, dtype=np.float32)  # the input still needed; _x[0] is input sample _x0
         self._x0 = 0
         self._n = 0  # outputs produced
@@ -81,7 +83,7 @@ class VadResampler:
         return math.ceil(float(np.max(self._first + self.width - 1 - own)))
 
     def _start(self, n: int) -> int:
-        return (n // self.up) * self.down + int(self._first[n % self.up])
+        return (n // self.up) * self.down + self._first_list[n % self.up]
 
     def resample_chunk(self, data: np.ndarray, last: bool = False) -> np.ndarray:
         if self._done:
@@ -111,21 +113,23 @@ class VadResampler:
         back = max(0, hi - (self._x0 + len(x)))
         span = x[max(0, lo - self._x0) : hi - self._x0]
         if front or back:
-            span = np.concatenate(
-                [np.zeros(front, dtype=np.float32), span, np.zeros(back, dtype=np.float32)]
-            )
-        windows = sliding_window_view(span, width)  # windows[i] starts at input lo + i
+            span = np.concatenate([np.zeros(front, dtype=np.float32), span, np.zeros(back, dtype=np.float32)])
+        span = np.ascontiguousarray(span)
+        step = span.strides[0]
         out = np.empty(count, dtype=np.float32)
         if up <= _PHASE_LOOP_MAX:
             for p in range(up):
-                # outputs n = self._n + i with n % up == p
+                # outputs n = self._n + i with n % up == p: their windows start `down` inputs apart
                 i0 = (p - self._n) % up
                 if i0 >= count:
                     continue
-                n0 = self._n + i0
-                rows = windows[self._start(n0) - lo :: down][: (count - i0 + up - 1) // up]
-                out[i0::up] = np.einsum("ij,j->i", rows, self._rows[p])
+                first = self._start(self._n + i0) - lo
+                rows = as_strided(
+                    span[first:], shape=((count - i0 + up - 1) // up, width), strides=(down * step, step)
+                )
+                out[i0::up] = np.einsum("ij,j->i", rows, self._phase_rows[p])
         else:
+            windows = as_strided(span, shape=(len(span) - width + 1, width), strides=(step, step))
             ns = np.arange(self._n, end)
             phase = ns % up
             starts = (ns // up) * down + self._first[phase] - lo

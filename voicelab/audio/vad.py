@@ -382,8 +382,8 @@ def _as_float_samples(samples: np.ndarray) -> np.ndarray:
     data = np.asarray(samples)
     if data.ndim != 1:
         raise AudioError(f"VAD input must be mono 1-D samples, got shape {data.shape}: downmix it first")
-    if data.dtype == np.int16:
-        return data.astype(np.float32) / np.float32(32768.0)
+    if data.dtype == np.int16:  # one pass; x * 2**-15 is exactly x / 32768
+        return np.multiply(data, np.float32(1.0 / 32768.0), dtype=np.float32)
     if not np.issubdtype(data.dtype, np.floating):
         raise AudioError(f"VAD input must be float samples in [-1, 1] or int16, got dtype {data.dtype}")
     data = data.astype(np.float32, copy=False)

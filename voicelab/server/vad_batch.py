@@ -261,11 +261,7 @@ class BatchedTurnDetector:
         self._slot = self._batcher.open()
         weakref.finalize(self, self._batcher.release, self._slot)
         self._machine = _TurnMachine(config or TurnDetection(), FRAME_MS)
-        self._resampler = (
-            None
-            if input_rate == RATE
-            else VadResampler(input_rate, RATE)
-        )
+        self._resampler = None if input_rate == RATE else VadResampler(input_rate, RATE)
         self._pending = np.zeros(0, dtype=np.float32)
         self._blocks = level_blocks(FRAME_MS, FRAME)
         self._chunks: deque[_Chunk] = deque()

@@ -1,0 +1,107 @@
+"""events.jsonl lines: the fast encoder of the high-rate lines writes exactly the stdlib encoder's bytes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from voicelab.recording import _ENCODER, BUFFERED_TYPES, RecordingWriter, encode_line, read_events
+
+EDGE_VALUES = [
+    1e-5, -4.8e-05, 1e-4, 0.1, 1e16, 1.5e300, 5e-324, float("nan"), float("inf"), -float("inf"), 0.0, -0.0,
+    2**63 - 1, 2**70, -(2**64), True, None, "é", "\x7f", "\u2028", "\x00", "tab\t", "\"q\"", "\\", "e5 1e5",
+    "null", {1: 2}, (1, 2), [], {}, "😀",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=repr)
+def test_edge_values_encode_like_the_stdlib(value: object) -> None:
+    record = {
+        "t_ms": 12.5,
+        "dir": "server",
+        "type": "response.output_audio_transcript.delta",
+        "event": {"v": value},
+    }
+    assert encode_line(record) == _ENCODER.encode(record) + "\n"
+
+
+def test_random_records_encode_like_the_stdlib() -> None:
+    rng = random.Random(7)
+    for _ in range(5000):
+        record = {
+            "t_ms": round(rng.random() * 10 ** rng.randint(-6, 9), 3),
+            "x": rng.random() * 10 ** rng.randint(-30, 30) * rng.choice([1, -1]),
+            "n": rng.randint(-(2**70), 2**70),
+            "s": "".join(chr(rng.randint(0, 0x3000)) for _ in range(rng.randint(0, 8))),
+        }
+        assert encode_line(record) == _ENCODER.encode(record) + "\n"
+
+
+def test_a_recorded_stream_has_the_stdlib_bytes(tmp_path: Path) -> None:
+    clock = iter(i / 1000 for i in range(10**6))
+    writer = RecordingWriter(tmp_path / "r", clock=lambda: next(clock), flush_ms=50)
+    for i in range(50):
+        base = {"event_id": f"event_{i}", "response_id": "resp_1", "item_id": "item_1", "output_index": 0}
+        writer.record_wire("server", {"type": "response.output_audio.delta", **base, "delta": "AAAA" * 100})
+        writer.record_wire(
+            "server", {"type": "response.output_audio_transcript.delta", **base, "delta": f"wörd{i} "}
+        )
+        writer.record_wire("client", {"type": "input_audio_buffer.append", "audio": "AQID" * 50})
+    writer.record_wire("server", {"type": "response.done", "response": {"id": "resp_1", "x": 1e-7}})
+    writer.close()
+    lines = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 151 and {json.loads(line)["type"] for line in lines[:-1]} <= BUFFERED_TYPES
+    for line in lines:
+        assert line == _ENCODER.encode(json.loads(line))  # what the stdlib writer wrote before
+    assert len(read_events(tmp_path / "r")) == 151
+
+
+def test_delta_lines_with_hex_ids_take_the_fast_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random ids ("item_1e4f...") hold a digit before an 'e': not a number, so no fallback to the stdlib."""
+    from voicelab import recording
+
+    class Refuse:
+        def encode(self, record: object) -> str:
+            raise AssertionError("the stdlib encoder was used")
+
+    event = {
+        "type": "response.output_audio.delta", "event_id": "event_8e3f1a", "response_id": "resp_1e9d",
+        "item_id": "item_5e2a", "output_index": 0, "content_index": 0,
+        "delta": {"$audio": {"track": "output", "start_ms": 1234.5, "duration_ms": 100.0}},
+    }  # fmt: skip
+    line = {"t_ms": 1.5, "dir": "server", "type": event["type"], "event": event}
+    expected = _ENCODER.encode(line) + "\n"
+    monkeypatch.setattr(recording, "_ENCODER", Refuse())
+    assert recording.encode_line(line) == expected
+
+
+def test_buffered_audio_survives_partial_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buffered track hands its chunks to os.writev; a short write goes on where it stopped."""
+    import os
+
+    from voicelab.recording import load_recording
+
+    real = os.writev
+
+    def short(fd: int, buffers: list) -> int:  # at most 777 bytes per call, cut mid-buffer
+        data = b"".join(bytes(b) for b in buffers)[:777]
+        return real(fd, [data])
+
+    monkeypatch.setattr(os, "writev", short)
+    clock = iter(i / 1000 for i in range(10**6))
+    writer = RecordingWriter(tmp_path / "r", clock=lambda: next(clock), flush_ms=50)
+    chunks = [bytes([i]) * 4800 for i in range(1, 30)]  # 100 ms each: written back to back
+    for chunk in chunks:
+        delta = {
+            "type": "response.output_audio.delta",
+            "item_id": "i",
+            "delta": base64.b64encode(chunk).decode(),
+        }
+        writer.record_wire("server", delta)
+    writer.close()
+    pcm = load_recording(tmp_path / "r").output.to_pcm16()
+    assert pcm.lstrip(b"\0") == b"".join(chunks)  # after the silence before the first delta
