@@ -101,12 +101,13 @@ async def session_stdlib_lines(url: str, record_dir: Path) -> float:
     hot lines took orjson; the bytes on disk are the same), to measure that change in the same rounds."""
     from voicelab import recording
 
-    fast = recording.encode_line
+    fast, hot = recording.encode_line, recording._hot_line
     recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
+    recording._hot_line = lambda *args: None  # type: ignore[assignment]
     try:
         return await session(url, record_dir)
     finally:
-        recording.encode_line = fast
+        recording.encode_line, recording._hot_line = fast, hot
 
 
 async def openai_client(url: str) -> float:
