@@ -160,3 +160,18 @@ def test_gap_then_audio_refs_and_samples(tmp_path: Path) -> None:
 def test_load_recording_of_something_that_is_no_path(value) -> None:
     with pytest.raises(ConfigError, match=r"recording .*path"):
         load_recording(value)
+
+
+def test_a_recording_made_by_hand_or_damaged_is_named(tmp_path: Path) -> None:
+    from voicelab.recording import Recording
+
+    with pytest.raises(ConfigError, match="Recording meta must be a dict"):
+        Recording(tmp_path, [], [], None, None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Recording input must be an Audio"):
+        Recording(tmp_path, {}, [], 5, None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="path must be a path"):
+        Recording(5, {}, [], None, None)  # type: ignore[arg-type]
+    (tmp_path / "events.jsonl").write_text('{"t_ms": 0, "dir": "app", "type": "x", "event": {}}\n')
+    (tmp_path / "meta.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="holds a JSON list, not an object"):
+        load_recording(tmp_path)

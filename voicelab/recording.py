@@ -396,6 +396,21 @@ class Recording:
     input: Audio
     output: Audio
 
+    def __post_init__(self) -> None:
+        self.path = path_arg(self.path, "path", example="'recordings/<time>'", where="Recording")
+        for name, value, kind in (("meta", self.meta, dict), ("events", self.events, list)):
+            if not isinstance(value, kind):
+                raise ConfigError(
+                    f"Recording {name} must be a {kind.__name__}, got {type(value).__name__}; load a "
+                    "recording with voicelab.load_recording(path)"
+                )
+        for track, audio in (("input", self.input), ("output", self.output)):
+            if audio is not None and not isinstance(audio, Audio):  # None: a track not loaded
+                raise ConfigError(
+                    f"Recording {track} must be an Audio (or None), got {type(audio).__name__}; load a "
+                    "recording with voicelab.load_recording(path)"
+                )
+
     def __repr__(self) -> str:
         return (
             f"Recording(path={str(self.path)!r}, events={len(self.events)}, "
@@ -470,7 +485,12 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         loaded = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{meta_path} is not valid JSON ({exc}): restore or delete the file") from exc
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"{meta_path} holds a JSON {type(loaded).__name__}, not an object; restore the file (or delete "
+            "it: a recording without meta.json still loads)"
+        )
+    return loaded
 
 
 def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -211,3 +211,10 @@ def test_wait_pending_refuses_what_would_wait_forever() -> None:
         asyncio.run(Stubs().wait_pending(timeout=float("nan")))
     with pytest.raises(ConfigError, match="name must be a str"):
         asyncio.run(Stubs().wait_pending(name=5, timeout=0.1))
+
+
+def test_a_template_format_spec_must_fit_text_or_numbers() -> None:
+    with pytest.raises(ConfigError, match="format spec 'zz'"):
+        Stubs().template("t", "{a:zz}")
+    stubs = Stubs().template("t", "{a:>6}|{b:.2f}")
+    assert asyncio.run(stubs.resolve("c1", "t", {"a": "x", "b": 1.5})) == "     x|1.50"

@@ -78,7 +78,7 @@ def history_to_messages(history: Sequence[Any]) -> list[dict[str, str]]:
     return messages
 
 
-@dataclass
+@dataclass(repr=False)
 class OpenAIResponder:
     """Ask a text model through the Chat Completions API (any `openai.AsyncOpenAI`-compatible client)."""
 
@@ -101,6 +101,16 @@ class OpenAIResponder:
             unit="messages",
             example=40,
             where="OpenAIResponder",
+        )
+
+    def __repr__(self) -> str:
+        from voicelab.redact import redact_url
+
+        key = "<set>" if self.api_key else "<not set>"
+        client = "<given>" if self.client is not None else None
+        return (
+            f"OpenAIResponder(model={self.model!r}, base_url={redact_url(self.base_url)!r}, api_key={key}, "
+            f"client={client}, max_history={self.max_history})"
         )
 
     def build_messages(self, request: str, history: Sequence[Any]) -> list[dict[str, str]]:

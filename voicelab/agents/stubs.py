@@ -127,7 +127,12 @@ class Stubs:
             raise ConfigError(
                 f"stub template for {name!r} has a positional field; name the argument, e.g. {{order_number}}"
             )
-        for _, field_name, _, conversion in string.Formatter().parse(template):
+        for _, field_name, spec, conversion in string.Formatter().parse(template):
+            if spec and not _usable_spec(spec):
+                raise ConfigError(
+                    f"stub template for {name!r} has the format spec {spec!r} in {{{field_name}:{spec}}}, "
+                    "which fits neither text nor numbers; drop it or use one such as :>10 or :.2f"
+                )
             if conversion not in (None, "r", "s", "a"):
                 raise ConfigError(
                     f"stub template for {name!r} has the conversion !{conversion} in "
@@ -393,6 +398,19 @@ class Stubs:
                 f"stubs file {path} is not valid JSON ({exc}); write it with Stubs.save()"
             ) from None
         return cls.from_json(data)
+
+
+def _usable_spec(spec: str) -> bool:
+    """Whether a format spec formats a str or a number (arguments are JSON values)."""
+    if "{" in spec:  # a nested field, e.g. {x:{width}}: known only when the call comes
+        return True
+    for sample in ("text", 1.5, 2):
+        try:
+            format(sample, spec)
+        except (ValueError, TypeError):
+            continue
+        return True
+    return False
 
 
 def _stub_output(name: str, value: Any) -> str:
