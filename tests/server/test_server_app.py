@@ -183,3 +183,20 @@ def test_serve_arguments_fail_before_the_server_starts(
         voicelab.serve(**kwargs)
     for word in words:
         assert word.lower() in str(info.value).lower(), (word, str(info.value))
+
+
+def test_a_server_that_cannot_listen_leaves_no_warm_up_running() -> None:
+    """The model load and synthesis warm-up it started are waited for: a process that exited while they ran in
+    native code aborted ("terminate called without an active exception", exit 134) about one run in three
+    (e.g. `voicelab serve --host 256.1.1.1` under load)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, voicelab\n"
+        "try:\n    voicelab.serve(host='256.1.1.1')\nexcept voicelab.errors.ConfigError:\n    pass\n"
+        "print([t.name for t in threading.enumerate() if t.name != 'MainThread'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout

@@ -37,6 +37,8 @@ probability already is a level against a noise floor.
 from __future__ import annotations
 
 import abc
+import atexit
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -161,8 +163,19 @@ def silero_session() -> Any:
 
 
 def prewarm_silero() -> None:
-    """Load the Silero model in a background thread, so that the first stream does not wait for it."""
-    threading.Thread(target=silero_session, name="voicelab-silero-load", daemon=True).start()
+    """Load the Silero model in a background thread, so that the first stream does not wait for it.
+
+    The interpreter waits for the load at exit: onnxruntime aborts the process ("terminate called without an
+    active exception", exit 134) when it is torn down while a session is being created, e.g. a script or
+    `voicelab serve --host <bad>` that ends right after starting a server."""
+    thread = threading.Thread(target=_load_silero_quietly, name="voicelab-silero-load", daemon=True)
+    thread.start()
+    atexit.register(thread.join, 30.0)
+
+
+def _load_silero_quietly() -> None:
+    with contextlib.suppress(Exception):  # the first stream that needs the model reports why it cannot load
+        silero_session()
 
 
 class _SileroScorer(FrameScorer):

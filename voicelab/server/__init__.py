@@ -9,6 +9,7 @@ It is not a language model: replies come from a script, a recording or an echo (
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,28 @@ def serve(
             f"serve: brain must be a Brain (e.g. EchoBrain()) or a zero-argument function returning one, got "
             f"{type(brain).__name__}"
         )
-    return Server(
-        script, brain=brain, host=host, port=port, token=token, pace=pace, services=services, workers=workers
-    )
+    try:
+        return Server(
+            script,
+            brain=brain,
+            host=host,
+            port=port,
+            token=token,
+            pace=pace,
+            services=services,
+            workers=workers,
+        )
+    except ConfigError:
+        _join_warm_up_threads()
+        raise
+
+
+def _join_warm_up_threads(timeout_s: float = 30.0) -> None:
+    """Wait for the model and synthesis warm-up a server that could not listen had started: a process that
+    exits while they run in native code can abort ("terminate called without an active exception")."""
+    for thread in threading.enumerate():
+        if thread.name == "voicelab-silero-load" or thread.name.endswith("(_warm)"):
+            thread.join(timeout_s)
 
 
 __all__ = [

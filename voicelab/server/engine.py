@@ -52,6 +52,7 @@ from voicelab.server.input_buffer import (
     MAX_TURN_MS,
     MIN_COMMIT_MS,
     SEMANTIC_SILENCE_MS,
+    STREAM_FEED_BYTES,
     VAD_KEEP_MS,
     VAD_MAX_PADDING_KEPT_MS,
     InputBuffer,
@@ -81,6 +82,7 @@ from voicelab.server.validation import (
 from voicelab.server.work import Work, WorkResult
 
 POLL_MS = 3.0  # how often deferred turn work checks a transcript still being finalised elsewhere
+_bytes_per_ms = bytes_per_ms  # the single-module engine's name
 Events = list[dict[str, Any]]
 _APPEND_TYPES = ("input_audio_buffer.append", "session.input_audio_buffer.append")
 ACCEPTED_TYPES = (
@@ -785,6 +787,7 @@ __all__ = [
     "MIN_COMMIT_MS",
     "POLL_MS",
     "SEMANTIC_SILENCE_MS",
+    "STREAM_FEED_BYTES",
     "VAD_KEEP_MS",
     "VAD_MAX_PADDING_KEPT_MS",
     "Engine",
