@@ -15,6 +15,8 @@ Timed: from the client's trigger message to the client seeing `response.done`.
   (the peers a user would otherwise pick, in the same rounds);
 - session_recorded_stdlib_lines: session_recorded with every recording line encoded by the stdlib encoder,
   as the writer did before its high-rate lines took orjson (same bytes on disk): that change, same rounds;
+- recording_writer_per_stream: the RecordingWriter alone recording the stream's events in-process (base64
+  decoding included), and the same with the stdlib line encoder;
 - decode_floor: what recording cannot avoid on top of bare: base64-decoding every audio delta once (timed
   in-process on the same stream), as a ratio to bare.
 
@@ -101,12 +103,13 @@ async def session_stdlib_lines(url: str, record_dir: Path) -> float:
     hot lines took orjson; the bytes on disk are the same), to measure that change in the same rounds."""
     from voicelab import recording
 
-    fast = recording.encode_line
+    fast, hot = recording.encode_line, recording._hot_line
     recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
+    recording._hot_line = lambda *args: None  # type: ignore[assignment]
     try:
         return await session(url, record_dir)
     finally:
-        recording.encode_line = fast
+        recording.encode_line, recording._hot_line = fast, hot
 
 
 async def openai_client(url: str) -> float:
@@ -149,6 +152,32 @@ def decode_time(stream: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def writer_time(stream: list[str], folder: Path, stdlib_lines: bool) -> float:
+    """Seconds for a RecordingWriter to record the stream's parsed events as a Session hands them over
+    (audio deltas base64-decoded), in-process: the writer alone, without the session or the socket.
+    `stdlib_lines`: every line through the stdlib encoder (the writer's line encoding before orjson)."""
+    from voicelab import recording
+
+    events = [json.loads(frame) for frame in stream]
+    fast, hot = recording.encode_line, recording._hot_line
+    if stdlib_lines:
+        recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
+        recording._hot_line = lambda *args: None  # type: ignore[assignment]
+    writer = recording.RecordingWriter(folder, flush_ms=voicelab.recording.SESSION_FLUSH_MS)
+    try:
+        start = time.perf_counter()
+        for event in events:
+            if event["type"] == "response.output_audio.delta":
+                writer.record_wire("server", event, pcm=base64.b64decode(event["delta"]))
+            else:
+                writer.record_wire("server", event)
+        writer.flush()
+        return time.perf_counter() - start
+    finally:
+        writer.close()
+        recording.encode_line, recording._hot_line = fast, hot
+
+
 def spread(values: list[float]) -> dict[str, float]:
     q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
     return {
@@ -177,6 +206,7 @@ async def main(seconds: int, repeat: int) -> None:
     )
     times: dict[str, list[float]] = {name: [] for name in names}
     decode: list[float] = []
+    writers: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat + 1):  # round 0 warms up (imports, pydantic schemas, sockets) and is dropped
             round_times = (
@@ -188,7 +218,12 @@ async def main(seconds: int, repeat: int) -> None:
                 await session_stdlib_lines(url, Path(tmp) / f"s{i}"),
             )
             round_decode = decode_time(stream)
+            round_writer = (
+                writer_time(stream, Path(tmp) / f"w{i}", False),
+                writer_time(stream, Path(tmp) / f"ws{i}", True),
+            )
             if i:
+                writers.append(round_writer)
                 for name, value in zip(names, round_times, strict=True):
                     times[name].append(value)
                 decode.append(round_decode)
@@ -219,6 +254,12 @@ async def main(seconds: int, repeat: int) -> None:
     overheads = [(s - b) / len(stream) * 1e6 for s, b in zip(times["session"], bare_times, strict=True)]
     line = {**common, "metric": "session_overhead_per_frame", "value": round(statistics.median(overheads), 2)}
     print(json.dumps({**line, "unit": "us"}))
+    for label, index in (("recording_writer_per_stream", 0), ("recording_writer_per_stream_stdlib_lines", 1)):
+        value = round(statistics.median(w[index] for w in writers) * 1e3, 2)
+        line = {**common, "metric": label, "value": value, "unit": "ms"}
+        line["note"] = "RecordingWriter.record_wire over the stream's parsed events, base64 decoding included"
+        line["base64_ms"] = round(statistics.median(decode) * 1e3, 2)
+        print(json.dumps(line))
     decode_ratios = [1 + d / b for d, b in zip(decode, bare_times, strict=True)]
     print(
         json.dumps(

@@ -105,3 +105,22 @@ def test_buffered_audio_survives_partial_writes(tmp_path: Path, monkeypatch: pyt
     writer.close()
     pcm = load_recording(tmp_path / "r").output.to_pcm16()
     assert pcm.lstrip(b"\0") == b"".join(chunks)  # after the silence before the first delta
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=repr)
+@pytest.mark.parametrize("t_ms", [12.5, 0.0, 1e-5, 3e16, float("nan")])
+def test_hot_lines_are_the_stdlib_bytes(tmp_path: Path, value: object, t_ms: float) -> None:
+    """Delta lines built around orjson's encoding of the event (the writer's hot path) are exactly what the
+    stdlib encoder writes, whatever the event holds and whatever the time."""
+    writer = RecordingWriter(tmp_path / "r", flush_ms=50)
+    event = {
+        "type": "response.output_audio_transcript.delta",
+        "item_id": "item_1e4f",
+        "delta": "x",
+        "v": value,
+    }
+    writer.record_wire("server", event, t_ms=t_ms)
+    writer.close()
+    (line,) = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    expected = {"t_ms": round(t_ms, 3), "dir": "server", "type": event["type"], "event": event}
+    assert line == _ENCODER.encode(expected)

@@ -52,6 +52,50 @@ _ORJSON_OPTIONS = (
 )
 
 
+def _plain(value: Any, depth: int = 0) -> bool:
+    """True when orjson writes `value` exactly as the stdlib encoder does, apart from non-ASCII text (the
+    caller checks the output for that): strings, ints, bools, None, floats from 1e-4 to 1e16 (or 0), and
+    dicts with string keys and lists of those (NaN and infinities fail the range test)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16
+    if depth > 8:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind is not str and item_kind is not int and not _plain(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return all(_plain(item, depth + 1) for item in value)  # lists are rare in delta events
+    return False
+
+
+_HOT_DIRECTIONS = frozenset({"server", "client"})
+
+
+def _hot_line(t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> str | None:
+    """The line of a high-rate wire event, byte for byte the stdlib encoder's, built around orjson's
+    encoding of the event; None when `_plain` or the output's ASCII check cannot vouch for it."""
+    if direction not in _HOT_DIRECTIONS or event_type not in BUFFERED_TYPES or orjson is None:
+        return None
+    if not _plain(t_ms) or not _plain(event):
+        return None
+    try:
+        body = orjson.dumps(event)
+    except TypeError:  # an int beyond 64 bits
+        return None
+    if not body.isascii() or b"\x7f" in body:
+        return None
+    # the record's other fields are plain ASCII words and a float, written as the stdlib writes them
+    return f'{{"t_ms":{t_ms!r},"dir":"{direction}","type":"{event_type}","event":{body.decode("ascii")}}}\n'
+
+
 def encode_line(record: dict[str, Any]) -> str:
     """One events.jsonl line (with its newline), byte for byte what ``_ENCODER`` writes: orjson (5-30x
     faster) when its output provably matches, else the stdlib encoder."""
@@ -270,10 +314,13 @@ class RecordingWriter:
     ) -> None:
         if self.closed:
             return
-        record = {"t_ms": round(t_ms, 3), "dir": direction, "type": event_type, "event": event}
-        # the high-rate wire lines (JSON from the wire) take the fast encoder; the bytes are the same
-        fast = wire and event_type in BUFFERED_TYPES
-        line = encode_line(record) if fast else _ENCODER.encode(record) + "\n"
+        t = round(t_ms, 3)
+        # the high-rate wire lines take the fast encoders; the bytes are the stdlib encoder's
+        line = _hot_line(t, direction, event_type, event) if wire else None
+        if line is None:
+            record = {"t_ms": t, "dir": direction, "type": event_type, "event": event}
+            fast = wire and event_type in BUFFERED_TYPES
+            line = encode_line(record) if fast else _ENCODER.encode(record) + "\n"
         if self.flush_ms <= 0:
             self._events.write(line)
             self._events.flush()

@@ -571,3 +571,23 @@ def test_worker_threads_are_daemons_that_run_jobs_in_parallel() -> None:
     threads.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         threads.submit(print)
+
+
+def test_work_is_delivered_only_to_the_engine_that_handed_it_out() -> None:
+    def engine() -> Engine:
+        made = Engine(GateBrain(), pace="fast", services=FAKE_SERVICES, seed=1, hand_out_work=True)  # type: ignore[arg-type]
+        made.start(0.0)
+        made.receive(json.dumps(user_text("anything")), 0.0)
+        made.receive(json.dumps({"type": "response.create"}), 0.0)
+        return made
+
+    first, second = engine(), engine()
+    (mine,) = first.take_work()
+    (theirs,) = second.take_work()
+    assert mine.id == theirs.id  # numbered per engine
+    assert validate(first.deliver(theirs, theirs.run(), 1.0)) == []
+    assert first.pending_work == 1
+    events = validate(first.deliver(mine, mine.run(), 2.0))
+    done = next(e for e in events if e["type"] == "response.done")
+    assert done["response"]["output"][0]["content"][0]["transcript"] == "quick"
+    assert first.pending_work == 0

@@ -297,8 +297,9 @@ class Engine:
         """The result of a `Work` from `take_work()`: its events, then whatever became due meanwhile."""
         self._clock_ms = now_ms
         out = self._run_deferred(now_ms) + self._release(now_ms)
-        entry = self._waiting.pop(work.id, None)
-        if entry is not None:
+        entry = self._waiting.get(work.id)
+        if entry is not None and entry[0] is work:  # (not another engine's work with the same number)
+            del self._waiting[work.id]
             try:
                 out.extend(entry[1](result, now_ms))
             except ClientEventError as exc:

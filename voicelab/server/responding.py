@@ -372,7 +372,16 @@ class Responder:
             return []  # cancelled while the brain worked: its answer is not wanted any more
         active.started_ms = max(active.started_ms, now_ms)  # the reply's events are timed from now
         if result.error is not None or decided is None:
-            error = result.error if isinstance(result.error, Exception) else RuntimeError(str(result.error))
+            error: Exception
+            if isinstance(result.error, Exception):
+                error = result.error
+            elif result.error is not None:
+                error = RuntimeError(str(result.error))
+            else:
+                error = TypeError(
+                    "the delivered result is not what this work gives: deliver the WorkResult of "
+                    "work.run() or work.run_async()"
+                )
             self._fail(active, error, created_sent=True)
             return []
         previous = self._conversation.last_item_id() if active.default else None
