@@ -176,6 +176,7 @@ def test_bad_arguments_are_named() -> None:
         (lambda: ConnectionPair(TEXT).advance(1e12), ("ms", "86400000")),
         (lambda: ConnectionPair(TEXT).run_until_idle(-1), ("max_ms",)),
         (lambda: ConnectionPair(TEXT).sent(5), ("event_type", "str")),
+        (lambda: ConnectionPair(TEXT).receive(5), ("dicts or raw text", "int")),
     ],
 )
 def test_pair_arguments_are_checked(make, words) -> None:

@@ -214,6 +214,12 @@ class ConnectionPair:
     def receive(self, *server_events: dict[str, Any] | str) -> list[AppEvent]:
         """Hand the client server frames directly (dicts or raw text, e.g. a malformed one); returns the app
         events they gave. The engine does not see them."""
+        for index, frame in enumerate(server_events):
+            if not isinstance(frame, (dict, str)):
+                raise ConfigError(
+                    f"receive() takes server events as dicts or raw text frames; argument {index} is a "
+                    f"{type(frame).__name__}"
+                )
         before = len(self.events)
         for frame in server_events:
             self._deliver(frame)

@@ -159,3 +159,30 @@ def test_cli_workers_option() -> None:
             parser.parse_args(["serve", "--workers", bad])
     with pytest.raises(argparse.ArgumentTypeError, match="give 1-64"):
         serve_command.worker_count("0")
+
+
+def test_ctrl_c_on_the_process_group_stops_everything_quietly() -> None:
+    """A terminal's Ctrl-C reaches the workers too: they leave the stopping to the parent, no traceback."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "voicelab", "serve", "--workers", "2", "--pace", "fast"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert cli.stdout is not None
+        assert "(2 processes)" in cli.stdout.readline()
+        workers = [
+            p
+            for p in psutil.Process(cli.pid).children()
+            if "voicelab.server.workers" in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 1
+        os.killpg(cli.pid, signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+        workers[0].wait(30)
+        assert "Traceback" not in err, err
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -137,6 +138,9 @@ def main() -> None:
     """A worker process: serve the settings read from stdin on the shared port until stdin closes."""
     from voicelab.server.app import Server
 
+    # Ctrl-C in a terminal reaches the whole process group: the parent stops the server (and so this
+    # worker, through its stdin), a worker does not stop on its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     size = int.from_bytes(stdin.read(8), "big")
     settings = pickle.loads(stdin.read(size))
