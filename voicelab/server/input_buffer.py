@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voicelab.protocol.wire_audio import bytes_per_ms
 from voicelab.server.ids import IdMaker
 from voicelab.server.services import EngineServices, TranscriptStream, TurnDetectorLike, decode_g711
 from voicelab.server.validation import ClientEventError
@@ -44,11 +45,6 @@ VAD_MAX_PADDING_KEPT_MS = 10_000.0  # a huge prefix_padding_ms must not make the
 MAX_BUFFER_MS = 5 * 60_000.0  # manual commit: at most 5 minutes buffered (14.4 MB of 24 kHz PCM)
 MAX_TURN_MS = 60_000.0  # server VAD: a turn is committed after a minute of speech; the rest is a new turn
 STREAM_FEED_BYTES = 9600  # a turn's audio goes to its transcription stream in blocks of at least 200 ms
-
-
-def bytes_per_ms(fmt: Mapping[str, Any] | None) -> float:
-    kind = (fmt or {}).get("type", "audio/pcm")
-    return 48.0 if kind == "audio/pcm" else 8.0
 
 
 class TurnSink(Protocol):
