@@ -169,8 +169,7 @@ def test_listen_errors_say_what_to_change() -> None:
     [
         ({"port": True}, ("port", "whole number")),
         ({"port": "80"}, ("port",)),
-        ({"brain": 5}, ("brain", "EchoBrain()")),
-        ({"brain": voicelab.server.EchoBrain}, ("the class EchoBrain", "lambda: EchoBrain")),
+        ({"brain": 5}, ("brain", "factory")),
         ({"scrpt": "returns_desk"}, ("scrpt", "did you mean 'script'")),
     ],
 )

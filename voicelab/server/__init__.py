@@ -51,16 +51,6 @@ def serve(
     sessions than one event loop carries; brain and services must then be picklable).
     """
     whole(port, "port", lo=0, hi=65535, example=8765, where="serve (0: a free port)")
-    if brain is not None and (isinstance(brain, type) or not (isinstance(brain, Brain) or callable(brain))):
-        if isinstance(brain, type):
-            raise ConfigError(
-                f"serve: brain is the class {brain.__name__}; pass an instance, brain={brain.__name__}(...), "
-                f"or a factory for one per connection, brain=lambda: {brain.__name__}(...)"
-            )
-        raise ConfigError(
-            f"serve: brain must be a Brain (e.g. EchoBrain()) or a zero-argument function returning one, got "
-            f"{type(brain).__name__}"
-        )
     try:
         return Server(
             script,
