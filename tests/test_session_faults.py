@@ -16,7 +16,7 @@ from test_session import Conn, FakeServer, collect, types
 
 import voicelab
 from voicelab import events as ev
-from voicelab.errors import ConfigError, LocalProtocolError, SessionError
+from voicelab.errors import ArgumentError, ConfigError, LocalProtocolError, SessionError
 from voicelab.protocol.samples import text_turn
 from voicelab.recording import default_record_dir, load_recording
 from voicelab.testing import ConnectionPair
@@ -239,3 +239,79 @@ def test_a_malformed_server_event_is_reported_and_the_session_goes_on(event: dic
     (done,) = [e for e in pair.server_events if e["type"] == "response.done"]
     answer = pair.client.conversation.get(done["response"]["output"][0]["id"])
     assert answer is not None and answer.transcript == "I can help with that. What is your order number?"
+
+
+# --- connect() and Session(): every argument the handshake cannot use fails here, not at open -------------
+
+_URL = "ws://127.0.0.1:1/v1/realtime"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"bogus": 1}, ("'bogus'", "record_dir")),
+        ({"recorddir": "x"}, ("'recorddir'", "did you mean 'record_dir'?")),
+    ],
+    ids=["bogus", "recorddir"],
+)
+def test_connect_with_a_misspelt_keyword_names_the_closest_one(kwargs: dict[str, Any], names: Any) -> None:
+    with pytest.raises(ArgumentError) as info:
+        voicelab.connect(None, **kwargs)
+    assert isinstance(info.value, TypeError)
+    assert str(info.value).startswith("voicelab.connect() has no argument")
+    assert all(name in str(info.value) for name in names)
+
+
+@pytest.mark.parametrize("config", [5, "gpt-realtime", voicelab.SessionConfig], ids=["int", "str", "class"])
+def test_session_given_no_session_config_points_to_connect(config: Any) -> None:
+    with pytest.raises(ConfigError, match=r"voicelab\.SessionConfig.*voicelab\.connect\(") as info:
+        voicelab.Session(config, url=_URL, api_key="k", record_dir=False)
+    assert "\n" not in str(info.value)
+
+
+SECRET = "sk-proj-SECRETVALUE"
+BAD_CONNECT = [
+    ({"api_key": SECRET + " x\n"}, "api_key has a space, tab or line break"),
+    ({"api_key": SECRET + "\t"}, "api_key has a space, tab or line break"),
+    ({"api_key": SECRET + "é"}, "api_key has a non-ASCII character"),
+    ({"api_key": "“" + SECRET + "”"}, "api_key has a non-ASCII character"),
+    ({"headers": {"a\n": "b"}}, "'a\\\\n' is not an HTTP header name"),
+    ({"headers": {"X Trace": "b"}}, "'X Trace' is not an HTTP header name"),
+    ({"headers": {"X-Trace:": "b"}}, "is not an HTTP header name"),
+    ({"headers": {"": "b"}}, "empty header name"),
+    ({"headers": {"a": "b\r\nX: y"}}, r"headers\['a'\] has a line break"),
+    ({"headers": {"Authorization": "Bearer " + SECRET + "\n"}}, r"\[.Authorization.\] has a line break"),
+    ({"headers": {"a": "b\x00"}}, r"headers\['a'\] has a line break, a control"),
+    ({"headers": {"a": "bé"}}, "one line of ASCII text"),
+    ({"open_timeout": 10**9}, "open_timeout=1000000000 is out of range.*at most 3600"),
+    ({"open_timeout": float("inf")}, "open_timeout=inf must be a number of seconds"),
+    ({"response_timeout": 10**12}, "response_timeout=1000000000000 is out of range.*from 0 to 3600"),
+    ({"response_timeout": True}, "response_timeout=True must be a number of seconds"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_CONNECT, ids=range(len(BAD_CONNECT)))
+def test_what_the_handshake_cannot_carry_fails_at_connect_without_echoing_secrets(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    for make in (
+        lambda: voicelab.connect(None, url=_URL, record_dir=False, **kwargs),
+        lambda: voicelab.Session(voicelab.SessionConfig(), url=_URL, record_dir=False, **kwargs),
+    ):
+        with pytest.raises(ConfigError, match=message) as info:
+            make()
+        text = str(info.value)
+        assert "SECRETVALUE" not in text and "\n" not in text
+
+
+def test_valid_keys_headers_and_timeouts_still_connect_lazily() -> None:
+    session = voicelab.connect(
+        None,
+        url=_URL,
+        api_key="sk-proj-abc_DEF-123",
+        headers={"X-Trace": "a b\tc", "x-custom_1.v": "~!"},
+        open_timeout=3600,
+        response_timeout=0,
+        record_dir=False,
+    )
+    assert "not opened" in repr(session) and "abc_DEF" not in repr(session)

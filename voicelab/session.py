@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import functools
 import logging
-import math
 import platform
+import re
 import shutil
 import time
 from collections import deque
@@ -36,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 import voicelab
 from voicelab.audio.core import Audio
+from voicelab.checks import checked, number
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError, SessionError
 from voicelab.events import AppEvent, Disconnected, Error
@@ -104,6 +106,13 @@ class Session:
         agent: Any = None,
         playback: PlaybackTracker | None = None,
     ) -> None:
+        if not isinstance(config, SessionConfig):
+            got = f"the class {config.__name__}" if isinstance(config, type) else type(config).__name__
+            raise ConfigError(
+                f"Session takes a voicelab.SessionConfig, got {got}; open a session with "
+                "voicelab.connect(agent_or_config, url=...), which also takes an agent or a dict of fields."
+            )
+        _check_connect_args(url, api_key, None, record_dir, headers, open_timeout, response_timeout, playback)
         self._url = realtime_url(url, config.model)
         self._api_key = api_key
         self._headers = auth_headers(self._url, api_key, headers)
@@ -624,29 +633,70 @@ def _check_connect_args(
         raise ConfigError(
             "api_key must be a non-empty str, or None to use OPENAI_API_KEY (or no key offline)."
         )
+    if api_key is not None:
+        _check_api_key(api_key)
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise ConfigError(
             "model must be a non-empty str such as 'gpt-realtime', or None for the config's model."
         )
     check_record_dir(record_dir)
-    if headers is not None and (
-        not isinstance(headers, Mapping)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-    ):
-        raise ConfigError("headers must be a dict of str to str, e.g. {'X-Trace': 'abc'}.")
-    for name, value, zero_ok in (
-        ("open_timeout", open_timeout, False),
-        ("response_timeout", response_timeout, True),
-    ):
-        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not number_ok or value < 0 or (value == 0 and not zero_ok):
-            allowed = "0 (no watchdog) or more" if zero_ok else "more than 0"
-            raise ConfigError(f"{name} must be a number of seconds, {allowed}; got {value!r}.")
+    if headers is not None:
+        _check_headers(headers)
+    number(open_timeout, "open_timeout", lo=0, lo_open=True, hi=MAX_TIMEOUT_S, unit="seconds", example=10)
+    number(
+        response_timeout,
+        "response_timeout",
+        lo=0,
+        hi=MAX_TIMEOUT_S,
+        unit="seconds (0: no watchdog)",
+        example=30,
+    )
     if playback is not None and not isinstance(playback, PlaybackTracker):
         raise ConfigError(
             "playback must be a voicelab PlaybackTracker (or None for a new one), got "
             f"{type(playback).__name__}."
         )
+
+
+MAX_TIMEOUT_S = 3600  # open_timeout and response_timeout: an hour is more than any server needs
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110 token)
+
+
+def _check_api_key(api_key: str) -> None:
+    """ConfigError for a key no server can accept in an Authorization header (the key is never shown)."""
+    if not api_key.isascii():
+        raise ConfigError(
+            "api_key has a non-ASCII character (API keys are ASCII: a smart quote or an accent crept in?); "
+            "copy the key again from where it is kept."
+        )
+    if not api_key.isprintable() or any(c.isspace() for c in api_key):
+        raise ConfigError(
+            "api_key has a space, tab or line break in it (a copy-paste slip?); pass the key alone, e.g. "
+            "api_key=key.strip()."
+        )
+
+
+def _check_headers(headers: Any) -> None:
+    """ConfigError for headers that cannot go into an HTTP handshake (a value is never shown: it may be a
+    secret)."""
+    example = "e.g. headers={'X-Trace': 'abc'}"
+    if not isinstance(headers, Mapping):
+        raise ConfigError(f"headers must be a dict of str to str, {example}.")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigError(f"headers must be a dict of str to str, {example}.")
+        if not name:
+            raise ConfigError(f"headers has an empty header name; give every value a name, {example}.")
+        if not _TOKEN.fullmatch(name):
+            raise ConfigError(
+                f"headers: {name!r} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only: no "
+                f"spaces, colons or line breaks), {example}."
+            )
+        if not value.isascii() or any(c != "\t" and not c.isprintable() for c in value):
+            raise ConfigError(
+                f"headers[{name!r}] has a line break, a control or a non-ASCII character in its value; a "
+                "header value is one line of ASCII text (to send two headers, give two keys)."
+            )
 
 
 def config_of(agent_or_config: Any, caller: str = "voicelab.connect") -> tuple[SessionConfig, Any]:
@@ -672,6 +722,7 @@ def config_of(agent_or_config: Any, caller: str = "voicelab.connect") -> tuple[S
     )
 
 
+@functools.partial(checked, name="voicelab.connect")
 def connect(
     agent_or_config: Any = None,
     url: str | None = None,
