@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results.jsonl
-all=(vad plot speech session protocol server engine agents tables browser cockpit chained experiments hardening)
+all=(vad plot speech session protocol wire_audio server engine agents tables browser cockpit chained experiments hardening)
 if [ "$#" -gt 0 ]; then
   names=("$@")
   python - "$out" "${names[@]}" <<'PY'

@@ -354,7 +354,7 @@ class ClientProtocol:
         wire, pcm24 = stream.push(clip.samples, last=last)
         if last:
             self._input_stream = None
-        return self._appends(head[0] + wire, head[1] + pcm24)
+        return self._appends(fmt, head[0] + wire, head[1] + pcm24)
 
     def input_tail(self) -> Iterator[tuple[dict[str, Any], bytes]]:
         """End the caller's stream before a commit: the appends of what a resampler still holds (about a
@@ -362,11 +362,14 @@ class ClientProtocol:
         stream, self._input_stream = self._input_stream, None
         if stream is None or not stream.holds:
             return iter(())
-        return self._appends(*stream.flush())
+        return self._appends(stream.fmt, *stream.flush())
 
-    def _appends(self, wire: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+    def _appends(self, fmt: str, wire: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
         """`wire` in ~CHUNK_MS appends, each with its share of `pcm24` (the recording's copy); PCM24 with no
         wire bytes yet (a G.711 resampler holding back) waits for the next append."""
+        step24 = 24 * 2 * CHUNK_MS
+        if fmt == "pcm16":  # PCM16 24 kHz on the wire: the appends are the recording's copy
+            return self._pcm_appends(wire, step24)
         pcm24 = self._pcm24_carry + pcm24
         self._pcm24_carry = b""
         step = round(bytes_per_ms(self._config.input_format) * CHUNK_MS)
@@ -374,7 +377,6 @@ class ClientProtocol:
         if count == 0:
             self._pcm24_carry = pcm24
             return iter(())
-        step24 = 24 * 2 * CHUNK_MS
         cuts = [min(len(pcm24), i * step24) for i in range(count)] + [len(pcm24)]
         return (
             (
@@ -383,6 +385,11 @@ class ClientProtocol:
             )
             for i in range(count)
         )
+
+    def _pcm_appends(self, pcm: bytes, step: int) -> Iterator[tuple[dict[str, Any], bytes]]:
+        for offset in range(0, len(pcm), step):
+            chunk = pcm[offset : offset + step]
+            yield self._append(base64.b64encode(chunk).decode("ascii")), chunk
 
     def _append(self, b64: str) -> dict[str, Any]:
         if self.state is not State.OPEN:
