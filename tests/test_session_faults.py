@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from test_session import Conn, FakeServer, collect, types
 
 import voicelab
 from voicelab import events as ev
-from voicelab.errors import ArgumentError, ConfigError, LocalProtocolError, SessionError
+from voicelab.errors import ArgumentError, AudioError, ConfigError, LocalProtocolError, SessionError
 from voicelab.protocol.samples import text_turn
 from voicelab.recording import default_record_dir, load_recording
 from voicelab.testing import ConnectionPair
@@ -62,7 +63,7 @@ async def test_a_hostile_server_frame_is_an_error_event_and_the_session_goes_on(
 
 def test_a_rejected_response_create_does_not_leave_the_session_responding() -> None:
     pair = ConnectionPair({"output_modalities": ["text"]})
-    pair.client.create_response(bogus=1)
+    pair.client.create_response(audio={"output": {"bogus": 1}})  # only the server knows the nested fields
     assert [(e.code, e.fatal) for e in pair.events if isinstance(e, ev.Error)] == [
         ("unknown_parameter", False)
     ]
@@ -75,8 +76,12 @@ def test_a_rejected_response_create_does_not_leave_the_session_responding() -> N
 
 @pytest.mark.parametrize(
     "bad",
-    [{"bogus": 1}, {"max_output_tokens": -5}, {"audio": {"output": {"voice": "robot"}}}],
-    ids=["unknown", "range", "voice"],
+    [
+        {"audio": {"output": {"bogus": 1}}},
+        {"tools": [{"type": "function", "name": "bad name!", "parameters": {"type": "object"}}]},
+        {"audio": {"output": {"voice": "robot"}}},
+    ],
+    ids=["unknown", "tool-name", "voice"],
 )
 def test_a_queued_create_goes_out_when_the_one_before_is_refused(bad: Any) -> None:
     pair = ConnectionPair({"output_modalities": ["text"]})
@@ -96,6 +101,10 @@ def test_a_create_the_client_refuses_to_send_does_not_leave_it_responding() -> N
     pair = ConnectionPair()
     with pytest.raises(LocalProtocolError):
         pair.client.create_response(output_modalities=5)
+    with pytest.raises(ArgumentError, match="did you mean 'instructions'"):
+        pair.client.create_response(instruction="Be brief.")
+    with pytest.raises(LocalProtocolError, match="max_output_tokens=-5"):
+        pair.client.create_response(max_output_tokens=-5)
     assert not pair.client.responding and pair.sent("response.create") == []
 
 
@@ -315,3 +324,23 @@ def test_valid_keys_headers_and_timeouts_still_connect_lazily() -> None:
         record_dir=False,
     )
     assert "not opened" in repr(session) and "abc_DEF" not in repr(session)
+
+
+async def test_session_commands_refuse_bad_arguments_and_say_when_never_opened() -> None:
+    session = voicelab.connect(None, url=_URL, api_key="k", record_dir=False)
+    clip = voicelab.Audio.from_array(np.zeros(2400, dtype=np.float32), 24000)
+    with pytest.raises(AudioError, match=r"pass voicelab.read_audio\(path\)"):
+        await session.send_audio("/x.wav")  # type: ignore[arg-type]
+    with pytest.raises(AudioError, match="rate=16000"):
+        await session.send_audio(clip, rate=16000)
+    with pytest.raises(ConfigError, match="commit='yes' must be True or False"):
+        await session.send_audio(clip, commit="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="respond='no' must be True or False"):
+        await session.send_text("hi", respond="no")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="respond=None must be True or False"):
+        await session.send_function_output("call_1", "x", respond=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="non-empty str"):
+        await session.send_text("")
+    for command in (session.send_audio(clip), session.send_text("hi"), session.commit()):
+        with pytest.raises(SessionError, match=r"never opened; open it first: `async with voicelab.connect"):
+            await command

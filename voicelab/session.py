@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 import voicelab
 from voicelab.audio.core import Audio
-from voicelab.checks import checked, number
+from voicelab.checks import checked, flag, number
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError, SessionError
 from voicelab.events import AppEvent, Disconnected, Error
@@ -411,6 +411,11 @@ class Session:
     # -- sending: the protocol makes the events, the driver records and sends them --------------------
     async def _send(self, event: dict[str, Any], pcm: bytes | None = None) -> None:
         if self._transport is None or self._finished:
+            if not self._opened:
+                raise SessionError(
+                    "the session was never opened; open it first: `async with voicelab.connect(...) as "
+                    "session:`, or `await session.open()`."
+                )
             raise SessionError("the session is closed; open a new one with voicelab.connect(...).")
         if self._writer is not None:
             self._writer.record_wire("client", event, pcm=pcm)
@@ -440,6 +445,8 @@ class Session:
 
         `audio`: an Audio, an array with `rate`, or PCM16 little-endian bytes (at `rate`, default 24000).
         Consecutive calls are one stream (a 48 kHz mic's chunks are resampled without seams)."""
+        if commit is not False and commit is not True:
+            flag(commit, "commit", where="send_audio")
         for event, pcm24 in self._protocol.audio_appends(audio, rate, last=commit):
             await self._send(event, pcm=pcm24)
         if commit:
@@ -455,6 +462,7 @@ class Session:
 
     async def send_text(self, text: str, respond: bool = True) -> None:
         """Add a user text message; then ask for a response unless respond=False."""
+        flag(respond, "respond", where="send_text")
         await self._send_all(self._protocol.text_item(text))
         if respond:
             await self.create_response()
@@ -471,6 +479,7 @@ class Session:
 
     async def send_function_output(self, call_id: str, output: Any, respond: bool = True) -> None:
         """Answer a function call (`output` is sent as text; non-strings as JSON); then respond."""
+        flag(respond, "respond", where="send_function_output")
         await self._send_all(self._protocol.function_output_item(call_id, output))
         if respond:
             await self.create_response()

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from voicelab.audio.core import Audio
-from voicelab.checks import checked_class, number, one_of, text, whole
+from voicelab.checks import checked_class, flag, number, one_of, text, whole
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError
 from voicelab.events import AppEvent
@@ -75,11 +75,13 @@ class PairClient:
         return self.protocol.responding
 
     def send_text(self, text: str, respond: bool = True) -> None:
+        flag(respond, "respond", where="send_text")
         self._pair.send(self.protocol.text_item(text))
         if respond:
             self.create_response()
 
     def send_function_output(self, call_id: str, output: Any, respond: bool = True) -> None:
+        flag(respond, "respond", where="send_function_output")
         self._pair.send(self.protocol.function_output_item(call_id, output))
         if respond:
             self.create_response()
@@ -115,6 +117,7 @@ class PairClient:
     ) -> None:
         """Append audio in ~100 ms events, all at the current time (move the clock between calls to stream
         it in real time)."""
+        flag(commit, "commit", where="send_audio")
         for event, _pcm in self.protocol.audio_appends(audio, rate, last=commit):
             self._pair.send([event])
         if commit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from voicelab import events as ev
 from voicelab.audio.core import Audio
 from voicelab.audio.g711 import alaw_encode, ulaw_encode
 from voicelab.config import SessionConfig
-from voicelab.errors import AudioError, ConfigError, LocalProtocolError, SessionError
+from voicelab.errors import ArgumentError, AudioError, ConfigError, LocalProtocolError, SessionError
 from voicelab.playback import PlaybackTracker
 from voicelab.protocol import ClientProtocol
 from voicelab.protocol.client import State
@@ -82,7 +83,7 @@ def speech_started() -> dict[str, Any]:
 def test_commands_are_refused_before_open_and_after_close() -> None:
     protocol = ClientProtocol(SessionConfig())
     assert protocol.state is State.CONNECTING
-    with pytest.raises(SessionError, match="closed"):
+    with pytest.raises(SessionError, match="never opened"):
         protocol.send_text("hi")
     protocol.connection_open()
     assert [e["type"] for e in protocol.send_text("hi")] == ["conversation.item.create", "response.create"]
@@ -182,9 +183,9 @@ def test_a_create_waits_behind_the_active_response_and_goes_out_after_its_done()
 
 def test_an_error_answering_the_create_releases_the_queue() -> None:
     protocol = opened()
-    (first,) = protocol.create_response(bogus=1)
+    (first,) = protocol.create_response(audio={"output": {"bogus": 1}})  # nested: only the server knows
     assert protocol.create_response() == []
-    refusal = error_event("Unknown parameter: 'response.bogus'.", "unknown_parameter")
+    refusal = error_event("Unknown parameter: 'response.audio.output.bogus'.", "unknown_parameter")
     refusal["error"]["event_id"] = first["event_id"]
     got = feed(protocol, refusal)
     assert [(e.code, e.fatal) for e in got if isinstance(e, ev.Error)] == [("unknown_parameter", False)]
@@ -488,3 +489,88 @@ def test_g711_answers_decode_as_one_stream_per_item() -> None:
     largest_step = 0.3 * 32767 * 2 * np.pi * 440 / 24000
     assert np.abs(np.diff(samples)).max() < largest_step * 1.2  # A-law's own error is small; a seam is not
     assert protocol.conversation.get("a").audio_ms == 1000.0
+
+
+# --- bad command arguments: one line naming the fix, nothing handed out ----------------------------------
+
+_CLIP = Audio.from_array(np.zeros(2400, dtype=np.float32), 24000)
+_USER_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}
+
+BAD_COMMANDS: list[tuple[str, Any, type[Exception], str]] = [
+    ("send_audio(path)", lambda p: list(p.audio_appends("/x.wav")), AudioError,
+     r"not a path \('/x.wav'\); pass voicelab.read_audio\(path\)"),
+    ("send_audio(Path)", lambda p: list(p.audio_appends(Path("a.wav"), 16000)), AudioError,
+     r"voicelab.read_audio\(path\)"),
+    ("send_audio(Audio, rate=16000)", lambda p: list(p.audio_appends(_CLIP, 16000)), AudioError,
+     r"Audio at 24000 Hz and rate=16000.*drop rate=.*Audio.from_array\(audio.samples, 16000\)"),
+    ("send_text('')", lambda p: p.send_text(""), ConfigError, r"non-empty str.*create_response\(\)"),
+    ("send_text('  ')", lambda p: p.send_text("  \n"), ConfigError, "non-empty str"),
+    ("send_text(respond='no')", lambda p: p.send_text("hi", respond="no"), ConfigError,
+     "respond='no' must be True or False"),
+    ("send_function_output(respond=1)", lambda p: p.send_function_output("c", "x", respond=1), ConfigError,
+     "respond=1 must be True or False"),
+    ("create_response(bogus=1)", lambda p: p.create_response(bogus=1), ArgumentError,
+     "no argument 'bogus'; it takes: audio, conversation, input, instructions, max_output_tokens"),
+    ("create_response(instruction=)", lambda p: p.create_response(instruction="x"), ArgumentError,
+     "did you mean 'instructions'?"),
+    ("max_output_tokens=0", lambda p: p.create_response(max_output_tokens=0), LocalProtocolError,
+     "max_output_tokens=0 is not valid; use a whole number from 1 to 4096, or 'inf'"),
+    ("max_output_tokens=4097", lambda p: p.create_response(max_output_tokens=4097), LocalProtocolError,
+     "from 1 to 4096"),
+    ("max_output_tokens=True", lambda p: p.create_response(max_output_tokens=True), LocalProtocolError,
+     "from 1 to 4096"),
+    ("max_output_tokens='infinite'", lambda p: p.create_response(max_output_tokens="infinite"),
+     LocalProtocolError, "or 'inf'"),
+    ("function output object()", lambda p: p.send_function_output("c", object()), ConfigError,
+     r"output must be JSON-serializable.*got object.*str\(value\)"),
+    ("function output call_id=5", lambda p: p.send_function_output(5, "x"), ConfigError,
+     "needs the call's call_id, a non-empty str.*got int"),
+    ("create_item(5)", lambda p: p.create_item(5), ConfigError, "create_item takes an item dict such as"),
+    ("create_item(bogus)", lambda p: p.create_item({"type": "bogus"}), LocalProtocolError,
+     "item type 'bogus' is not an item type; use 'message'"),
+    ("create_item(mesage)", lambda p: p.create_item({"type": "mesage"}), LocalProtocolError,
+     "did you mean 'message'?"),
+    ("create_item(role)", lambda p: p.create_item({"type": "message", "role": "x"}), LocalProtocolError,
+     "role must be 'user', 'assistant' or 'system', got 'x'"),
+    ("create_item(part)", lambda p: p.create_item({**_USER_ITEM, "content": [{"type": "text", "text": "x"}]}),
+     LocalProtocolError, r"invalid user message item: content.0.type: .*'input_text'"),
+    ("create_item(no call_id)", lambda p: p.create_item({"type": "function_call_output", "output": "x"}),
+     LocalProtocolError, "invalid function_call_output item: call_id: Field required"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"), [b[1:] for b in BAD_COMMANDS], ids=[b[0] for b in BAD_COMMANDS]
+)
+def test_a_bad_command_argument_is_one_line_naming_the_fix(
+    call: Any, error: type[Exception], message: str
+) -> None:
+    protocol = opened()
+    with pytest.raises(error, match=message) as info:
+        call(protocol)
+    assert "\n" not in str(info.value) and "Realtime" not in str(info.value).split("openai.types")[0]
+    assert not protocol.responding and protocol.outgoing == []
+
+
+def test_good_command_arguments_still_make_the_same_events() -> None:
+    protocol = opened()
+    assert len(list(protocol.audio_appends(_CLIP, 24000))) == 1  # the Audio's own rate: fine
+    (item,) = protocol.create_item(_USER_ITEM)
+    assert item["item"] == _USER_ITEM
+    (create,) = protocol.create_response(max_output_tokens="inf", conversation="none")
+    assert create["response"] == {"max_output_tokens": "inf", "conversation": "none"}
+    (create,) = protocol.create_response(max_output_tokens=4096, instructions="Be brief.")
+    assert create["response"]["max_output_tokens"] == 4096
+    (output,) = protocol.function_output_item("call_1", {"ok": [1, None]})
+    assert output["item"]["output"] == '{"ok": [1, null]}'
+
+
+def test_a_command_before_the_connection_opens_says_it_was_never_opened() -> None:
+    protocol = ClientProtocol(SessionConfig())
+    for command in (lambda: protocol.send_text("hi"), lambda: list(protocol.audio_appends(_CLIP))):
+        with pytest.raises(SessionError, match=r"never opened; open it first: `async with voicelab.connect"):
+            command()
+    protocol.connection_open()
+    protocol.connection_closed()
+    with pytest.raises(SessionError, match="is closed; open a new one"):
+        protocol.send_text("hi")

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 import voicelab
 from voicelab.commands import serve as serve_command
 from voicelab.errors import ConfigError
-from voicelab.server import ScriptedBrain, Server, serve_async
+from voicelab.server import ScriptedBrain, Server, app, serve_async
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,37 @@ def test_a_server_that_cannot_listen_leaves_no_warm_up_running() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_warm_up_starts_only_once_the_server_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that cannot listen starts no model load or synthesis a process could exit in the middle of."""
+    started: list[bool] = []
+    warm_up = app._Handler.warm_up
+    monkeypatch.setattr(app._Handler, "warm_up", lambda self: started.append(True) or warm_up(self))
+    with pytest.raises(ConfigError, match="could not listen"):
+        Server(brain=ScriptedBrain(SCRIPT), host="256.1.1.1", services=FAKE_SERVICES)
+    assert started == []
+    with Server(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES):
+        assert started == [True]
+
+
+def test_close_waits_for_the_warm_up_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script that starts a server, closes it and exits must not exit while the warm-up runs native code
+    (SIGABRT, "terminate called without an active exception"): Server.close() joins it, with a bound."""
+    release = threading.Event()
+    finished: list[bool] = []
+
+    def slow_warm(self: Any, phrases: list[str], lines: list[str]) -> None:
+        release.wait(30)
+        finished.append(True)
+
+    monkeypatch.setattr(app._Handler, "_warm", slow_warm)
+    server = Server(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES)
+    handler = server._inner._handler  # type: ignore[union-attr]
+    thread = handler._warming
+    assert thread is not None and thread.is_alive()
+    handler.join_warm_up(0.01)  # bounded: it returns while the thread still runs
+    assert thread.is_alive() and finished == []
+    threading.Timer(0.1, release.set).start()
+    server.close()
+    assert finished == [True] and not thread.is_alive()

@@ -8,11 +8,14 @@ import re
 from typing import Any
 
 import numpy as np
+import pytest
 from server_helpers import SCRIPT, make_engine, send, started, types_of, validate
 
+from voicelab.errors import ArgumentError, ConfigError
 from voicelab.server.brains import EchoBrain, ScriptedBrain
 from voicelab.server.engine import Engine
 from voicelab.server.responses import Timing
+from voicelab.server.services import EngineServices
 from voicelab.server.validation import DEFAULT_INSTRUCTIONS
 
 WEATHER_TOOL = {
@@ -724,3 +727,28 @@ def test_g711_input_is_decoded_for_vad() -> None:
     assert len(base64.b64decode(retrieved["item"]["content"][0]["audio"])) == 600 * 8
     audio_out = [e for e in events if e["type"] == "response.output_audio.delta"]
     assert sum(len(base64.b64decode(e["delta"])) for e in audio_out) == 5 * 100 * 8
+
+
+BAD_ENGINES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("pace", {"pace": "slow"}, ConfigError, "Engine: pace='slow' is not valid; use one of 'realtime'"),
+    ("services", {"services": 5}, ConfigError, r"services must be a voicelab.server.EngineServices.*got int"),
+    ("services-class", {"services": EngineServices}, ConfigError, "got the class EngineServices"),
+    ("timing", {"timing": "fast"}, ConfigError, r"timing must be .*Timing\(pace='fast'\).*got str"),
+    ("intent", {"intent": "transcribe"}, ConfigError, "intent='transcribe' is not valid"),
+    ("pase", {"pase": "fast"}, ArgumentError, "Engine\\(\\) has no argument 'pase'; did you mean 'pace'?"),
+    ("brain-class", {"brain": EchoBrain}, ConfigError, r"got the class EchoBrain; create one first"),
+    ("brain-int", {"brain": 5}, ConfigError, r"needs a brain .*got int; e.g. Engine\(voicelab.server"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"), [b[1:] for b in BAD_ENGINES], ids=[b[0] for b in BAD_ENGINES]
+)
+def test_an_engine_with_a_bad_argument_names_the_fix(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    kwargs = {"brain": EchoBrain(), **kwargs}
+    with pytest.raises(error, match=message) as info:
+        Engine(**kwargs)
+    assert isinstance(info.value, ValueError)  # what Engine raised before, for callers that catch it
+    assert "\n" not in str(info.value)

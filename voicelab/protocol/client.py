@@ -38,17 +38,29 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import difflib
 import enum
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from openai.types.realtime import (
+    RealtimeConversationItemAssistantMessage,
+    RealtimeConversationItemFunctionCall,
+    RealtimeConversationItemFunctionCallOutput,
+    RealtimeConversationItemSystemMessage,
+    RealtimeConversationItemUserMessage,
+    RealtimeResponseCreateParams,
+)
+from pydantic import BaseModel, ValidationError
 
 from voicelab.audio.core import REALTIME_RATE, Audio
+from voicelab.checks import flag, unknown_keywords
 from voicelab.config import SessionConfig, audio_format, format_name
-from voicelab.errors import AudioError, ConfigError, RemoteProtocolError, SessionError
+from voicelab.errors import AudioError, ConfigError, LocalProtocolError, RemoteProtocolError, SessionError
 from voicelab.events import (
     AppEvent,
     AudioChunk,
@@ -105,6 +117,20 @@ _ITEM_EVENTS = frozenset(
     }
 )
 _CLOSED_MESSAGE = "the session is closed; open a new one with voicelab.connect(...)."
+_NOT_OPEN_MESSAGE = (
+    "the session was never opened; open it first: `async with voicelab.connect(...) as session:`, or "
+    "`await session.open()` (a ClientProtocol: call connection_open() once the transport is up)."
+)
+RESPONSE_FIELDS = tuple(RealtimeResponseCreateParams.model_fields)  # the GA response.create `response`
+MAX_OUTPUT_TOKENS = 4096
+_ITEM_EXAMPLE = "{'type': 'message', 'role': 'user', 'content': [{'type': 'input_text', 'text': 'Hi'}]}"
+_ITEM_MODELS: dict[tuple[str, str | None], type[BaseModel]] = {
+    ("message", "system"): RealtimeConversationItemSystemMessage,
+    ("message", "user"): RealtimeConversationItemUserMessage,
+    ("message", "assistant"): RealtimeConversationItemAssistantMessage,
+    ("function_call", None): RealtimeConversationItemFunctionCall,
+    ("function_call_output", None): RealtimeConversationItemFunctionCallOutput,
+}
 
 
 class State(enum.Enum):
@@ -220,7 +246,11 @@ class ClientProtocol:
     # -- commands: each returns the client events to send, in order ----------------------------------
     def _check_open(self) -> None:
         if self.state is not State.OPEN:
-            raise SessionError(_CLOSED_MESSAGE)
+            raise self._not_open()
+
+    def _not_open(self) -> SessionError:
+        """The SessionError for a command while not open: never opened, or closed."""
+        return SessionError(_NOT_OPEN_MESSAGE if self.state is State.CONNECTING else _CLOSED_MESSAGE)
 
     def _valid(self, event: dict[str, Any]) -> dict[str, Any]:
         self._check_open()
@@ -256,11 +286,17 @@ class ClientProtocol:
         return [self._valid({"event_id": new_event_id(), **event})]
 
     def create_item(self, item: dict[str, Any], previous_item_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            self._valid(
-                client_event("conversation.item.create", item=item, previous_item_id=previous_item_id)
+        """The `conversation.item.create` of `item` (a GA item dict); an invalid one is a one-line
+        ConfigError (not a dict) or LocalProtocolError naming the field."""
+        if not isinstance(item, dict):
+            raise ConfigError(
+                f"create_item takes an item dict such as {_ITEM_EXAMPLE}, got {type(item).__name__}."
             )
-        ]
+        try:
+            event = client_event("conversation.item.create", item=item, previous_item_id=previous_item_id)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(_item_problem(item) or str(exc)) from None
+        return [self._valid(event)]
 
     def delete_item(self, item_id: str) -> list[dict[str, Any]]:
         return [self._valid(client_event("conversation.item.delete", item_id=item_id))]
@@ -269,27 +305,53 @@ class ClientProtocol:
         """The `conversation.item.create` of a user text message."""
         if not isinstance(text, str):
             raise ConfigError(f"send_text needs a str, got {type(text).__name__}.")
+        if not text.strip():
+            raise ConfigError(
+                "send_text needs a non-empty str, e.g. send_text('Hello'); to ask for a response without a "
+                "new message, use create_response()."
+            )
         item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
         return self.create_item(item)
 
     def send_text(self, text: str, respond: bool = True) -> list[dict[str, Any]]:
         """A user text message, then (respond=True) a response.create (or nothing more when one is queued)."""
+        flag(respond, "respond", where="send_text")
         out = self.text_item(text)
         return out + self.create_response() if respond else out
 
     def function_output_item(self, call_id: str, output: Any) -> list[dict[str, Any]]:
         """The `function_call_output` item answering a call (`output` as text; non-strings as JSON)."""
-        text = output if isinstance(output, str) else json.dumps(output)
+        if not isinstance(call_id, str) or not call_id:
+            got = repr(call_id) if isinstance(call_id, str) else type(call_id).__name__
+            raise ConfigError(
+                f"send_function_output needs the call's call_id, a non-empty str (the function_call event's "
+                f".call_id, e.g. 'call_9Q9eysr6LstYMEx6'), got {got}."
+            )
+        if isinstance(output, str):
+            text = output
+        else:
+            try:
+                text = json.dumps(output)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    "send_function_output: output must be JSON-serializable (a str, or a dict, list, "
+                    f"number, bool or None of those), got {type(output).__name__} ({exc}); convert it "
+                    "first, e.g. str(value) or a dict of its fields."
+                ) from None
         return self.create_item({"type": "function_call_output", "call_id": call_id, "output": text})
 
     def send_function_output(self, call_id: str, output: Any, respond: bool = True) -> list[dict[str, Any]]:
+        flag(respond, "respond", where="send_function_output")
         out = self.function_output_item(call_id, output)
         return out + self.create_response() if respond else out
 
     def create_response(self, **params: Any) -> list[dict[str, Any]]:
         """A response.create (params: GA `response` fields): [event] to send now, or [] when it is queued
         behind the active response (released by `events_to_send()` after response.done).
-        `conversation="none"` (out of band) goes out at once."""
+        `conversation="none"` (out of band) goes out at once. An unknown field is an ArgumentError naming the
+        closest one; a `max_output_tokens` outside 1-4096 (or "inf") a LocalProtocolError."""
+        if params:
+            _check_response_params(params)
         event = self._valid(client_event("response.create", response=params or None))
         if params.get("conversation") == "none":
             return [event]
@@ -393,7 +455,7 @@ class ClientProtocol:
 
     def _append(self, b64: str) -> dict[str, Any]:
         if self.state is not State.OPEN:
-            raise SessionError(_CLOSED_MESSAGE)
+            raise self._not_open()
         return {"type": "input_audio_buffer.append", "event_id": new_event_id(), "audio": b64}
 
     def cut_playback(self, state: PlaybackState | None, heard_ms: float | None = None) -> Cut:
@@ -662,10 +724,66 @@ def _snapshot(item: Item | None) -> Item:
     return copy.deepcopy(item)
 
 
+def _check_response_params(params: dict[str, Any]) -> None:
+    """What the GA `response.create` would refuse, refused here with the field and the fix."""
+    unknown_keywords(params, RESPONSE_FIELDS, "create_response()")
+    limit = params.get("max_output_tokens")
+    if (limit is not None and limit != "inf") and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_OUTPUT_TOKENS
+    ):
+        raise LocalProtocolError(
+            f"create_response: max_output_tokens={limit!r} is not valid; use a whole number from 1 to "
+            f"{MAX_OUTPUT_TOKENS}, or 'inf' for the model's limit."
+        )
+
+
+def _item_problem(item: dict[str, Any]) -> str | None:
+    """One line naming what is wrong with an item the GA union refused (None: no better words than its
+    own)."""
+    kind = item.get("type")
+    kinds = ("message", "function_call", "function_call_output")
+    if kind not in kinds:
+        close = difflib.get_close_matches(kind, kinds, n=1) if isinstance(kind, str) else []
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return (
+            f"create_item: item type {kind!r} is not an item type; {hint}use 'message' (with 'role' and "
+            f"'content'), 'function_call' or 'function_call_output', e.g. {_ITEM_EXAMPLE}."
+        )
+    role = item.get("role") if kind == "message" else None
+    if kind == "message" and role not in ("system", "user", "assistant"):
+        return (
+            f"create_item: a message's role must be 'user', 'assistant' or 'system', got {role!r}, e.g. "
+            f"{_ITEM_EXAMPLE}."
+        )
+    model = _ITEM_MODELS[(kind, role)]
+    try:
+        model.model_validate(item)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "item"
+        what = f"{role} message" if role else kind
+        return (
+            f"create_item: invalid {what} item: {where}: {first['msg']}; fix that field (the shape is "
+            f"openai.types.realtime.{model.__name__})."
+        )
+    return None
+
+
 def _caller_audio(audio: Any, rate: int | None) -> Audio:
     """What send_audio accepts, as an Audio: an Audio, a numeric array with its rate, or PCM16 bytes."""
     if isinstance(audio, Audio):
+        if rate is not None and rate != audio.rate:
+            raise AudioError(
+                f"send_audio got an Audio at {audio.rate} Hz and rate={rate!r}; an Audio carries its own "
+                "rate, so drop rate= (it is converted to the session's format), or, if the samples "
+                f"really are at {rate!r} Hz, pass Audio.from_array(audio.samples, {rate!r})."
+            )
         return audio
+    if isinstance(audio, (str, os.PathLike)):
+        raise AudioError(
+            f"send_audio takes audio, not a path ({str(os.fspath(audio))!r}); pass "
+            "voicelab.read_audio(path), e.g. session.send_audio(voicelab.read_audio('turn.wav'))."
+        )
     if isinstance(audio, (bytes, bytearray, memoryview)):
         return Audio.from_array(pcm16_samples(audio), REALTIME_RATE if rate is None else rate)
     if rate is None:

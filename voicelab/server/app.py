@@ -94,6 +94,7 @@ def _cached(services: EngineServices) -> EngineServices:
 DEFAULT_VOICE = "alloy"  # the engine's voice when neither the session nor the response sets one
 MAX_WARM_LINES = 128  # the fixed replies synthesized ahead (the synthesizer's cache holds 256)
 MAX_WARM_CHARS = 1200  # longer replies are cut by the engine before synthesis (its MAX_REPLY_CHARS)
+WARM_UP_JOIN_S = 30.0  # Server.close() waits at most this long for the warm-up thread
 
 
 def _static_lines(brain: BrainSource) -> list[str]:
@@ -154,11 +155,26 @@ class _Handler:
             weakref.WeakKeyDictionary()
         )
         self._executor: WorkerThreads | None = None
+        self._warming: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Once the server listens (a server that cannot listen starts nothing a process could exit in the
+        middle of): load the VAD model, and build the grammar and the script's fixed replies in a thread that
+        `join_warm_up` waits for when the server closes."""
         prewarm_silero()  # the VAD model, loaded once for every connection, before the first one needs it
+        brain = self._brain
         phrases = list(getattr(brain, "phrases", ())) if _is_brain(brain) else []
         lines = _static_lines(brain) if self.services.synthesize is espeak_synthesizer else []
         if phrases or lines:
-            threading.Thread(target=self._warm, args=(phrases, lines), daemon=True).start()
+            self._warming = threading.Thread(target=self._warm, args=(phrases, lines), daemon=True)
+            self._warming.start()
+
+    def join_warm_up(self, timeout_s: float = WARM_UP_JOIN_S) -> None:
+        """Wait (at most `timeout_s`) for the warm-up thread: a process that exits while it runs in native
+        code (espeak, the grammar) can abort ("terminate called without an active exception")."""
+        thread = self._warming
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
 
     def _warm(self, phrases: list[str], lines: list[str]) -> None:
         """Build the transcription grammar before the first turn needs it, then synthesize the script's
@@ -558,6 +574,7 @@ async def serve_async(
     handler = _Handler(_brain_source(script, brain), token, pace, services)
     listening = _Listening(handler, host, port, reuse_port=_reuse_port)
     await listening.start()
+    handler.warm_up()
     return AsyncServer(listening, handler, host)
 
 
@@ -673,6 +690,7 @@ class Server:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=15)
         self._loop.close()
+        inner._handler.join_warm_up()
 
     def __enter__(self) -> Server:
         return self

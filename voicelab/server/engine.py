@@ -44,6 +44,8 @@ from typing import Any
 from openai.types.realtime import RealtimeClientEvent, RealtimeResponseCreateParams
 from pydantic import BaseModel, ValidationError
 
+from voicelab.checks import checked_class, one_of
+from voicelab.errors import ConfigError
 from voicelab.protocol.events import parse_frame
 from voicelab.server.brains import Brain
 from voicelab.server.ids import IdMaker, error_event, stamped
@@ -156,6 +158,7 @@ class _EngineTranscripts:
             self._engine.conversation.set_transcript(item_id, text)
 
 
+@checked_class
 class Engine:
     """One Realtime connection's server side. See the module docstring."""
 
@@ -172,10 +175,7 @@ class Engine:
         intent: str | None = None,
         hand_out_work: bool = False,
     ) -> None:
-        if intent not in (None, "transcription"):
-            raise ValueError(f"intent must be None or 'transcription', got {intent!r}")
-        if pace not in ("realtime", "fast"):
-            raise ValueError(f"pace must be 'realtime' or 'fast', got {pace!r}")
+        _check_engine_args(brain, pace, services, timing, intent)
         self.brain = brain
         self.services = services or EngineServices.default()
         self.timing = timing or Timing(pace=pace)
@@ -774,6 +774,34 @@ class Engine:
 
     def _on_response_cancel(self, event: dict[str, Any], now_ms: float) -> Events:
         return self._responder.cancel_request(event, now_ms)
+
+
+def _check_engine_args(brain: Any, pace: Any, services: Any, timing: Any, intent: Any) -> None:
+    """ConfigError (a ValueError) naming the argument and the fix, before anything is built."""
+    if isinstance(brain, type) or not callable(getattr(brain, "reply", None)):
+        got = f"the class {brain.__name__}" if isinstance(brain, type) else type(brain).__name__
+        fix = (
+            f"create one first, e.g. Engine({brain.__name__}(...))"
+            if isinstance(brain, type)
+            else ("e.g. Engine(voicelab.server.ScriptedBrain(script)) or Engine(voicelab.server.EchoBrain())")
+        )
+        raise ConfigError(
+            f"Engine needs a brain (an object with `phrases` and `reply(context)`), got {got}; {fix}."
+        )
+    one_of(pace, "pace", ("realtime", "fast"), where="Engine")
+    one_of(intent, "intent", (None, "transcription"), where="Engine")
+    if services is not None and not isinstance(services, EngineServices):
+        got = f"the class {services.__name__}" if isinstance(services, type) else type(services).__name__
+        raise ConfigError(
+            "Engine: services must be a voicelab.server.EngineServices (EngineServices.default(), "
+            "EngineServices.pooled() or EngineServices(synthesize, turn_detector, transcriber)), or None for "
+            f"the defaults; got {got}."
+        )
+    if timing is not None and not isinstance(timing, Timing):
+        raise ConfigError(
+            "Engine: timing must be a voicelab.server.responses.Timing, e.g. Timing(pace='fast'), or None "
+            f"for the pace's defaults; got {type(timing).__name__}."
+        )
 
 
 def _job_work(job: Callable[[], str | None], holds_frames: bool = False) -> Work:
