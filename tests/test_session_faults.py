@@ -271,6 +271,13 @@ def test_connect_with_a_misspelt_keyword_names_the_closest_one(kwargs: dict[str,
     assert all(name in str(info.value) for name in names)
 
 
+def test_session_with_a_misspelt_keyword_names_the_closest_one() -> None:
+    with pytest.raises(
+        ArgumentError, match="Session\\(\\) has no argument 'recorddir'; did you mean 'record_dir'"
+    ):
+        voicelab.Session(voicelab.SessionConfig(), url=_URL, recorddir=False)
+
+
 @pytest.mark.parametrize("config", [5, "gpt-realtime", voicelab.SessionConfig], ids=["int", "str", "class"])
 def test_session_given_no_session_config_points_to_connect(config: Any) -> None:
     with pytest.raises(ConfigError, match=r"voicelab\.SessionConfig.*voicelab\.connect\(") as info:

@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 import voicelab
 from voicelab.audio.core import Audio
-from voicelab.checks import checked, flag, number
+from voicelab.checks import checked, checked_class, flag, number
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError, SessionError
 from voicelab.events import AppEvent, Disconnected, Error
@@ -90,6 +90,7 @@ class _EventChannel:
         return items.popleft()
 
 
+@checked_class
 class Session:
     """A Realtime session: `async with voicelab.connect(...) as session`; or `await voicelab.connect(...)`."""
 
