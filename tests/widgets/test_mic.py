@@ -89,7 +89,7 @@ def test_the_js_is_a_sibling_file_with_the_shared_audio_context() -> None:
     assert 'registerProcessor("voicelab-capture"' in text
     assert "function audioContext()" in text and "getSettings" in text  # the mic context at the track rate
     assert "sampleRate: 24000" not in text  # never force the context's rate (Firefox refuses)
-    assert "getUserMedia" in text and "autoGainControl: model.get(\"auto_gain\")" in text
+    assert "getUserMedia" in text and 'autoGainControl: model.get("auto_gain")' in text
 
 
 def test_voice_processing_is_on_by_default_and_can_be_turned_off() -> None:
