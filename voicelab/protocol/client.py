@@ -178,7 +178,6 @@ class ClientProtocol:
         self._config = config
         self._output_format_name = format_name(config.output_format)
         self._input_stream: InputStream | None = None  # the caller's audio, one stream across appends
-        self._pcm24_carry = b""
         self._g711_decoders: dict[str, G711Decoder] = {}  # output item id -> its G.711 stream
         self.playback = playback or PlaybackTracker()
         self.recorder = recorder
@@ -427,18 +426,13 @@ class ClientProtocol:
         return self._appends(stream.fmt, *stream.flush())
 
     def _appends(self, fmt: str, wire: bytes, pcm24: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
-        """`wire` in ~CHUNK_MS appends, each with its share of `pcm24` (the recording's copy); PCM24 with no
-        wire bytes yet (a G.711 resampler holding back) waits for the next append."""
+        """`wire` (in format `fmt`) in ~CHUNK_MS appends, each with its share of `pcm24` (the recording's
+        copy)."""
         step24 = 24 * 2 * CHUNK_MS
         if fmt == "pcm16":  # PCM16 24 kHz on the wire: the appends are the recording's copy
             return self._pcm_appends(wire, step24)
-        pcm24 = self._pcm24_carry + pcm24
-        self._pcm24_carry = b""
-        step = round(bytes_per_ms(self._config.input_format) * CHUNK_MS)
+        step = round(bytes_per_ms(fmt) * CHUNK_MS)
         count = -(-len(wire) // step)
-        if count == 0:
-            self._pcm24_carry = pcm24
-            return iter(())
         cuts = [min(len(pcm24), i * step24) for i in range(count)] + [len(pcm24)]
         return (
             (

@@ -34,8 +34,11 @@ _G711 = {"audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw", "pcmu", "pcma"}
 def bytes_per_ms(audio_format: Any) -> float:
     """Bytes per millisecond of a session audio format: a GA object (``{"type": "audio/pcmu"}``), its type,
     or a beta name (``"g711_ulaw"``); None or anything else is PCM16 at 24 kHz."""
-    kind = audio_format.get("type") if isinstance(audio_format, Mapping) else audio_format
-    if kind is None and not isinstance(audio_format, (str, Mapping)):
+    if isinstance(audio_format, str):
+        kind: Any = audio_format
+    elif isinstance(audio_format, Mapping):
+        kind = audio_format.get("type")
+    else:  # a parsed GA object (openai's types) or None
         kind = getattr(audio_format, "type", None)
     return G711_BYTES_PER_MS if kind in _G711 else PCM16_BYTES_PER_MS
 
@@ -54,7 +57,8 @@ def pcm16_samples(data: bytes | bytearray | memoryview) -> np.ndarray:
 class InputStream:
     """A caller's audio at `rate` Hz -> the session's input format (``"pcm16"``, ``"g711_ulaw"`` or
     ``"g711_alaw"``), continuous across `push` calls. Each push returns ``(wire, pcm24)``: the bytes to
-    append, and the same audio as PCM16 at 24 kHz (for the recording)."""
+    append, and the same audio as PCM16 at 24 kHz (for the recording). For G.711 the 8 kHz resampler may
+    hold back audio the 24 kHz copy already has: that copy waits until wire bytes come to carry it."""
 
     def __init__(self, fmt: str, rate: int) -> None:
         if fmt not in ("pcm16", "g711_ulaw", "g711_alaw"):
@@ -65,6 +69,7 @@ class InputStream:
         self._to8: StreamResampler | None = None
         if fmt != "pcm16" and rate != G711_RATE:
             self._to8 = StreamResampler(rate, G711_RATE)
+        self._pcm24_waiting = b""
 
     def push(self, samples: np.ndarray, last: bool = False) -> tuple[bytes, bytes]:
         """More of the stream (mono float32 in [-1, 1] at `rate`); `last` ends it (the held-back tail too)."""
@@ -74,7 +79,12 @@ class InputStream:
             return pcm24, pcm24
         at8 = samples if self._to8 is None else self._to8.resample_chunk(samples, last=last)
         encode = ulaw_encode if self.fmt == "g711_ulaw" else alaw_encode
-        return encode(at8), pcm24
+        wire = encode(at8)
+        pcm24, self._pcm24_waiting = self._pcm24_waiting + pcm24, b""
+        if not wire:
+            self._pcm24_waiting = pcm24
+            return b"", b""
+        return wire, pcm24
 
     def flush(self) -> tuple[bytes, bytes]:
         """End the stream: what the resamplers still hold (a millisecond or so)."""
