@@ -302,11 +302,8 @@ class Engine:
             del self._waiting[work.id]
             try:
                 out.extend(entry[1](result, now_ms))
-            except ClientEventError as exc:
-                out.append(self._error(exc.code, exc.message, exc.param, None, exc.type))
-            except Exception as exc:  # a bug or a failing service must not take the connection down
-                message = f"The embedded server failed on delivered work ({type(exc).__name__}: {exc})."
-                out.append(self._error("server_error", message, None, None, "server_error"))
+            except Exception as exc:
+                out.append(self._failure(exc, "delivered work", None))
             out.extend(self._release(now_ms))
         out.extend(self.advance(now_ms))  # frames that waited for this work
         return out
@@ -376,6 +373,14 @@ class Engine:
     ) -> dict[str, Any]:
         return error_event(self._ids, code, message, param, client_event_id, kind)
 
+    def _failure(self, exc: Exception, doing: str, client_event_id: str | None) -> dict[str, Any]:
+        """The `error` event for what failed while handling `doing`: the client's mistake as such, anything
+        else (a bug or a failing service, which must not take the connection down) as `server_error`."""
+        if isinstance(exc, ClientEventError):
+            return self._error(exc.code, exc.message, exc.param, client_event_id, exc.type)
+        message = f"The embedded server failed on {doing} ({type(exc).__name__}: {exc})."
+        return self._error("server_error", message, None, client_event_id, "server_error")
+
     def _release(self, now_ms: float) -> Events:
         return self._responder.release(now_ms)
 
@@ -419,11 +424,8 @@ class Engine:
             raw_id = event.get("event_id")
             client_event_id = raw_id if isinstance(raw_id, str) else None
             out.extend(self._dispatch(event, now_ms))
-        except ClientEventError as exc:
-            out.append(self._error(exc.code, exc.message, exc.param, client_event_id, exc.type))
-        except Exception as exc:  # a bug or a failing service must not take the connection down
-            message = f"The embedded server failed on this event ({type(exc).__name__}: {exc})."
-            out.append(self._error("server_error", message, None, client_event_id, "server_error"))
+        except Exception as exc:
+            out.append(self._failure(exc, "this event", client_event_id))
         out.extend(self._release(now_ms))
         return out
 

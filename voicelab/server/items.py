@@ -117,23 +117,14 @@ class Conversation:
         }  # fmt: skip
         self.items.append(item)
         self.audio[item_id] = audio
+        committed = {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous}
+        return [stamped(self._ids, committed), *self._added(item, previous)]
+
+    def _added(self, item: dict[str, Any], previous: str | None) -> list[dict[str, Any]]:
+        """`conversation.item.added` then `conversation.item.done` for an item placed after `previous`."""
         return [
-            stamped(
-                self._ids,
-                {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous},
-            ),
-            stamped(
-                self._ids,
-                {
-                    "type": "conversation.item.added",
-                    "previous_item_id": previous,
-                    "item": copy.deepcopy(item),
-                },
-            ),
-            stamped(
-                self._ids,
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": copy.deepcopy(item)},
-            ),
+            stamped(self._ids, {"type": kind, "previous_item_id": previous, "item": copy.deepcopy(item)})
+            for kind in ("conversation.item.added", "conversation.item.done")
         ]
 
     def set_transcript(self, item_id: str, text: str) -> None:
@@ -233,20 +224,7 @@ class Conversation:
                 part.setdefault("transcript", None)
         previous = self.items[position - 1]["id"] if position > 0 else None
         self.items.insert(position, item)
-        return [
-            stamped(
-                self._ids,
-                {
-                    "type": "conversation.item.added",
-                    "previous_item_id": previous,
-                    "item": copy.deepcopy(item),
-                },
-            ),
-            stamped(
-                self._ids,
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": copy.deepcopy(item)},
-            ),
-        ]
+        return self._added(item, previous)
 
     def retrieve(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         index = self.require(event["item_id"], "retrieving")
