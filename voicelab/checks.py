@@ -258,25 +258,26 @@ def input_file(
     value: Any, name: str, *, example: str = "'file'", what: str = "file", where: str = ""
 ) -> Path:
     """An existing file (not a folder)."""
-    path = path_arg(value, name, example=example, where=where)
-    prefix = f"{where}: " if where else ""
-    if not path.exists():
-        raise ConfigError(f"{prefix}{name}: {what} {str(path)!r} does not exist; check the path.")
-    if path.is_dir():
-        raise ConfigError(f"{prefix}{name}: {str(path)!r} is a folder, not a {what}; pass the file's path.")
-    return path
+    return _existing(value, name, example, what, where, folder=False)
 
 
 def input_folder(
     value: Any, name: str, *, example: str = "'folder'", what: str = "folder", where: str = ""
 ) -> Path:
     """An existing folder (not a file)."""
+    return _existing(value, name, example, what, where, folder=True)
+
+
+def _existing(value: Any, name: str, example: str, what: str, where: str, *, folder: bool) -> Path:
     path = path_arg(value, name, example=example, where=where)
     prefix = f"{where}: " if where else ""
     if not path.exists():
         raise ConfigError(f"{prefix}{name}: {what} {str(path)!r} does not exist; check the path.")
-    if not path.is_dir():
-        raise ConfigError(f"{prefix}{name}: {str(path)!r} is a file, not a {what}; pass the folder's path.")
+    if path.is_dir() != folder:
+        found, kind = ("file", "folder") if folder else ("folder", "file")
+        raise ConfigError(
+            f"{prefix}{name}: {str(path)!r} is a {found}, not a {what}; pass the {kind}'s path."
+        )
     return path
 
 
