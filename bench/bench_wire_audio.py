@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voicelab.audio.core import Audio
-from voicelab.audio.g711 import alaw_encode
+from voicelab.audio.g711 import alaw_decode, alaw_encode
 from voicelab.config import SessionConfig
 from voicelab.protocol.client import ClientProtocol
 from voicelab.protocol.wire_audio import G711Decoder, InputStream
@@ -58,6 +58,17 @@ def best_per_item_us(
             step(item)
         best = min(best, time.perf_counter() - start)
     return best / len(items) * 1e6
+
+
+def cost_line(metric: str, us: float, baseline_us: float, baseline: str) -> dict[str, object]:
+    return {
+        "metric": metric,
+        "value": round(us / baseline_us, 3),
+        "unit": "x",
+        "baseline": baseline,
+        "us": round(us, 1),
+        "baseline_us": round(baseline_us, 1),
+    }
 
 
 def seam_ratio(pcm: bytes) -> float:
@@ -118,30 +129,16 @@ def main() -> None:
     new_pcm = b"".join(s.push(c)[0] for c in mic) + s.flush()[0]
     common = {"bench": "wire_audio", "chunk_ms": 20, "seconds": args.seconds, "repeat": args.repeat}
     lines = [
-        {
-            "metric": "mic48k_stream_per_chunk",
-            "value": round(streamed / base, 3),
-            "unit": "x",
-            "baseline": "one-shot soxr HQ per chunk (the old send_audio)",
-            "us": round(streamed, 1),
-            "baseline_us": round(base, 1),
-        },
-        {
-            "metric": "mic48k_appends_per_chunk",
-            "value": round(sent / base, 3),
-            "unit": "x",
-            "baseline": "one-shot soxr HQ per chunk",
-            "us": round(sent, 1),
-            "baseline_us": round(base, 1),
-        },
-        {
-            "metric": "mic24k_appends_per_chunk",
-            "value": round(sent24 / base24, 3),
-            "unit": "x",
-            "baseline": "the old audio_appends' steps (whole-clip conversion, base64 per append), same run",
-            "us": round(sent24, 1),
-            "baseline_us": round(base24, 1),
-        },
+        cost_line(
+            "mic48k_stream_per_chunk", streamed, base, "one-shot soxr HQ per chunk (the old send_audio)"
+        ),
+        cost_line("mic48k_appends_per_chunk", sent, base, "one-shot soxr HQ per chunk"),
+        cost_line(
+            "mic24k_appends_per_chunk",
+            sent24,
+            base24,
+            "the old audio_appends' steps (whole-clip conversion, base64 per append), same run",
+        ),
         {
             "metric": "mic48k_seam_ratio",
             "value": round(seam_ratio(new_pcm), 3),
@@ -151,7 +148,6 @@ def main() -> None:
     ]
     tone8 = signal(8000, args.seconds)
     deltas = [alaw_encode(c) for c in chunks(tone8, 160)]
-    from voicelab.audio.g711 import alaw_decode
 
     def old_decode() -> Callable[[bytes], object]:
         return lambda d: Audio.from_array(alaw_decode(d), 8000).to_realtime().to_pcm16()
@@ -165,14 +161,9 @@ def main() -> None:
     new_out = b"".join(decoder.decode(d) for d in deltas)
     old_out = b"".join(old_decode()(d) for d in deltas)  # type: ignore[misc]
     lines += [
-        {
-            "metric": "g711_decode_per_delta",
-            "value": round(new_us / old_us, 3),
-            "unit": "x",
-            "baseline": "one-shot soxr per 20 ms delta (the old decoding)",
-            "us": round(new_us, 1),
-            "baseline_us": round(old_us, 1),
-        },
+        cost_line(
+            "g711_decode_per_delta", new_us, old_us, "one-shot soxr per 20 ms delta (the old decoding)"
+        ),
         {
             "metric": "g711_seam_ratio",
             "value": round(seam_ratio(new_out), 3),
