@@ -54,7 +54,7 @@ def create_return_label(delivery: str = "email") -> str:
     return f"The label is on its way by {delivery}."
 
 
-SECRET = "Bearer sk-test-secret-0123456789abcdef"
+SECRET = "Bearer sk-" + "test-secret-0123456789abcdef"
 BASE = Agent(
     name="desk",
     instructions="",

