@@ -124,3 +124,52 @@ def test_hot_lines_are_the_stdlib_bytes(tmp_path: Path, value: object, t_ms: flo
     (line,) = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
     expected = {"t_ms": round(t_ms, 3), "dir": "server", "type": event["type"], "event": event}
     assert line == _ENCODER.encode(expected)
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES, ids=repr)
+@pytest.mark.parametrize("t_ms", [12.5, 0.0, 1e-5, 123456.7891])
+def test_hot_audio_lines_are_the_stdlib_bytes(tmp_path: Path, value: object, t_ms: float) -> None:
+    """The same for audio deltas, whose audio becomes a `$audio` ref on the output track."""
+    writer = RecordingWriter(tmp_path / "r", flush_ms=50)
+    event = {"type": "response.output_audio.delta", "item_id": "i", "delta": "AAAA" * 12, "v": value}
+    recorded = writer.record_wire("server", event, t_ms=t_ms)
+    writer.close()
+    (line,) = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    ref = recorded["delta"]["$audio"]
+    assert ref["track"] == "output" and ref["duration_ms"] == 36 / 48
+    expected = {"t_ms": round(t_ms, 3), "dir": "server", "type": event["type"], "event": recorded}
+    assert line == _ENCODER.encode(expected)
+
+
+def test_hot_lines_keep_the_audio_where_the_general_path_puts_it(tmp_path: Path) -> None:
+    """The writer's one-piece path for plain deltas places audio and writes lines as the general path does
+    (an event with a nested value takes the general path): same refs, same bytes."""
+    folders = []
+    for nested in (False, True):
+        rng = random.Random(3)  # the same audio for both
+        clock = iter(i / 7919 for i in range(10**6))
+        writer = RecordingWriter(tmp_path / f"r{nested}", clock=lambda c=clock: next(c), flush_ms=50)
+        for i in range(200):
+            extra = {"x": {"n": i}} if nested else {}
+            pcm = rng.randbytes(2 * rng.randint(1, 2400))
+            writer.record_wire(
+                "server",
+                {
+                    "type": "response.output_audio.delta",
+                    "item_id": "a",
+                    "delta": base64.b64encode(pcm).decode(),
+                    **extra,
+                },
+            )
+            writer.record_wire(
+                "client",
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode(), **extra},
+            )
+        writer.close()
+        folders.append(tmp_path / f"r{nested}")
+    plain, general = (read_events(folder) for folder in folders)
+    for a, b in zip(plain, general, strict=True):
+        b["event"].pop("x", None)
+        assert a == b
+    for track in ("input.wav", "output.wav"):
+        assert (folders[0] / track).read_bytes() == (folders[1] / track).read_bytes()

@@ -13,11 +13,11 @@ classes the same way:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from voicelab.audio.b64 import b64decode
 from voicelab.protocol.conversation import Item, b64_decoded_len
 
 _new_object = object.__new__
@@ -71,7 +71,7 @@ class AudioChunk(AppEvent):
     @property
     def data(self) -> bytes:
         if isinstance(self.payload, str):
-            object.__setattr__(self, "payload", base64.b64decode(self.payload))
+            object.__setattr__(self, "payload", b64decode(self.payload))
         return self.payload  # type: ignore[return-value]
 
     @property

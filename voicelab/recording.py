@@ -11,9 +11,9 @@ and what is on disk stays readable (audio is written before the lines that refer
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import json
+import math
 import os
 import re
 import secrets
@@ -29,6 +29,7 @@ try:  # the hot lines (deltas) are encoded with orjson when its bytes are exactl
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib encoder is the reference
     orjson = None  # type: ignore[assignment]
 
+from voicelab.audio.b64 import b64decode
 from voicelab.audio.core import Audio
 from voicelab.checks import checked, path_arg
 from voicelab.errors import ConfigError
@@ -52,61 +53,58 @@ _ORJSON_OPTIONS = (
 )
 
 
-def _plain(value: Any, depth: int = 0) -> bool:
-    """True when orjson writes `value` exactly as the stdlib encoder does, apart from non-ASCII text (the
-    caller checks the output for that): strings, ints, bools, None, floats from 1e-4 to 1e16 (or 0), and
-    dicts with string keys and lists of those (NaN and infinities fail the range test)."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return value == 0.0 or 1e-4 <= abs(value) < 1e16
-    if depth > 8:
-        return False
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return False
-            item_kind = type(item)
-            if item_kind is not str and item_kind is not int and not _plain(item, depth + 1):
-                return False
-        return True
-    if kind is list:
-        return all(_plain(item, depth + 1) for item in value)  # lists are rare in delta events
-    return False
-
-
 _HOT_DIRECTIONS = frozenset({"server", "client"})
+
+
+def _orjson_body(value: Any) -> str | None:
+    """orjson's encoding of `value` when it is byte for byte the stdlib encoder's, else None: orjson refuses
+    what it cannot vouch for (big ints, non-str keys, other types, passed through), and its output is checked
+    for what may differ (non-ASCII, DEL, exponents, tiny floats, null from NaN)."""
+    try:
+        out = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return None
+    if out.isascii() and b"\x7f" not in out and _ORJSON_MAY_DIFFER.search(out) is None:
+        return out.decode("ascii")
+    return None
+
+
+_FLAT_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _flat(event: dict[str, Any]) -> bool:
+    """True when every value of `event` is a str, an int, a bool or None: orjson then writes what the
+    stdlib writes, apart from non-ASCII text (checked on the output) and ints beyond 64 bits (which orjson
+    refuses). Nested values and floats are left to the output check of the general path."""
+    return _FLAT_TYPES.issuperset(map(type, event.values()))
+
+
+def _plain_ms(value: float) -> bool:
+    """A time or duration both encoders write alike (0, or from 1e-4 to 1e15: no exponent)."""
+    return value == 0.0 or 1e-4 <= value < 1e15
 
 
 def _hot_line(t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> str | None:
     """The line of a high-rate wire event, byte for byte the stdlib encoder's, built around orjson's
-    encoding of the event; None when `_plain` or the output's ASCII check cannot vouch for it."""
+    encoding of the event; None when that cannot be vouched for."""
     if direction not in _HOT_DIRECTIONS or event_type not in BUFFERED_TYPES or orjson is None:
         return None
-    if not _plain(t_ms) or not _plain(event):
+    if t_ms != t_ms or t_ms in (math.inf, -math.inf):  # the stdlib writes NaN/Infinity
         return None
-    try:
-        body = orjson.dumps(event)
-    except TypeError:  # an int beyond 64 bits
+    body = _orjson_body(event)
+    if body is None:
         return None
-    if not body.isascii() or b"\x7f" in body:
-        return None
-    # the record's other fields are plain ASCII words and a float, written as the stdlib writes them
-    return f'{{"t_ms":{t_ms!r},"dir":"{direction}","type":"{event_type}","event":{body.decode("ascii")}}}\n'
+    # the record's other fields are plain ASCII words and a number, written as the stdlib writes them
+    return f'{{"t_ms":{t_ms!r},"dir":"{direction}","type":"{event_type}","event":{body}}}\n'
 
 
 def encode_line(record: dict[str, Any]) -> str:
     """One events.jsonl line (with its newline), byte for byte what ``_ENCODER`` writes: orjson (5-30x
     faster) when its output provably matches, else the stdlib encoder."""
     if orjson is not None:
-        try:
-            out = orjson.dumps(record, option=_ORJSON_OPTIONS)
-        except TypeError:
-            pass
-        else:
-            if out.isascii() and b"\x7f" not in out and _ORJSON_MAY_DIFFER.search(out) is None:
-                return out.decode("ascii") + "\n"
+        body = _orjson_body(record)
+        if body is not None:
+            return body + "\n"
     return _ENCODER.encode(record) + "\n"
 
 
@@ -310,7 +308,12 @@ class RecordingWriter:
         os.replace(tmp, self.path / "meta.json")
 
     def _line(
-        self, t_ms: float, direction: str, event_type: str, event: dict[str, Any], wire: bool = False
+        self,
+        t_ms: float,
+        direction: str,
+        event_type: str,
+        event: dict[str, Any],
+        wire: bool = False,
     ) -> None:
         if self.closed:
             return
@@ -351,11 +354,15 @@ class RecordingWriter:
         """
         t = self.t_ms() if t_ms is None else t_ms
         event_type = str(event.get("type"))
+        if event_type in BUFFERED_TYPES and self.flush_ms > 0 and not self.closed:
+            recorded = self._record_hot(direction, event_type, event, pcm, t)
+            if recorded is not None:
+                return recorded
         spec = AUDIO_FIELDS.get(event_type)
         if spec is not None and isinstance(event.get(spec[0]), str):
             key, track_name = spec
             if pcm is None:
-                pcm = base64.b64decode(event[key])
+                pcm = b64decode(event[key])
             track = self.input if track_name == "input" else self.output
             start, duration = track.write_at(t, pcm) if not self.closed else (t, len(pcm) / _BYTES_PER_MS)
             event = {
@@ -363,6 +370,46 @@ class RecordingWriter:
                 key: {"$audio": {"track": track_name, "start_ms": round(start, 3), "duration_ms": duration}},
             }
         self._line(t, direction, event_type, event, wire=True)
+        return event
+
+    def _record_hot(
+        self, direction: str, event_type: str, event: dict[str, Any], pcm: bytes | None, t: float
+    ) -> dict[str, Any] | None:
+        """`record_wire` of a buffered writer's high-rate event whose values are all plain (`_flat`), in
+        one piece (the bulk of a session's lines); None, having done nothing, for any other event."""
+        if direction not in _HOT_DIRECTIONS or orjson is None or not _flat(event):
+            return None
+        t_line = round(t, 3)
+        if not _plain_ms(t_line):
+            return None
+        spec = AUDIO_FIELDS.get(event_type)
+        if spec is not None:
+            key, track_name = spec
+            audio = event.get(key)
+            if type(audio) is not str:
+                return None
+            if pcm is None:
+                pcm = b64decode(audio)
+            start, duration = (self.input if track_name == "input" else self.output).write_at(t, pcm)
+            start = round(start, 3)
+            ref = {"$audio": {"track": track_name, "start_ms": start, "duration_ms": duration}}
+            event = {**event, key: ref}
+            if not (_plain_ms(start) and _plain_ms(duration)):
+                self._line(t, direction, event_type, event, wire=True)  # the general encoders decide
+                return event
+        try:
+            out: bytes | None = orjson.dumps(event)
+        except TypeError:  # a lone surrogate in a string, an int beyond 64 bits
+            out = None
+        if out is not None and out.isascii() and b"\x7f" not in out:
+            body = out.decode("ascii")
+            line = f'{{"t_ms":{t_line!r},"dir":"{direction}","type":"{event_type}","event":{body}}}\n'
+        else:  # non-ASCII text (the stdlib escapes it) or a string orjson refuses
+            record = {"t_ms": t_line, "dir": direction, "type": event_type, "event": event}
+            line = _ENCODER.encode(record) + "\n"
+        self._lines.append(line)
+        if (self._clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
+            self.flush()
         return event
 
     def record_app(self, event: AppEvent, t_ms: float | None = None) -> None:

@@ -70,7 +70,6 @@ compare(recordings): one row per run, indexed by run label (index name "run").
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -82,6 +81,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voicelab.audio.b64 import b64decode
 from voicelab.checks import checked
 from voicelab.errors import ConfigError
 from voicelab.protocol.conversation import place_item
@@ -317,7 +317,7 @@ def _audio_ms(payload: Any) -> float:
         return 0.0
     if isinstance(payload, str) and payload:
         try:
-            return len(base64.b64decode(payload, validate=False)) / _PCM16_BYTES_PER_MS
+            return len(b64decode(payload, validate=False)) / _PCM16_BYTES_PER_MS
         except (binascii.Error, ValueError):
             return 0.0
     return 0.0

@@ -6,7 +6,6 @@ signal (downmixing, resampling, clipping) is written into `conversions`, never h
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from voicelab.audio.b64 import b64encode
 from voicelab.checks import checked, checked_class, number
 from voicelab.errors import AudioError
 
@@ -324,7 +324,7 @@ class Audio:
         pcm = self.to_realtime().to_pcm16()
         step = chunk_samples * 2
         for offset in range(0, len(pcm), step):
-            yield base64.b64encode(pcm[offset : offset + step]).decode("ascii")
+            yield b64encode(pcm[offset : offset + step])
 
 
 def _clip(samples: np.ndarray) -> tuple[np.ndarray, str]:

@@ -19,7 +19,6 @@ transcript), "text_model" (request to first text or call), "synthesis" (text to 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import json
@@ -34,6 +33,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from voicelab.audio.b64 import b64encode
 from voicelab.checks import checked_class
 from voicelab.checks import text as text_arg
 from voicelab.errors import SessionError
@@ -776,7 +776,7 @@ class ChainedTransport:
                         {
                             "type": "response.output_audio.delta",
                             **base,
-                            "delta": base64.b64encode(payload).decode("ascii"),
+                            "delta": b64encode(payload),
                         }
                     )
             answer.spoken.append(_Spoken(sentence, audio_ms))

@@ -35,7 +35,6 @@ Rules, in one place:
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
 import difflib
@@ -57,6 +56,7 @@ from openai.types.realtime import (
 )
 from pydantic import BaseModel, ValidationError
 
+from voicelab.audio.b64 import b64decode, b64encode
 from voicelab.audio.core import REALTIME_RATE, Audio
 from voicelab.checks import flag, unknown_keywords
 from voicelab.config import SessionConfig, audio_format, format_name
@@ -436,7 +436,7 @@ class ClientProtocol:
         cuts = [min(len(pcm24), i * step24) for i in range(count)] + [len(pcm24)]
         return (
             (
-                self._append(base64.b64encode(wire[i * step : (i + 1) * step]).decode("ascii")),
+                self._append(b64encode(wire[i * step : (i + 1) * step])),
                 pcm24[cuts[i] : cuts[i + 1]],
             )
             for i in range(count)
@@ -445,7 +445,7 @@ class ClientProtocol:
     def _pcm_appends(self, pcm: bytes, step: int) -> Iterator[tuple[dict[str, Any], bytes]]:
         for offset in range(0, len(pcm), step):
             chunk = pcm[offset : offset + step]
-            yield self._append(base64.b64encode(chunk).decode("ascii")), chunk
+            yield self._append(b64encode(chunk)), chunk
 
     def _append(self, b64: str) -> dict[str, Any]:
         if self.state is not State.OPEN:
@@ -565,9 +565,9 @@ class ClientProtocol:
         self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
         payload: bytes | str = b64  # decoded lazily (AudioChunk.data) unless needed here
         if self._output_format_name != "pcm16":
-            payload = self._g711_to_pcm(item_id, base64.b64decode(b64))
+            payload = self._g711_to_pcm(item_id, b64decode(b64))
         elif recorder is not None:
-            payload = base64.b64decode(b64)
+            payload = b64decode(b64)
         pcm_ms = (len(payload) if isinstance(payload, bytes) else nbytes) / 48.0
         if item_id in self._interrupted_items:  # received after the barge-in: recorded, never played
             if recorder is not None:

@@ -6,10 +6,11 @@ servers replay them. Ids are fixed so assertions can be exact.
 
 from __future__ import annotations
 
-import base64
 import itertools
 from collections.abc import Iterator
 from typing import Any
+
+from voicelab.audio.b64 import b64encode
 
 _ids = itertools.count(1)
 
@@ -171,7 +172,7 @@ def text_turn(
 def audio_chunks_b64(pcm16: bytes, chunk_bytes: int = 4800) -> Iterator[str]:
     """Split PCM16 bytes into base64 chunks (4800 bytes = 100 ms at 24 kHz)."""
     for start in range(0, len(pcm16), chunk_bytes):
-        yield base64.b64encode(pcm16[start : start + chunk_bytes]).decode("ascii")
+        yield b64encode(pcm16[start : start + chunk_bytes])
 
 
 def audio_turn(

@@ -15,7 +15,6 @@ an endpoint.
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from voicelab.audio.b64 import b64encode
 from voicelab.server.brains import Brain
 from voicelab.server.responding import INLINE_BRAINS
 from voicelab.server.services import EngineServices
@@ -375,7 +375,7 @@ class HttpApi:
 
     async def _speech_sse(self, pieces: list[str], voice: str, speed: float) -> AsyncIterator[bytes]:
         async for chunk in self._speech_pcm(pieces, voice, speed, header=False):
-            event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode("ascii")}
+            event = {"type": "speech.audio.delta", "audio": b64encode(chunk)}
             yield f"event: speech.audio.delta\ndata: {json.dumps(event)}\n\n".encode()
         tokens = sum(len(p) for p in pieces) // 4 + 1
         usage = {"input_tokens": tokens, "output_tokens": 0, "total_tokens": tokens}

@@ -20,7 +20,6 @@ shared by many sessions must bound each one):
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voicelab.audio.b64 import b64decode
 from voicelab.protocol.wire_audio import bytes_per_ms
 from voicelab.server.ids import IdMaker
 from voicelab.server.services import EngineServices, TranscriptStream, TurnDetectorLike, decode_g711
@@ -157,7 +157,7 @@ class InputBuffer:
     def append(self, audio: Any, now_ms: float) -> list[dict[str, Any]]:
         """One `input_audio_buffer.append`: the audio into the buffer and through the turn detector."""
         try:
-            data = base64.b64decode(audio, validate=True) if isinstance(audio, str) else None
+            data = b64decode(audio, validate=True) if isinstance(audio, str) else None
         except (binascii.Error, ValueError):
             data = None
         if data is None:

@@ -8,7 +8,6 @@ inline or hands the decoding out as a `voicelab.server.work.Work`).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import bisect
 import copy
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from voicelab.audio.b64 import b64decode, b64encode
 from voicelab.protocol.conversation import place_item
 from voicelab.server.ids import IdMaker, stamped
 from voicelab.server.input_buffer import bytes_per_ms
@@ -72,7 +72,7 @@ class Conversation:
         audio = self.audio.get(item["id"])
         for part in full.get("content") or []:
             if part.get("type") in ("input_audio", "output_audio") and audio is not None:
-                part["audio"] = base64.b64encode(audio).decode("ascii")
+                part["audio"] = b64encode(audio)
         return full
 
     def context_items(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -215,7 +215,7 @@ class Conversation:
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and part.get("audio"):
                 try:
-                    self.audio[item_id] = base64.b64decode(part["audio"])
+                    self.audio[item_id] = b64decode(part["audio"])
                 except (binascii.Error, ValueError):
                     raise ClientEventError(
                         "invalid_value", "Invalid 'item.content.audio': not base64.", "item"

@@ -8,7 +8,6 @@ audio bytes) is tracked so that a cancelled response closes exactly what it had 
 
 from __future__ import annotations
 
-import base64
 import bisect
 import copy
 import json
@@ -16,6 +15,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from voicelab.audio.b64 import b64decode, b64encode
 
 Pace = Literal["realtime", "fast"]
 TOKENS_PER_MINUTE = 40_000  # the nominal limit reported in rate_limits.updated
@@ -99,7 +100,7 @@ class ActiveResponse:
         elif kind in ("response.output_audio_transcript.delta", "response.output_text.delta"):
             self.transcript += event["delta"]
         elif kind == "response.output_audio.delta":
-            self.audio.extend(base64.b64decode(event["delta"]))
+            self.audio.extend(b64decode(event["delta"]))
         elif kind == "response.content_part.done":
             self.part_done = True
         elif kind == "response.output_item.done":
@@ -238,7 +239,7 @@ class ResponsePlanner:
             for offset in range(0, len(audio), chunk):
                 piece = audio[offset : offset + chunk]
                 at = offset / bytes_per_ms - lead
-                delta = base64.b64encode(piece).decode("ascii")
+                delta = b64encode(piece)
                 streamed.append((at, 1, {"type": "response.output_audio.delta", **base, "delta": delta}))
                 end_offset = max(end_offset, at)
             chars = max(1, len(text))
