@@ -115,15 +115,17 @@ def stdlib_lines() -> Iterator[None]:
     """Every events.jsonl line through the stdlib encoder, as the writer did before its fast paths."""
     from voicelab import recording
 
-    fast, hot, one_piece = recording.encode_line, recording._hot_line, recording.RecordingWriter._record_hot
+    writer = recording.RecordingWriter
+    fast, hot, one_piece = recording.encode_line, recording._hot_line, writer._record_plain
     recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
     recording._hot_line = lambda *args: None  # type: ignore[assignment]
-    recording.RecordingWriter._record_hot = lambda *args: None  # type: ignore[assignment,method-assign]
+    # the one-piece path of record_wire and record_delta: they take the general path
+    writer._record_plain = lambda *args: None  # type: ignore[assignment,method-assign]
     try:
         yield
     finally:
         recording.encode_line, recording._hot_line = fast, hot
-        recording.RecordingWriter._record_hot = one_piece  # type: ignore[method-assign]
+        writer._record_plain = one_piece  # type: ignore[method-assign]
 
 
 async def openai_client(url: str) -> float:

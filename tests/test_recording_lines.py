@@ -108,7 +108,7 @@ def test_buffered_audio_survives_partial_writes(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("value", EDGE_VALUES, ids=repr)
-@pytest.mark.parametrize("t_ms", [12.5, 0.0, 1e-5, 3e16, float("nan")])
+@pytest.mark.parametrize("t_ms", [12.5, 0.0, 1e-5, 0.0005, 2.0005, 1.1e9, 3e16, float("nan")])
 def test_hot_lines_are_the_stdlib_bytes(tmp_path: Path, value: object, t_ms: float) -> None:
     """Delta lines built around orjson's encoding of the event (the writer's hot path) are exactly what the
     stdlib encoder writes, whatever the event holds and whatever the time."""
@@ -173,3 +173,119 @@ def test_hot_lines_keep_the_audio_where_the_general_path_puts_it(tmp_path: Path)
         assert a == b
     for track in ("input.wav", "output.wav"):
         assert (folders[0] / track).read_bytes() == (folders[1] / track).read_bytes()
+
+
+def _near_ties(rng: random.Random, count: int, top: int = 10**9) -> list[float]:
+    """Times right around the halfway points between thousandths, where rounding is delicate."""
+    import math
+
+    out = []
+    for _ in range(count):
+        tie = (rng.randint(0, top) + 0.5) / 1000
+        for _ in range(rng.randint(0, 3)):
+            tie = math.nextafter(tie, rng.choice([0.0, math.inf]))
+        out.append(tie + rng.choice([0.0, 1e-9, -1e-9, 1e-7, -1e-7, 4e-7, -4e-7]))
+    return out
+
+
+def test_round_ms_is_round_to_thousandths() -> None:
+    """The writer's fast rounding of times is `round(t, 3)`: the same float (so the same text) everywhere."""
+    from voicelab.recording import _round_ms
+
+    rng = random.Random(11)
+    times = [rng.random() * 10 ** rng.randint(-7, 14) for _ in range(300_000)]
+    times += [rng.randint(0, 10**7) / rng.choice([1, 8, 1000, 7919]) for _ in range(100_000)]
+    times += _near_ties(rng, 100_000)
+    times += [
+        0.0,
+        -0.0,
+        -1.5,
+        1e-4,
+        0.0005,
+        0.0015,
+        2.0**40 / 1000,
+        2.0**40,
+        1e300,
+        float("inf"),
+        -float("inf"),
+    ]
+    for t in times:
+        assert repr(_round_ms(t)) == repr(round(t, 3)), t
+    assert repr(_round_ms(float("nan"))) == "nan"
+
+
+def test_start_ms_is_round_of_the_track_position() -> None:
+    """A track position in ms, from its byte count by integer arithmetic: `round(bytes / 48, 3)` exactly."""
+    from voicelab.recording import _start_ms
+
+    rng = random.Random(5)
+    counts = list(range(0, 2_000_000, 2))  # every even count up to ~42 s
+    counts += [2 * rng.randint(0, 2**40) for _ in range(200_000)]
+    counts += [rng.randint(0, 2**42) for _ in range(50_000)]  # odd and beyond the bound: round itself
+    for count in counts:
+        assert repr(_start_ms(count)) == repr(round(count / 48.0, 3)), count
+
+
+@pytest.mark.parametrize("tie_times", [False, True])
+def test_record_delta_writes_what_record_wire_writes(tmp_path: Path, tie_times: bool) -> None:
+    """record_delta (the Session's path for its checked deltas) writes the same lines and the same audio as
+    record_wire, whatever the times and the text, and returns the same recorded events."""
+    rng = random.Random(17)
+    times = sorted(
+        _near_ties(rng, 300, top=10**7)
+        if tie_times
+        else [rng.random() * 10 ** rng.randint(-6, 10) for _ in range(300)] + [0.0, 3e16]
+    )
+    texts = ["word ", "wörd", "\x7f", "\u2028", 'tab\t"q"', "😀", "\ud800", "e5 1e5", ""]
+    returned: list[list[dict[str, object]]] = [[], []]
+    for shortcut in (False, True):
+        writer = RecordingWriter(tmp_path / f"r{shortcut}", clock=lambda: 0.0, flush_ms=50)
+        audio_rng = random.Random(23)  # the same audio in both
+        for i, t in enumerate(times):
+            base = {
+                "event_id": f"event_{i}e3", "response_id": "resp_1", "item_id": f"item_{i // 50}",
+                "output_index": 0, "content_index": 2**62 if i % 7 == 0 else 0,
+            }  # fmt: skip
+            pcm = audio_rng.randbytes(2 * audio_rng.randint(0, 1200) + (i % 5 == 0))
+            audio = {"type": "response.output_audio.delta", **base, "delta": base64.b64encode(pcm).decode()}
+            text = {"type": "response.output_audio_transcript.delta", **base, "delta": texts[i % len(texts)]}
+            pairs = [(audio, pcm), (text, None)] if t < 1e5 else [(text, None)]  # no hours of silence
+            for event, data in pairs:
+                if shortcut:
+                    recorded = writer.record_delta(event, t, data)
+                else:
+                    recorded = writer.record_wire("server", event, pcm=data, t_ms=t)
+                returned[shortcut].append(recorded)
+        writer.record_wire("server", {"type": "response.done", "response": {}}, t_ms=times[-1])
+        writer.close()
+    assert returned[0] == returned[1]
+    for name in ("events.jsonl", "output.wav", "input.wav"):
+        assert (tmp_path / "rFalse" / name).read_bytes() == (tmp_path / "rTrue" / name).read_bytes()
+    for line in (tmp_path / "rTrue" / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        assert line == _ENCODER.encode(json.loads(line))
+
+
+def test_record_delta_after_close_or_unbuffered_is_record_wire(tmp_path: Path) -> None:
+    """An unbuffered writer writes a delta at once; a closed one records nothing (as record_wire)."""
+    writer = RecordingWriter(tmp_path / "r")
+    event = {"type": "response.output_audio_transcript.delta", "item_id": "i", "delta": "hi"}
+    assert writer.record_delta(event, 5.0) == event
+    assert [line["t_ms"] for line in read_events(tmp_path / "r")] == [5.0]  # on disk without a flush
+    writer.close()
+    writer.record_delta(event, 6.0)
+    assert len(read_events(tmp_path / "r")) == 1
+
+
+def test_delta_lines_round_times_like_the_stdlib_writer(tmp_path: Path) -> None:
+    """The one-piece path's rounding of times, at many times near halfway between thousandths."""
+    rng = random.Random(29)
+    times = _near_ties(rng, 20_000) + [rng.random() * 10 ** rng.randint(-6, 12) for _ in range(5_000)]
+    writer = RecordingWriter(tmp_path / "r", clock=lambda: 0.0, flush_ms=50)
+    event = {"type": "response.output_text.delta", "item_id": "i", "delta": "w"}
+    for t in times:
+        writer.record_delta(event, t)
+    writer.close()
+    lines = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    for t, line in zip(times, lines, strict=True):
+        record = {"t_ms": round(t, 3), "dir": "server", "type": event["type"], "event": event}
+        assert line == _ENCODER.encode(record)

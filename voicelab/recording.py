@@ -84,6 +84,38 @@ def _plain_ms(value: float) -> bool:
     return value == 0.0 or 1e-4 <= value < 1e15
 
 
+# t * 1000 below this (t under ~12.7 days in ms) is within 2**-13 of the exact product: see _round_ms
+_EXACT_THOUSANDTHS = float(2**40)
+
+
+def _round_ms(t: float) -> float:
+    """``round(t, 3)``, the same float, in a third of the time for a session's times.
+
+    x = t * 1000.0 is within half an ulp (at most 2**-13 below 2**40) of the exact product, so when x is at
+    most 0.499 from the integer k, the exact product is less than 0.5 from k: k is t correctly rounded to
+    thousandths, which is what ``round(t, 3)`` computes (on the exact binary value) before returning the float
+    nearest k / 1000, and the true division of two ints below 2**53 is that same correctly rounded float.
+    Anything else (near a tie, beyond the bound, 0, negative, NaN, infinite) takes ``round`` itself."""
+    x = t * 1000.0
+    if 0.0 < x < _EXACT_THOUSANDTHS:
+        k = round(x)
+        if -0.499 < x - k < 0.499:
+            return k / 1000
+    return round(t, 3)
+
+
+def _start_ms(start_bytes: int) -> float:
+    """``round(start_bytes / _BYTES_PER_MS, 3)`` (a track position in ms), the same float, from integers.
+
+    start_bytes / 48 ms is start_bytes * 125 / 6 thousandths; for an even count (a track only ever holds whole
+    samples) its fractional part is 0, 1/3 or 2/3, never a tie, and the float quotient is far closer to the
+    exact one than the 1/6 thousandth to the nearest tie, so the rounding is (start_bytes * 125 + 3) // 6
+    thousandths, and int / 1000 is the float ``round`` returns (see _round_ms)."""
+    if not start_bytes & 1 and 0 <= start_bytes < 1 << 40:
+        return (start_bytes * 125 + 3) // 6 / 1000
+    return round(start_bytes / _BYTES_PER_MS, 3)
+
+
 def _hot_line(t_ms: float, direction: str, event_type: str, event: dict[str, Any]) -> str | None:
     """The line of a high-rate wire event, byte for byte the stdlib encoder's, built around orjson's
     encoding of the event; None when that cannot be vouched for."""
@@ -189,19 +221,13 @@ class _Track:
 
     def write_at(self, t_ms: float, pcm: bytes) -> tuple[float, float]:
         """Place `pcm` at `t_ms`, or right after what is already there; returns (start_ms, duration_ms)."""
+        if self._buffered:
+            start = self.hold(t_ms, pcm)
+            return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
         target = round(t_ms * RATE / 1000.0) * 2
         if len(pcm) % 2:
             pcm = pcm[:-1]
         start = self.bytes
-        if self._buffered:
-            if target > start:  # silence up to t_ms
-                self._pending.append(bytes(target - start))
-                self._pending_bytes += target - start
-                start = target
-            self._pending.append(pcm if type(pcm) is bytes else bytes(pcm))  # held: never a mutable buffer
-            self._pending_bytes += len(pcm)
-            self.bytes = start + len(pcm)
-            return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
         if self._pos != _HEADER_SIZE + self.bytes:
             self._file.seek(_HEADER_SIZE + self.bytes)
         if target > start:  # silence up to t_ms, written with the audio in one call
@@ -211,6 +237,22 @@ class _Track:
         self.bytes += len(pcm)
         self._pos = _HEADER_SIZE + self.bytes
         return start / _BYTES_PER_MS, (self.bytes - start) / _BYTES_PER_MS
+
+    def hold(self, t_ms: float, pcm: bytes) -> int:
+        """A buffered track's `write_at`: `pcm` (its whole samples) held for flush() at `t_ms`, or right after
+        what is already there; returns where it starts, in bytes after the header (an even count)."""
+        target = round(t_ms * RATE / 1000.0) * 2
+        if len(pcm) % 2:
+            pcm = pcm[:-1]
+        start = self.bytes
+        if target > start:  # silence up to t_ms
+            self._pending.append(bytes(target - start))
+            self._pending_bytes += target - start
+            start = target
+        self._pending.append(pcm if type(pcm) is bytes else bytes(pcm))  # held: never a mutable buffer
+        self._pending_bytes += len(pcm)
+        self.bytes = start + len(pcm)
+        return start
 
     def flush(self) -> None:
         """Write the pending samples (one system call)."""
@@ -232,14 +274,20 @@ class _Track:
             return
         fd = self._file.fileno()
         for first in range(0, len(chunks), _WRITEV_MAX):
-            batch = [memoryview(c) for c in chunks[first : first + _WRITEV_MAX] if c]
+            batch: list[bytes | memoryview] = [c for c in chunks[first : first + _WRITEV_MAX] if c]
+            total = sum(map(len, batch))
             while batch:
                 written = os.writev(fd, batch)
-                while batch and written >= len(batch[0]):
-                    written -= len(batch[0])
-                    batch.pop(0)
-                if batch and written:
-                    batch[0] = batch[0][written:]
+                total -= written
+                if not total:  # all of it (the usual case)
+                    break
+                done = 0
+                while done < len(batch) and written >= len(batch[done]):
+                    written -= len(batch[done])
+                    done += 1
+                del batch[:done]
+                if batch and written:  # the rest of a partly written chunk
+                    batch[0] = memoryview(batch[0])[written:]
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -317,7 +365,7 @@ class RecordingWriter:
     ) -> None:
         if self.closed:
             return
-        t = round(t_ms, 3)
+        t = _round_ms(t_ms)
         # the high-rate wire lines take the fast encoders; the bytes are the stdlib encoder's
         line = _hot_line(t, direction, event_type, event) if wire else None
         if line is None:
@@ -372,16 +420,43 @@ class RecordingWriter:
         self._line(t, direction, event_type, event, wire=True)
         return event
 
+    def record_delta(self, event: dict[str, Any], t_ms: float, pcm: bytes | None = None) -> dict[str, Any]:
+        """``record_wire("server", event, pcm, t_ms)`` of a received delta event whose every value the caller
+        has checked to be a str, an int, a bool or None (exact types; ClientProtocol's valid deltas with no
+        other field are): the same line and audio, without checking the values again. Returns the event as
+        recorded."""
+        event_type = event["type"]
+        if event_type in BUFFERED_TYPES and self.flush_ms > 0 and not self.closed:
+            recorded = self._record_plain("server", event_type, event, pcm, t_ms)
+            if recorded is not None:
+                return recorded
+        return self.record_wire("server", event, pcm=pcm, t_ms=t_ms)
+
     def _record_hot(
         self, direction: str, event_type: str, event: dict[str, Any], pcm: bytes | None, t: float
     ) -> dict[str, Any] | None:
         """`record_wire` of a buffered writer's high-rate event whose values are all plain (`_flat`), in
         one piece (the bulk of a session's lines); None, having done nothing, for any other event."""
-        if direction not in _HOT_DIRECTIONS or orjson is None or not _flat(event):
+        if direction not in _HOT_DIRECTIONS or not _flat(event):
             return None
-        t_line = round(t, 3)
-        if not _plain_ms(t_line):
+        return self._record_plain(direction, event_type, event, pcm, t)
+
+    def _record_plain(
+        self, direction: str, event_type: str, event: dict[str, Any], pcm: bytes | None, t: float
+    ) -> dict[str, Any] | None:
+        """The one-piece path of a buffered writer (`event_type` in BUFFERED_TYPES, `direction` "server" or
+        "client", every value of `event` a str, an int, a bool or None): its audio held on its track, its line
+        built around orjson's encoding of the event, byte for byte the stdlib encoder's. None, having done
+        nothing, when `t` or the event's audio field is for the general path."""
+        # round(t, 3) in _round_ms's exact case only (0 < t < ~1.1e9 ms, not within 0.001 of a tie): then it
+        # is k / 1000 >= 0.001 and below 1e15, which both encoders write alike (repr, no exponent)
+        x = t * 1000.0
+        if orjson is None or not 0.0 < x < _EXACT_THOUSANDTHS:
             return None
+        k = round(x)
+        if not -0.499 < x - k < 0.499:
+            return None
+        t_line = k / 1000
         spec = AUDIO_FIELDS.get(event_type)
         if spec is not None:
             key, track_name = spec
@@ -390,11 +465,15 @@ class RecordingWriter:
                 return None
             if pcm is None:
                 pcm = b64decode(audio)
-            start, duration = (self.input if track_name == "input" else self.output).write_at(t, pcm)
-            start = round(start, 3)
-            ref = {"$audio": {"track": track_name, "start_ms": start, "duration_ms": duration}}
-            event = {**event, key: ref}
-            if not (_plain_ms(start) and _plain_ms(duration)):
+            track = self.input if track_name == "input" else self.output
+            start = track.hold(t, pcm)
+            # both 0 or at least 0.001 ms (whole samples): plain unless absurdly far along the track
+            start_ms, duration = _start_ms(start), (track.bytes - start) / _BYTES_PER_MS
+            event = {
+                **event,
+                key: {"$audio": {"track": track_name, "start_ms": start_ms, "duration_ms": duration}},
+            }
+            if start_ms + duration >= 1e15:
                 self._line(t, direction, event_type, event, wire=True)  # the general encoders decide
                 return event
         try:

@@ -574,3 +574,31 @@ def test_a_command_before_the_connection_opens_says_it_was_never_opened() -> Non
     protocol.connection_closed()
     with pytest.raises(SessionError, match="is closed; open a new one"):
         protocol.send_text("hi")
+
+
+def test_a_recording_writer_takes_the_checked_deltas_by_its_shortcut(tmp_path: Path) -> None:
+    """Valid deltas with only their checked fields go to RecordingWriter.record_delta; one with another
+    field (a float here, which the one-piece line may not vouch for) goes to record_wire: both written as the
+    stdlib encoder writes them, the audio on the output track."""
+    from voicelab.recording import _ENCODER, RecordingWriter, load_recording
+
+    writer = RecordingWriter(tmp_path / "r", flush_ms=50)
+    calls: list[str] = []
+    shortcut, general = writer.record_delta, writer.record_wire
+    writer.record_delta = lambda *a, **k: calls.append("delta") or shortcut(*a, **k)  # type: ignore[method-assign]
+    writer.record_wire = lambda *a, **k: calls.append("wire") or general(*a, **k)  # type: ignore[method-assign]
+    protocol = opened(recorder=writer)
+    base = {"event_id": "e", "response_id": "r", "item_id": "i", "output_index": 0, "content_index": 0}
+    pcm = bytes(range(256)) * 3
+    audio = {"type": "response.output_audio.delta", **base, "delta": base64.b64encode(pcm).decode()}
+    text = {"type": "response.output_audio_transcript.delta", **base, "delta": "hé"}
+    feed(protocol, audio, text, t_ms=1.25)
+    feed(protocol, {**audio, "x": 1e-7}, {**text, "x": 1e-7}, t_ms=2.5)
+    assert calls == ["delta", "delta", "wire", "wire"]
+    protocol.recorder = None
+    writer.close()
+    lines = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and "1e-07" in lines[2]
+    for line in lines:
+        assert line == _ENCODER.encode(json.loads(line))
+    assert load_recording(tmp_path / "r").output.to_pcm16() == bytes(60) + pcm * 2  # from 1.25 ms on

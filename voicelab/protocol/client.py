@@ -142,7 +142,11 @@ class State(enum.Enum):
 
 
 class WireRecorder(Protocol):
-    """Where received server events go as they arrive (`voicelab.recording.RecordingWriter` is one)."""
+    """Where received server events go as they arrive (`voicelab.recording.RecordingWriter` is one).
+
+    A recorder may also have `record_delta(event, t_ms, pcm=None)`, a shortcut recording what
+    `record_wire("server", event, pcm, t_ms)` would for a delta whose every value the caller checked to be a
+    str, an int, a bool or None (exact types): the valid deltas with no other field then go through it."""
 
     def record_wire(
         self, direction: str, event: dict[str, Any], pcm: bytes | None = None, t_ms: float | None = None
@@ -180,6 +184,9 @@ class ClientProtocol:
         self._input_stream: InputStream | None = None  # the caller's audio, one stream across appends
         self._g711_decoders: dict[str, G711Decoder] = {}  # output item id -> its G.711 stream
         self.playback = playback or PlaybackTracker()
+        self._recorder: WireRecorder | None = None
+        # the recorder's shortcut for checked deltas (see WireRecorder), when it has one
+        self._record_delta: Callable[..., dict[str, Any]] | None = None
         self.recorder = recorder
         self.conversation = Conversation()
         self.state = State.CONNECTING
@@ -479,6 +486,16 @@ class ClientProtocol:
             send.append(self._valid(truncate))
         return Cut([event], send, float(played))
 
+    @property
+    def recorder(self) -> WireRecorder | None:
+        """Where received server events are recorded (None: nowhere); settable."""
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: WireRecorder | None) -> None:
+        self._recorder = recorder
+        self._record_delta = getattr(recorder, "record_delta", None)
+
     # -- receiving -----------------------------------------------------------------------------------
     def receive(self, frame: str | bytes, t_ms: float) -> list[AppEvent]:
         """One server frame received at `t_ms` (the session clock) -> the app events it gives, in order.
@@ -536,7 +553,7 @@ class ClientProtocol:
                 )
             )
         if off_schema_audio:
-            event = self._on_audio_delta(data, t_ms)  # still audio: played and recorded as received
+            event = self._on_audio_delta(data, t_ms, False)  # still audio: played and recorded as received
             if event is not None:
                 self._events.append(event)
             return
@@ -549,17 +566,21 @@ class ClientProtocol:
 
     def _on_text_delta(self, data: dict[str, Any], t_ms: float) -> AppEvent:
         """A valid assistant transcript or text delta (the hot path)."""
-        if self.recorder is not None:
-            self.recorder.record_wire("server", data, t_ms=t_ms)
+        if self._recorder is not None:
+            if len(data) == 7 and self._record_delta is not None:  # only the fields is_valid_delta checked
+                self._record_delta(data, t_ms)
+            else:
+                self._recorder.record_wire("server", data, t_ms=t_ms)
         item_id: str = data["item_id"]
         delta: str = data["delta"]
         self.conversation.add_assistant_delta(item_id, delta, data["type"] == "response.output_text.delta")
         return TranscriptDelta._new(item_id, "assistant", delta)
 
-    def _on_audio_delta(self, data: dict[str, Any], t_ms: float) -> AppEvent | None:
-        """An assistant audio delta (the hot path): counted, tracked, recorded, handed on undecoded."""
+    def _on_audio_delta(self, data: dict[str, Any], t_ms: float, valid: bool = True) -> AppEvent | None:
+        """An assistant audio delta (the hot path): counted, tracked, recorded, handed on undecoded.
+        `valid`: `data` passed is_valid_delta (False: an off-schema delta whose `delta` is a str)."""
         b64: str = data["delta"]
-        recorder = self.recorder
+        recorder = self._recorder
         item_id = data.get("item_id", "")
         nbytes = b64_decoded_len(b64)
         self.conversation.add_output_audio(item_id, data.get("response_id"), nbytes)
@@ -576,7 +597,10 @@ class ClientProtocol:
             return None
         if recorder is not None:
             assert isinstance(payload, bytes)
-            recorded = recorder.record_wire("server", data, pcm=payload, t_ms=t_ms)
+            if valid and len(data) == 7 and self._record_delta is not None:  # is_valid_delta's fields
+                recorded = self._record_delta(data, t_ms, payload)
+            else:
+                recorded = recorder.record_wire("server", data, pcm=payload, t_ms=t_ms)
             if item_id not in self._track_start_ms:
                 self._track_start_ms[item_id] = recorded["delta"]["$audio"]["start_ms"]
         content_index = data.get("content_index", 0)
