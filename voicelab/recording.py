@@ -54,6 +54,7 @@ _ORJSON_OPTIONS = (
 
 
 _HOT_DIRECTIONS = frozenset({"server", "client"})
+_NEWLINE = 0 if orjson is None else orjson.OPT_APPEND_NEWLINE
 
 
 def _orjson_body(value: Any) -> str | None:
@@ -335,19 +336,19 @@ class RecordingWriter:
                 f"{self.path} already holds a recording; pass a new record_dir (or delete the old folder)."
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        self._clock = clock
-        self._t0 = clock()
+        self.clock = clock  # the session clock: t_ms() is (clock() - origin) * 1000
+        self.origin = clock()
         self._events: IO[str] = open(self.path / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         self.flush_ms = float(flush_ms)
         self.input = _Track(self.path / "input.wav", buffered=flush_ms > 0)
         self.output = _Track(self.path / "output.wav", buffered=flush_ms > 0)
         self.closed = False
         self._lines: list[str] = []  # held-back lines (buffered mode)
-        self._flushed_at = self._clock()
+        self._flushed_at = self.clock()
 
     def t_ms(self) -> float:
         """Milliseconds since the recording started (the session clock)."""
-        return (self._clock() - self._t0) * 1000.0
+        return (self.clock() - self.origin) * 1000.0
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write (or replace) meta.json atomically."""
@@ -377,12 +378,12 @@ class RecordingWriter:
             self._events.flush()
             return
         self._lines.append(line)
-        if event_type not in BUFFERED_TYPES or (self._clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
+        if event_type not in BUFFERED_TYPES or (self.clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
             self.flush()
 
     def flush(self) -> None:
         """Hand everything buffered to the OS: the audio first, then the lines that refer to it."""
-        self._flushed_at = self._clock()
+        self._flushed_at = self.clock()
         if self.closed:
             return
         self.input.flush()
@@ -476,18 +477,18 @@ class RecordingWriter:
             if start_ms + duration >= 1e15:
                 self._line(t, direction, event_type, event, wire=True)  # the general encoders decide
                 return event
+        # the whole line in one orjson call (its float is t_line, written as repr writes it)
+        record = {"t_ms": t_line, "dir": direction, "type": event_type, "event": event}
         try:
-            out: bytes | None = orjson.dumps(event)
+            out: bytes | None = orjson.dumps(record, option=_NEWLINE)
         except TypeError:  # a lone surrogate in a string, an int beyond 64 bits
             out = None
         if out is not None and out.isascii() and b"\x7f" not in out:
-            body = out.decode("ascii")
-            line = f'{{"t_ms":{t_line!r},"dir":"{direction}","type":"{event_type}","event":{body}}}\n'
+            line = out.decode("ascii")
         else:  # non-ASCII text (the stdlib escapes it) or a string orjson refuses
-            record = {"t_ms": t_line, "dir": direction, "type": event_type, "event": event}
             line = _ENCODER.encode(record) + "\n"
         self._lines.append(line)
-        if (self._clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
+        if (self.clock() - self._flushed_at) * 1000.0 >= self.flush_ms:
             self.flush()
         return event
 

@@ -539,9 +539,15 @@ class Session:
             monotonic = time.monotonic
             while True:
                 frame = await recv()
-                self._last_frame_at = monotonic()
+                self._last_frame_at = now = monotonic()
                 writer = self._writer
-                for event in receive(frame, writer.t_ms() if writer is not None else 0.0):
+                if writer is None:
+                    t_ms = 0.0
+                elif writer.clock is monotonic:  # writer.t_ms() at the time just read
+                    t_ms = (now - writer.origin) * 1000.0
+                else:
+                    t_ms = writer.t_ms()
+                for event in receive(frame, t_ms):
                     publish(event)
                 if protocol.barge_in or protocol.outgoing:
                     try:
