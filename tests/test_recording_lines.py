@@ -289,3 +289,15 @@ def test_delta_lines_round_times_like_the_stdlib_writer(tmp_path: Path) -> None:
     for t, line in zip(times, lines, strict=True):
         record = {"t_ms": round(t, 3), "dir": "server", "type": event["type"], "event": event}
         assert line == _ENCODER.encode(record)
+
+
+def test_orjson_writes_the_one_piece_floats_as_repr() -> None:
+    """The one-piece line leaves its floats to orjson: times k / 1000 (0 < k < 2**40), track positions and
+    durations in whole samples; for all of them orjson writes what repr (the stdlib encoder) writes."""
+    import orjson
+
+    rng = random.Random(31)
+    thousandths = [rng.randint(0, 2**40) for _ in range(100_000)] + list(range(20_000))
+    counts = [2 * rng.randint(0, 2**35) for _ in range(50_000)] + list(range(0, 40_000, 2))
+    for value in [k / 1000 for k in thousandths] + [n / 48.0 for n in counts]:
+        assert orjson.dumps(value) == repr(value).encode(), value
