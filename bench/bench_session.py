@@ -16,7 +16,8 @@ Timed: from the client's trigger message to the client seeing `response.done`.
 - session_recorded_stdlib_lines: session_recorded with every recording line encoded by the stdlib encoder,
   as the writer did before its high-rate lines took orjson (same bytes on disk): that change, same rounds;
 - recording_writer_per_stream: the RecordingWriter alone recording the stream's events in-process (base64
-  decoding included), and the same with the stdlib line encoder;
+  decoding included) with record_wire, and the same with the stdlib line encoder; _record_delta: the same
+  with the valid deltas through record_delta, as a Session hands them over (ClientProtocol checked them);
 - decode_floor: what recording cannot avoid on top of bare: base64-decoding every audio delta once (timed
   in-process on the same stream) with voicelab's decoder (pybase64), as a ratio to bare; and the same with
   the stdlib `base64` module, which the recording used before.
@@ -169,22 +170,28 @@ def decode_time(stream: list[str], decode: Any = b64decode) -> float:
     return time.perf_counter() - start
 
 
-def writer_time(stream: list[str], folder: Path, stdlib: bool) -> float:
-    """Seconds for a RecordingWriter to record the stream's parsed events as a Session hands them over
-    (audio deltas base64-decoded), in-process: the writer alone, without the session or the socket.
-    `stdlib`: every line through the stdlib encoder (the writer's line encoding before orjson)."""
+def writer_time(stream: list[str], folder: Path, stdlib: bool, shortcut: bool = False) -> float:
+    """Seconds for a RecordingWriter to record the stream's parsed events with record_wire (audio deltas
+    base64-decoded, as a Session does), in-process: the writer alone, without the session or the socket.
+    `stdlib`: every line through the stdlib encoder (the writer's line encoding before orjson). `shortcut`:
+    the valid deltas with only their checked fields through record_delta, as a Session hands them over."""
     from voicelab import recording
+    from voicelab.protocol.events import is_valid_delta
 
     events = [json.loads(frame) for frame in stream]
+    checked = [
+        shortcut and e["type"].endswith(".delta") and len(e) == 7 and is_valid_delta(e) for e in events
+    ]
     writer = recording.RecordingWriter(folder, flush_ms=voicelab.recording.SESSION_FLUSH_MS)
     try:
         with stdlib_lines() if stdlib else contextlib.nullcontext():
             start = time.perf_counter()
-            for event in events:
-                if event["type"] == "response.output_audio.delta":
-                    writer.record_wire("server", event, pcm=b64decode(event["delta"]))  # as a Session does
+            for event, plain in zip(events, checked, strict=True):
+                audio = b64decode(event["delta"]) if event["type"] == "response.output_audio.delta" else None
+                if plain:
+                    writer.record_delta(event, writer.t_ms(), audio)
                 else:
-                    writer.record_wire("server", event)
+                    writer.record_wire("server", event, pcm=audio)
             writer.flush()
             return time.perf_counter() - start
     finally:
@@ -220,7 +227,7 @@ async def main(seconds: int, repeat: int) -> None:
     times: dict[str, list[float]] = {name: [] for name in names}
     decode: list[float] = []
     decode_stdlib: list[float] = []
-    writers: list[tuple[float, float]] = []
+    writers: list[tuple[float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat + 1):  # round 0 warms up (imports, pydantic schemas, sockets) and is dropped
             round_times = (
@@ -236,6 +243,7 @@ async def main(seconds: int, repeat: int) -> None:
             round_writer = (
                 writer_time(stream, Path(tmp) / f"w{i}", False),
                 writer_time(stream, Path(tmp) / f"ws{i}", True),
+                writer_time(stream, Path(tmp) / f"wd{i}", False, shortcut=True),
             )
             if i:
                 writers.append(round_writer)
@@ -270,10 +278,18 @@ async def main(seconds: int, repeat: int) -> None:
     overheads = [(s - b) / len(stream) * 1e6 for s, b in zip(times["session"], bare_times, strict=True)]
     line = {**common, "metric": "session_overhead_per_frame", "value": round(statistics.median(overheads), 2)}
     print(json.dumps({**line, "unit": "us"}))
-    for label, index in (("recording_writer_per_stream", 0), ("recording_writer_per_stream_stdlib_lines", 1)):
+    for label, index, how in (
+        ("recording_writer_per_stream", 0, "record_wire"),
+        ("recording_writer_per_stream_stdlib_lines", 1, "record_wire"),
+        (
+            "recording_writer_per_stream_record_delta",
+            2,
+            "record_delta for the checked deltas, else record_wire",
+        ),
+    ):
         value = round(statistics.median(w[index] for w in writers) * 1e3, 2)
         line = {**common, "metric": label, "value": value, "unit": "ms"}
-        line["note"] = "RecordingWriter.record_wire over the stream's parsed events, base64 decoding included"
+        line["note"] = f"RecordingWriter.{how} over the stream's parsed events, base64 decoding included"
         line["base64_ms"] = round(statistics.median(decode) * 1e3, 2)
         print(json.dumps(line))
     for label, times_s, how in (

@@ -27,8 +27,9 @@ def pcm_ms(ms: int, value: int = 1000) -> bytes:
     return np.full(ms * 24, value, dtype="<i2").tobytes()
 
 
-def write_call(writer: RecordingWriter, clock: FakeClock) -> None:
-    """A short call: appends with a gap, a reply's deltas, a barge-in cut, control events between."""
+def write_call(writer: RecordingWriter, clock: FakeClock, shortcut: bool = False) -> None:
+    """A short call: appends with a gap, a reply's deltas, a barge-in cut, control events between.
+    `shortcut`: the server deltas through record_delta (a Session's path for its checked deltas)."""
     for i in range(5):
         clock.now += 0.04
         writer.record_wire("client", {"type": "input_audio_buffer.append", "audio": "x"}, pcm=pcm_ms(40, i))
@@ -38,19 +39,25 @@ def write_call(writer: RecordingWriter, clock: FakeClock) -> None:
     for i in range(8):
         clock.now += 0.01
         delta = {"type": "response.output_audio.delta", "delta": "x", "item_id": "item_1"}
-        writer.record_wire("server", delta, pcm=pcm_ms(100, 100 + i))
-        writer.record_wire("server", {"type": "response.output_audio_transcript.delta", "delta": "w"})
+        text = {"type": "response.output_audio_transcript.delta", "delta": "w"}
+        if shortcut:
+            writer.record_delta(delta, writer.t_ms(), pcm_ms(100, 100 + i))
+            writer.record_delta(text, writer.t_ms())
+        else:
+            writer.record_wire("server", delta, pcm=pcm_ms(100, 100 + i))
+            writer.record_wire("server", text)
     writer.cut_output(450.0)
     writer.record_wire("server", {"type": "response.done", "response": {"status": "cancelled"}})
     clock.now += 0.02
     writer.record_wire("server", {"type": "response.output_audio.delta", "delta": "x"}, pcm=pcm_ms(100, 7))
 
 
-def test_a_buffered_recording_has_the_same_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_a_buffered_recording_has_the_same_files(tmp_path: Path, shortcut: bool) -> None:
     for name, flush_ms in (("plain", 0.0), ("buffered", 50.0)):
         clock = FakeClock()
         writer = RecordingWriter(tmp_path / name, clock=clock, flush_ms=flush_ms)
-        write_call(writer, clock)
+        write_call(writer, clock, shortcut=shortcut and flush_ms > 0)
         writer.close()
     for file in ("events.jsonl", "input.wav", "output.wav"):
         assert (tmp_path / "buffered" / file).read_bytes() == (tmp_path / "plain" / file).read_bytes()
@@ -75,8 +82,15 @@ def test_deltas_wait_at_most_flush_ms_and_control_events_not_at_all(tmp_path: Pa
     writer.close()
 
 
-def test_a_killed_buffered_writer_leaves_a_readable_recording(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_a_killed_buffered_writer_leaves_a_readable_recording(tmp_path: Path, shortcut: bool) -> None:
     folder = tmp_path / "killed"
+    delta = '{"type": "response.output_audio.delta", "delta": "x"}'
+    last = (
+        f"w.record_delta({delta}, w.t_ms(), pcm)"
+        if shortcut
+        else f'w.record_wire("server", {delta}, pcm=pcm)'
+    )
     script = textwrap.dedent(
         f"""
         import os
@@ -87,7 +101,7 @@ def test_a_killed_buffered_writer_leaves_a_readable_recording(tmp_path: Path) ->
         for _ in range(3):
             w.record_wire("client", {{"type": "input_audio_buffer.append", "audio": "x"}}, pcm=pcm)
         w.record_wire("server", {{"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 300}})
-        w.record_wire("server", {{"type": "response.output_audio.delta", "delta": "x"}}, pcm=pcm)
+        {last}
         os._exit(9)  # no close(): the last delta was still buffered
         """
     )
