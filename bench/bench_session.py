@@ -117,16 +117,22 @@ def stdlib_lines() -> Iterator[None]:
     from voicelab import recording
 
     writer = recording.RecordingWriter
-    fast, hot, one_piece = recording.encode_line, recording._hot_line, writer._record_plain
+    fast, hot, one_piece = recording.encode_line, recording._hot_line, writer.record_delta
     recording.encode_line = lambda record: recording._ENCODER.encode(record) + "\n"  # type: ignore[assignment]
     recording._hot_line = lambda *args: None  # type: ignore[assignment]
-    # the one-piece path of record_wire and record_delta: they take the general path
-    writer._record_plain = lambda *args: None  # type: ignore[assignment,method-assign]
+    # no one-piece lines (record_delta, which record_wire uses for them): the general path for every event
+
+    def general(
+        self: Any, event: dict[str, Any], t_ms: float, pcm: Any = None, direction: str = "server"
+    ) -> Any:
+        return self._record_general(direction, event, pcm, t_ms)
+
+    writer.record_delta = general  # type: ignore[method-assign]
     try:
         yield
     finally:
         recording.encode_line, recording._hot_line = fast, hot
-        writer._record_plain = one_piece  # type: ignore[method-assign]
+        writer.record_delta = one_piece  # type: ignore[method-assign]
 
 
 async def openai_client(url: str) -> float:

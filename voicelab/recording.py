@@ -402,11 +402,15 @@ class RecordingWriter:
         event as recorded.
         """
         t = self.t_ms() if t_ms is None else t_ms
+        if direction in _HOT_DIRECTIONS and str(event.get("type")) in BUFFERED_TYPES and _flat(event):
+            return self.record_delta(event, t, pcm, direction)  # in one piece when it can
+        return self._record_general(direction, event, pcm, t)
+
+    def _record_general(
+        self, direction: str, event: dict[str, Any], pcm: bytes | None, t: float
+    ) -> dict[str, Any]:
+        """`record_wire` of any event, the general way."""
         event_type = str(event.get("type"))
-        if event_type in BUFFERED_TYPES and self.flush_ms > 0 and not self.closed:
-            recorded = self._record_hot(direction, event_type, event, pcm, t)
-            if recorded is not None:
-                return recorded
         spec = AUDIO_FIELDS.get(event_type)
         if spec is not None and isinstance(event.get(spec[0]), str):
             key, track_name = spec
@@ -421,53 +425,36 @@ class RecordingWriter:
         self._line(t, direction, event_type, event, wire=True)
         return event
 
-    def record_delta(self, event: dict[str, Any], t_ms: float, pcm: bytes | None = None) -> dict[str, Any]:
-        """``record_wire("server", event, pcm, t_ms)`` of a received delta event whose every value the caller
-        has checked to be a str, an int, a bool or None (exact types; ClientProtocol's valid deltas with no
-        other field are): the same line and audio, without checking the values again. Returns the event as
-        recorded."""
+    def record_delta(
+        self, event: dict[str, Any], t_ms: float, pcm: bytes | None = None, direction: str = "server"
+    ) -> dict[str, Any]:
+        """``record_wire(direction, event, pcm, t_ms)`` of an event whose every value the caller has checked
+        to be a str, an int, a bool or None (exact types; ClientProtocol's valid deltas with no other field
+        are): the same line and audio, without checking the values again. A buffered writer records the
+        high-rate ones (BUFFERED_TYPES) in one piece: audio held on its track, the line one orjson call, byte
+        for byte the stdlib encoder's (the bulk of a session's lines). Returns the event as recorded."""
         event_type = event["type"]
-        if event_type in BUFFERED_TYPES and self.flush_ms > 0 and not self.closed:
-            recorded = self._record_plain("server", event_type, event, pcm, t_ms)
-            if recorded is not None:
-                return recorded
-        return self.record_wire("server", event, pcm=pcm, t_ms=t_ms)
-
-    def _record_hot(
-        self, direction: str, event_type: str, event: dict[str, Any], pcm: bytes | None, t: float
-    ) -> dict[str, Any] | None:
-        """`record_wire` of a buffered writer's high-rate event whose values are all plain (`_flat`), in
-        one piece (the bulk of a session's lines); None, having done nothing, for any other event."""
-        if direction not in _HOT_DIRECTIONS or not _flat(event):
-            return None
-        return self._record_plain(direction, event_type, event, pcm, t)
-
-    def _record_plain(
-        self, direction: str, event_type: str, event: dict[str, Any], pcm: bytes | None, t: float
-    ) -> dict[str, Any] | None:
-        """The one-piece path of a buffered writer (`event_type` in BUFFERED_TYPES, `direction` "server" or
-        "client", every value of `event` a str, an int, a bool or None): its audio held on its track, its line
-        built around orjson's encoding of the event, byte for byte the stdlib encoder's. None, having done
-        nothing, when `t` or the event's audio field is for the general path."""
-        # round(t, 3) in _round_ms's exact case only (0 < t < ~1.1e9 ms, not within 0.001 of a tie): then it
-        # is k / 1000 >= 0.001 and below 1e15, which both encoders write alike (repr, no exponent)
-        x = t * 1000.0
-        if orjson is None or not 0.0 < x < _EXACT_THOUSANDTHS:
-            return None
+        if event_type not in BUFFERED_TYPES or self.flush_ms <= 0 or self.closed or orjson is None:
+            return self._record_general(direction, event, pcm, t_ms)
+        # round(t_ms, 3) in _round_ms's exact case only (0 < t_ms < ~1.1e9 ms, not within 0.001 of a tie):
+        # then it is k / 1000, 0 or from 0.001 to below 1e15, which both encoders write alike (repr)
+        x = t_ms * 1000.0
+        if not 0.0 < x < _EXACT_THOUSANDTHS:
+            return self._record_general(direction, event, pcm, t_ms)
         k = round(x)
         if not -0.499 < x - k < 0.499:
-            return None
+            return self._record_general(direction, event, pcm, t_ms)
         t_line = k / 1000
         spec = AUDIO_FIELDS.get(event_type)
         if spec is not None:
             key, track_name = spec
             audio = event.get(key)
             if type(audio) is not str:
-                return None
+                return self._record_general(direction, event, pcm, t_ms)
             if pcm is None:
                 pcm = b64decode(audio)
             track = self.input if track_name == "input" else self.output
-            start = track.hold(t, pcm)
+            start = track.hold(t_ms, pcm)
             # both 0 or at least 0.001 ms (whole samples): plain unless absurdly far along the track
             start_ms, duration = _start_ms(start), (track.bytes - start) / _BYTES_PER_MS
             event = {
@@ -475,7 +462,7 @@ class RecordingWriter:
                 key: {"$audio": {"track": track_name, "start_ms": start_ms, "duration_ms": duration}},
             }
             if start_ms + duration >= 1e15:
-                self._line(t, direction, event_type, event, wire=True)  # the general encoders decide
+                self._line(t_ms, direction, event_type, event, wire=True)  # the general encoders decide
                 return event
         # the whole line in one orjson call (its float is t_line, written as repr writes it)
         record = {"t_ms": t_line, "dir": direction, "type": event_type, "event": event}
