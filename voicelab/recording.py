@@ -80,11 +80,6 @@ def _flat(event: dict[str, Any]) -> bool:
     return _FLAT_TYPES.issuperset(map(type, event.values()))
 
 
-def _plain_ms(value: float) -> bool:
-    """A time or duration both encoders write alike (0, or from 1e-4 to 1e15: no exponent)."""
-    return value == 0.0 or 1e-4 <= value < 1e15
-
-
 # t * 1000 below this (t under ~12.7 days in ms) is within 2**-13 of the exact product: see _round_ms
 _EXACT_THOUSANDTHS = float(2**40)
 
@@ -402,8 +397,13 @@ class RecordingWriter:
         event as recorded.
         """
         t = self.t_ms() if t_ms is None else t_ms
-        if direction in _HOT_DIRECTIONS and str(event.get("type")) in BUFFERED_TYPES and _flat(event):
-            return self.record_delta(event, t, pcm, direction)  # in one piece when it can
+        if (
+            self.flush_ms > 0
+            and direction in _HOT_DIRECTIONS
+            and str(event.get("type")) in BUFFERED_TYPES
+            and _flat(event)
+        ):
+            return self.record_delta(event, t, pcm, direction)  # a buffered writer's one-piece line
         return self._record_general(direction, event, pcm, t)
 
     def _record_general(
