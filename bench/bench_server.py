@@ -20,10 +20,15 @@
    counted window, in % of one core per session, is split by stage: the event loop thread, the batched VAD
    thread, other threads, the transcription worker process. `--services` may list several constructors
    (e.g. "pooled()" "pooled(batch_vad=False)") to compare designs in the same run.
-3. End of user speech -> first audio delta over a few turns of one session, mic-like as above (the caller
-   knows where its speech ends: the last loud sample, as spoken). Targets p50 <= 520 ms, p95 <= 560 ms
-   with silence_duration_ms 500. `--rounds` fresh servers, interleaved with --before-src's; all turns
-   pooled.
+3. End of user speech -> first audio delta over `--turns` turns of one session, mic-like as above: the
+   caller says the 10 fixture lines in turn, 1.5 s apart, so that each speech ends at another point of the
+   40 ms chunking (one line said over and over ends at the same point every time: its chunk wait is one
+   value, not a distribution). The caller knows where its speech ends: the last loud sample, as spoken.
+   Each turn's floor is the least any server could do: from that speech end to the send of the chunk that
+   reaches speech end + silence_duration_ms (a perfect VAD, no server time; 500-540 ms, 520 on average);
+   `over_floor` is the rest: the VAD's offset error, the turn decision and the server's response. Targets
+   p50 <= 520 ms, p95 <= 560 ms with silence_duration_ms 500. `--rounds` fresh servers, interleaved with
+   --before-src's; all turns pooled.
 
     python bench/bench_server.py [--steady-s 10] [--sessions 8 16 ...] [--repeats 3]
                                  [--services "pooled()" ...] [--transcription] [--only capacity]
@@ -149,22 +154,25 @@ def speech_end_ms(audio: bytes) -> float:
     return float(loud[-1] + 1) / 24 if loud.size else 0.0
 
 
-def trigger_chunks(speech: bytes, gap_ms: int, seconds: float) -> dict[int, int]:
+def trigger_chunks(speeches: list[bytes], gap_ms: int, seconds: float) -> dict[int, int]:
     """audio_end_ms of each speech_stopped -> index of the 40 ms chunk whose arrival lets the VAD decide.
 
     The server runs the same detector over the same chunks, so a replica here says exactly which chunk
-    triggers each event; latency counted from that chunk's send time is the server's own (the 12-92 ms the
-    detector must wait for, 32 ms frames, the resampler delay and the 40 ms chunking, are left out).
+    triggers each event; latency counted from that chunk's send time is the server's own (the wait for the
+    silence and the 40 ms chunking are left out).
     """
     from voicelab.audio.turns import TurnDetection, TurnDetector
 
     detector = TurnDetector(TurnDetection(0.5, 300, SILENCE_MS), "silero", 24000)
-    cycles = int(seconds * 1000 / (len(speech) / 48 + gap_ms)) + 2
+    cycle_ms = sum(len(speech) / 48 + gap_ms for speech in speeches)
+    cycles = int(seconds * 1000 / cycle_ms) + 2
     step = CHUNK_MS * 48
     # the same pieces as Client.streamer sends: each block cut in 40 ms chunks, its last one shorter
+    gap = with_noise(bytes(gap_ms * 48), seed=1)
     pieces = [
         block[i : i + step]
-        for block in (speech, with_noise(bytes(gap_ms * 48), seed=1))
+        for speech in speeches
+        for block in (speech, gap)
         for i in range(0, len(block), step)
     ]
     found: dict[int, int] = {}
@@ -184,10 +192,9 @@ class Client:
     from the end of the caller's speech to the first audio delta of the reply.
     """
 
-    def __init__(self, ws: ClientConnection, speech: bytes, gap_ms: int, index: int) -> None:
+    def __init__(self, ws: ClientConnection, speeches: list[bytes], gap_ms: int, index: int) -> None:
         self.ws = ws
-        self.speech = speech
-        self.speech_end = speech_end_ms(speech)
+        self.speeches = speeches  # said in turn, each followed by the gap
         self.gap = with_noise(bytes(gap_ms * 48), seed=1)
         self.index = index
         self.start = 0.0
@@ -198,6 +205,9 @@ class Client:
         self.triggers: dict[int, int] = {}
         self.sent_at: list[float] = []  # when each chunk was sent
         self.speech_ends: list[float] = []
+        # per turn: the least any server could answer in (its speech end -> the send of the chunk that
+        # reaches speech end + silence_duration_ms: a perfect VAD and no server time)
+        self.floors: list[float] = []
         self.first_deltas: list[float] = []
         self.stopped_at: list[float] = []
         self.stopped_to_delta: list[float] = []
@@ -252,31 +262,36 @@ class Client:
         self.start = time.perf_counter()
         sent_ms = 0.0
         while time.perf_counter() < until:
-            for block, is_speech in ((self.speech, True), (self.gap, False)):
-                if is_speech:
-                    self.speech_ends.append(self.start + (sent_ms + self.speech_end) / 1000)
-                for offset in range(0, len(block), step):
-                    piece = block[offset : offset + step]
-                    sent_ms += len(piece) / 48
-                    # a microphone has a chunk only once it has been spoken: wait for its end, then send
-                    delay = self.start + sent_ms / 1000 - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    elif self.counted(time.perf_counter()):
-                        self.late_send_ms = max(self.late_send_ms, -delay * 1000)
-                    audio = base64.b64encode(piece).decode()
-                    self.sent_at.append(time.perf_counter())
-                    await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+            for speech in self.speeches:
+                speech_end = sent_ms + speech_end_ms(speech)
+                self.speech_ends.append(self.start + speech_end / 1000)
+                floor = None
+                for block in (speech, self.gap):
+                    for offset in range(0, len(block), step):
+                        piece = block[offset : offset + step]
+                        sent_ms += len(piece) / 48
+                        if floor is None and sent_ms >= speech_end + SILENCE_MS:
+                            floor = sent_ms - speech_end
+                        # a microphone has a chunk only once it has been spoken: wait for its end, then send
+                        delay = self.start + sent_ms / 1000 - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        elif self.counted(time.perf_counter()):
+                            self.late_send_ms = max(self.late_send_ms, -delay * 1000)
+                        audio = base64.b64encode(piece).decode()
+                        self.sent_at.append(time.perf_counter())
+                        await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+                self.floors.append(floor if floor is not None else float("nan"))
                 if time.perf_counter() >= until:
                     return
 
-    def reply_gaps(self) -> list[float]:
-        """Speech end -> first audio delta, for turns that got a reply."""
+    def reply_gaps(self) -> list[tuple[float, float]]:
+        """(speech end -> first audio delta, that turn's floor), for turns that got a reply."""
         gaps = []
         for delta in self.first_deltas:
-            ends = [end for end in self.speech_ends if end < delta]
-            if ends:
-                gaps.append((delta - ends[-1]) * 1000)
+            turns = [i for i, end in enumerate(self.speech_ends) if end < delta]
+            if turns and turns[-1] < len(self.floors):
+                gaps.append(((delta - self.speech_ends[turns[-1]]) * 1000, self.floors[turns[-1]]))
         return gaps
 
 
@@ -284,7 +299,7 @@ async def stage(
     url: str,
     clients: int,
     seconds: float,
-    speech: bytes,
+    speeches: list[bytes],
     gap_ms: int,
     session: dict[str, Any] = SESSION,
     first: int = 0,
@@ -293,10 +308,10 @@ async def stage(
     """`clients` sessions (numbers `first`.. of `of` in all, for the stagger) for `seconds`, in one process;
     everything they see is counted (the reply-latency figure)."""
     of = of or clients
-    triggers = trigger_chunks(speech, gap_ms, seconds)
+    triggers = trigger_chunks(speeches, gap_ms, seconds)
     connections = [await connect(url + "?model=gpt-realtime", max_size=None) for _ in range(clients)]
     try:
-        runners = [Client(ws, speech, gap_ms, first + i) for i, ws in enumerate(connections)]
+        runners = [Client(ws, speeches, gap_ms, first + i) for i, ws in enumerate(connections)]
         for runner in runners:
             runner.triggers = triggers
         for ws in connections:
@@ -318,12 +333,16 @@ def p(values: list[float], q: float) -> float:
 
 
 async def reply_latency(turns: int) -> None:
-    speech = with_noise(pcm("Yes, that is correct."))
+    """One caller says the fixture lines in turn (each ends at another point of the 40 ms chunking, as real
+    speech does), `turns` of them, 1.5 s apart."""
+    speeches = [with_noise(pcm(line), seed=i) for i, line in enumerate(LINES)]
     proc, url = start_server("realtime")
     try:
-        seconds = turns * (len(speech) / 48 + 1500) / 1000
-        (client,) = await stage(url, 1, seconds, speech, 1500)
-        gaps = client.reply_gaps()
+        seconds = sum(len(speeches[i % len(speeches)]) / 48 + 1500 for i in range(turns)) / 1000
+        (client,) = await stage(url, 1, seconds, speeches, 1500)
+        pairs = client.reply_gaps()
+        gaps = [gap for gap, _ in pairs]
+        over = [gap - floor for gap, floor in pairs]
         emit(
             "server",
             "speech_end_to_first_audio_delta_p50_ms",
@@ -334,12 +353,17 @@ async def reply_latency(turns: int) -> None:
             p95_target=560,
             silence_duration_ms=SILENCE_MS,
             turns=len(gaps),
+            floor_p50_ms=round(p([floor for _, floor in pairs], 50), 3),
+            over_floor_p50_ms=round(p(over, 50), 3),
+            over_floor_p95_ms=round(p(over, 95), 3),
             speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
             speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
             gaps_ms=[round(g, 2) for g in gaps],
-            method="mic-like: each 40 ms chunk sent once spoken, noise floor -60 dBFS, speech end = when "
-            "the last loud sample was spoken",
+            over_floor_ms=[round(o, 2) for o in over],
+            method="mic-like: the 10 fixture lines in turn, each 40 ms chunk sent once spoken, noise floor "
+            "-60 dBFS, speech end = when the last loud sample was spoken; floor = that turn's speech end -> "
+            "the send of the chunk reaching speech end + silence_duration_ms (a perfect VAD, no server time)",
         )
     finally:
         stop_server(proc)
@@ -360,7 +384,7 @@ async def client_process(
     cycle = (len(speech) / 48 + CAPACITY_GAP_MS) / 1000
     connections = [await connect(url + "?model=gpt-realtime", max_size=None) for _ in range(clients)]
     try:
-        runners = [Client(ws, speech, CAPACITY_GAP_MS, first + i) for i, ws in enumerate(connections)]
+        runners = [Client(ws, [speech], CAPACITY_GAP_MS, first + i) for i, ws in enumerate(connections)]
         for ws in connections:
             await ws.send(json.dumps({"type": "session.update", "session": session}))
         print("ready", flush=True)
@@ -369,7 +393,7 @@ async def client_process(
         go = time.perf_counter() + (go_wall - time.time())
         window = (go + cycle + 1.0, go + cycle + 1.0 + steady_s)
         until = window[1] + 0.3
-        triggers = trigger_chunks(speech, CAPACITY_GAP_MS, until - go + cycle)
+        triggers = trigger_chunks([speech], CAPACITY_GAP_MS, until - go + cycle)
         for runner in runners:
             runner.triggers = triggers
             runner.window = window
@@ -735,6 +759,7 @@ def latency_rounds(rounds: int, before_src: str | None, turns: int) -> None:
     for label, runs in child_rounds("latency", rounds, before_src, ["--turns", str(turns)]).items():
         lines = [line for lines in runs for line in lines]
         gaps = [g for line in lines for g in line["gaps_ms"]]
+        over = [o for line in lines for o in line["over_floor_ms"]]
         first = lines[0]
         emit(
             "server",
@@ -749,6 +774,9 @@ def latency_rounds(rounds: int, before_src: str | None, turns: int) -> None:
             rounds=len(lines),
             round_p50s=sorted(round(line["value"], 1) for line in lines),
             round_p95s=sorted(round(line["p95"], 1) for line in lines),
+            floor_p50_ms=round(statistics.median(line["floor_p50_ms"] for line in lines), 3),
+            over_floor_p50_ms=round(p(over, 50), 3),
+            over_floor_p95_ms=round(p(over, 95), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(
                 statistics.median(line["speech_stopped_after_trigger_chunk_p50_ms"] for line in lines), 3
             ),
@@ -771,7 +799,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each N")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes per capacity stage")
-    parser.add_argument("--turns", type=int, default=6, help="turns for the reply-latency figure")
+    parser.add_argument(
+        "--turns", type=int, default=10, help="turns for the reply-latency figure (the fixture lines in turn)"
+    )
     parser.add_argument(
         "--services",
         nargs="+",

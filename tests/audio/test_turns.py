@@ -50,7 +50,7 @@ def test_short_gap_does_not_split_a_turn() -> None:
 
 
 def test_gap_of_silence_duration_splits_and_padding_stays_after_the_previous_turn() -> None:
-    # gap of 16 frames = 512 ms >= 500 ms: stop is known at the end of frame 45 (1472 ms).
+    # gap of 16 frames = 512 ms >= 500 ms: the turn stops at 960 + 500 ms, in frame 45 (1440-1472 ms).
     t = track((0, 10), (1, 20), (0, 16), (1, 20), (0, 30))
     first, second = turns(t)
     assert first == Turn(20, 1460, 320, 960)
@@ -231,12 +231,17 @@ def burst_in_noise(floor: float | None = 0.001, rate: int = 16000) -> np.ndarray
 @pytest.mark.parametrize(
     ("hangover", "refine", "speech_end_ms", "heard_ms"),
     [
-        # the frame holding the tone's end (1984-2016 ms) + 2 hangover frames; stop known at the end of the
-        # frame 2560-2592 that reaches 2080 + 500 ms, i.e. in the 10 ms chunk that ends at 2600 ms
-        (2, False, 2080, 2600),
-        (2, True, 2000, 2530),  # back over 2 noise frames and the 2 noise blocks of 1984-2016: the tone's end
-        (4, True, 2048, 2560),  # 2144 ms, moved back by at most 96 ms
-        (0, True, 2000, 2530),  # no hangover: the noise blocks inside the last frame still go
+        # the frame holding the tone's end (1984-2016 ms) + 2 hangover frames; the stop is known once the
+        # stream reaches 2080 + 500 ms (the frame 2560-2592 that straddles it is not waited for)
+        (2, False, 2080, 2580),
+        (2, True, 2000, 2500),  # back over 2 noise frames and the 2 noise blocks of 1984-2016: the tone's end
+        (
+            4,
+            True,
+            2048,
+            2550,
+        ),  # 2144 ms, moved back by at most 96 ms; known in the 10 ms chunk ending at 2550
+        (0, True, 2000, 2500),  # no hangover: the noise blocks inside the last frame still go
     ],
 )
 def test_refined_offset_is_where_the_energy_ends(
@@ -313,3 +318,58 @@ def test_turn_detection_bounds_its_durations(field: str) -> None:
     with pytest.raises(ConfigError, match=f"{field}=1000000000000 is out of range: at most 600000 ms"):
         TurnDetection(**{field: 10**12})
     assert getattr(TurnDetection(**{field: 600_000}), field) == 600_000
+
+
+# --- the stop is known when the stream reaches it -------------------------------------------------
+
+
+class _ListScorer(FrameScorer):
+    """Probabilities read from a list, one per frame, in stream order."""
+
+    def __init__(self, probs: list[float]) -> None:
+        self.probs = iter(probs)
+
+    def score(self, frames: np.ndarray) -> np.ndarray:
+        return np.array([next(self.probs) for _ in frames], dtype=np.float32)
+
+
+class ListEngine(VadEngine):
+    name = "list"
+    frame_ms = 32
+
+    def __init__(self, probs: list[float]) -> None:
+        self.probs = probs
+
+    def scorer(self) -> FrameScorer:
+        return _ListScorer(self.probs)
+
+
+# speech 320-960 ms; 15 quiet frames to 1440 ms; frame 1440-1472 is loud: it straddles 960 + 500 = 1460
+STRADDLING = [0.0] * 10 + [1.0] * 20 + [0.0] * 15 + [1.0] * 20 + [0.0] * 30
+
+
+def test_a_loud_frame_straddling_the_turns_end_starts_the_next_turn() -> None:
+    """Silence from the offset to offset + silence_duration_ms ends the turn; the frame that straddles that
+    end belongs to what follows: it starts a turn from there (never before the last turn's end)."""
+    first, second = turns(track(*[(p, 1) for p in STRADDLING]))
+    assert first == Turn(20, 1460, 320, 960)
+    assert second == Turn(1460, 2580, 1460, 2080)
+
+
+@pytest.mark.parametrize("chunk_ms", [1, 7, 10, 20, 32, 40, 100, 3000])
+def test_the_stop_is_known_when_the_stream_reaches_it(chunk_ms: int) -> None:
+    """Streaming: speech_stopped comes with the chunk that reaches audio_end_ms (and completes the frames
+    that end by then), not with the frame that straddles it; the events equal the offline ones."""
+    samples = np.full(len(STRADDLING) * 32 * 16, 0.01, dtype=np.float32)  # above the silence gate
+    config = TurnDetection(refine_offset=False)  # a constant level: no offset to refine
+    detector = TurnDetector(config, engine=ListEngine(STRADDLING), input_rate=16000)
+    events_at: list[tuple[float, object]] = []
+    step = chunk_ms * 16
+    for i in range(0, len(samples), step):
+        events_at += [(detector.reached_ms, e) for e in detector.push(samples[i : i + step])]
+    events_at += [(detector.reached_ms, e) for e in detector.flush()]
+    events = [e for _, e in events_at]
+    assert turns_from_events(events) == turns(track(*[(p, 1) for p in STRADDLING]))
+    stops = [(at, e) for at, e in events_at if isinstance(e, SpeechStopped)]
+    for at, stop in stops:
+        assert stop.audio_end_ms <= at < stop.audio_end_ms + chunk_ms  # the chunk that reached it

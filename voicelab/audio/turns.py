@@ -5,8 +5,10 @@ Frame ``i`` of a VAD track covers ``[i * frame_ms, (i + 1) * frame_ms)`` ms from
 - Speech starts at the first frame whose probability is ``>= threshold``; its start is the onset
   (``speech_start_ms``).
 - Speech goes on while frames are ``>= threshold``; the offset (``speech_end_ms``) is the end of the last
-  such frame. It stops once the frames after the offset have stayed below the threshold for
-  ``silence_duration_ms`` (gaps shorter than that do not split a turn).
+  such frame. It stops at ``offset + silence_duration_ms`` when every frame that ends by then stayed below
+  the threshold (gaps shorter than that do not split a turn). A frame that straddles that point belongs to
+  what follows: a streaming detector decides as soon as the stream reaches it (the frame is not waited
+  for), and a loud straddling frame starts the next turn there.
 - The openai types define the event fields (``openai.types.realtime``):
   ``InputAudioBufferSpeechStartedEvent.audio_start_ms``: "Milliseconds from the start of all audio written to
   the buffer during the session when speech was first detected. This will correspond to the beginning of audio
@@ -32,9 +34,9 @@ threshold. When the probability first drops below the threshold after speech, th
 last frame ``>= threshold``) moves back over the trailing blocks whose level is at most
 ``REFINE_MARGIN_DB`` (3 dB) above that floor: at most ``REFINE_MAX_MS`` (96 ms), never back to the onset,
 and not at all before ``NOISE_MIN_MS`` (256 ms) of non-speech frames have set a floor. The
-``silence_duration_ms`` countdown runs from the refined offset: ``speech_stopped`` fires at the end of the
-first frame that reaches ``refined offset + silence_duration_ms``, provided every frame since stayed below
-the threshold (a frame ``>= threshold`` continues the turn as before, and the next drop is refined again).
+``silence_duration_ms`` countdown runs from the refined offset: ``speech_stopped`` fires once the stream
+reaches ``refined offset + silence_duration_ms``, provided every frame that ends by then stayed below the
+threshold (a frame ``>= threshold`` continues the turn as before, and the next drop is refined again).
 The refinement only looks at frames already seen when the drop happens, so streaming still equals offline.
 The constants were chosen on conversations of ``make_corpus(seed=1000)`` (bench/bench_vad.py reports on
 seed 0).
@@ -150,6 +152,7 @@ class _TurnMachine:
         self.buffer_start_ms = 0
         self.onset_ms: int | None = None
         self.offset_ms = 0
+        self._quiet = False  # in a turn, after its offset: every frame since was below the threshold
         self._blocks = 0  # level blocks per frame, known from the first levels fed
         self._recent: deque[list[float]] = deque(maxlen=-(-REFINE_MAX_MS // frame_ms))
         self._noise: deque[float] = deque()
@@ -158,7 +161,11 @@ class _TurnMachine:
     def speaking(self) -> bool:
         return self.onset_ms is not None
 
-    def feed(self, probs: np.ndarray, levels_db: np.ndarray | None = None) -> list[TurnEvent]:
+    def feed(
+        self, probs: np.ndarray, levels_db: np.ndarray | None = None, reached_ms: float | None = None
+    ) -> list[TurnEvent]:
+        """The next frames' probabilities (and block levels); `reached_ms`: where the stream is once they
+        are scored (a turn stops as soon as the stream reaches its end, see `reach`)."""
         events: list[TurnEvent] = []
         threshold = self.config.threshold
         probs_list = np.asarray(probs, dtype=np.float64).tolist()
@@ -172,22 +179,46 @@ class _TurnMachine:
             start = self.frames * self.frame_ms
             end = start + self.frame_ms
             self.frames += 1
+            if (
+                self.onset_ms is not None
+                and self._quiet
+                and end > self.offset_ms + self.config.silence_duration_ms
+            ):
+                # every frame that ends by the turn's end was quiet: it stopped there, whatever this one is
+                events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
             if p >= threshold:
                 if self.onset_ms is None:
-                    self.onset_ms = start
-                    padded = min(start, max(0, start - self.config.prefix_padding_ms, self.buffer_start_ms))
-                    events.append(SpeechStarted(audio_start_ms=padded, speech_start_ms=start))
+                    # a frame that began before the last turn's end (or a clear) speaks from there on
+                    self.onset_ms = max(start, self.buffer_start_ms)
+                    padded = max(0, self.onset_ms - self.config.prefix_padding_ms, self.buffer_start_ms)
+                    events.append(SpeechStarted(audio_start_ms=padded, speech_start_ms=self.onset_ms))
                 self.offset_ms = end
+                self._quiet = False
             elif self.onset_ms is not None:
-                if levels is not None and self.config.refine_offset and self.offset_ms == start:
-                    self.offset_ms = self._refined_offset()
-                if end - self.offset_ms >= self.config.silence_duration_ms:
+                if not self._quiet:  # the first quiet frame after speech: the offset is refined once
+                    self._quiet = True
+                    if levels is not None and self.config.refine_offset:
+                        self.offset_ms = self._refined_offset()
+                if end >= self.offset_ms + self.config.silence_duration_ms:
                     events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
             if levels is not None:
                 self._recent.append(levels[i])
                 if p < threshold:
                     self._noise.extend(levels[i])
+        if reached_ms is not None:
+            events.extend(self.reach(reached_ms))
         return events
+
+    def reach(self, stream_ms: float) -> list[TurnEvent]:
+        """The stream has reached `stream_ms`: a turn in its silence stops once the stream reaches the
+        silence's end, provided every frame that ends by then has been scored (quiet, or it would have
+        continued the turn). Frames that straddle that end are not waited for."""
+        if self.onset_ms is None or not self._quiet:
+            return []
+        end = self.offset_ms + self.config.silence_duration_ms
+        if stream_ms >= end and self.frames >= end // self.frame_ms:
+            return [self._stop(end)]
+        return []
 
     def _refined_offset(self) -> int:
         """The offset moved back over the trailing blocks at the noise floor (see the module docstring)."""
@@ -208,6 +239,7 @@ class _TurnMachine:
     def _stop(self, audio_end_ms: int) -> SpeechStopped:
         event = SpeechStopped(audio_end_ms=audio_end_ms, speech_end_ms=self.offset_ms)
         self.onset_ms = None
+        self._quiet = False
         self.buffer_start_ms = audio_end_ms
         return event
 
@@ -219,6 +251,7 @@ class _TurnMachine:
 
     def clear(self, now_ms: int) -> None:
         self.onset_ms = None
+        self._quiet = False
         self.buffer_start_ms = now_ms
 
 
@@ -260,12 +293,17 @@ class TurnDetector:
 
     def push(self, samples: np.ndarray) -> list[TurnEvent]:
         self.last_probs = self.vad.push(samples)
-        return self._machine.feed(self.last_probs, self.vad.levels_db)
+        return self._machine.feed(self.last_probs, self.vad.levels_db, self.reached_ms)
+
+    @property
+    def reached_ms(self) -> float:
+        """Where the stream is, exactly (`now_ms` is it in whole ms)."""
+        return self.vad.samples_in * 1000 / self.vad.input_rate
 
     def flush(self) -> list[TurnEvent]:
         """End of stream: score the buffered tail and close a turn still open at the stream end."""
         self.last_probs = self.vad.flush()
-        events = self._machine.feed(self.last_probs, self.vad.levels_db)
+        events = self._machine.feed(self.last_probs, self.vad.levels_db, self.reached_ms)
         return events + self._machine.finish(self.now_ms)
 
     def clear(self) -> None:
@@ -315,7 +353,7 @@ def detect_turns(
         track = frame_probabilities(audio, engine)
         stream_end_ms = len(audio.samples) * 1000 // int(audio.rate)
     machine = _TurnMachine(config, track.frame_ms)
-    events = machine.feed(track.probs, track.levels_db) + machine.finish(stream_end_ms)
+    events = machine.feed(track.probs, track.levels_db, stream_end_ms) + machine.finish(stream_end_ms)
     return TurnAnalysis(turns_from_events(events), track, config)
 
 

@@ -63,6 +63,7 @@ class _Chunk:
     levels: np.ndarray | None
     frames: np.ndarray  # the frames the model scores (the loud ones), in stream order
     loud: np.ndarray  # their indices in `probs`
+    reached_ms: float = 0.0  # where the stream is once this chunk is in
     done: bool = False
 
 
@@ -317,7 +318,8 @@ class BatchedTurnDetector:
         frames = data[:whole].reshape(-1, FRAME)
         probs = np.zeros(len(frames), dtype=np.float32)
         loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
-        chunk = _Chunk(tag, probs, frame_levels_db(frames, self._blocks), frames[loud], loud)
+        levels = frame_levels_db(frames, self._blocks)
+        chunk = _Chunk(tag, probs, levels, frames[loud], loud, self.samples_in * 1000 / self.input_rate)
         self._chunks.append(chunk)
         if len(loud):
             self._batcher.submit(self._slot, chunk, self._wakeup)
@@ -330,7 +332,7 @@ class BatchedTurnDetector:
         while self._chunks and self._chunks[0].done:
             chunk = self._chunks.popleft()
             probs.append(chunk.probs)
-            out.append((chunk.tag, self._machine.feed(chunk.probs, chunk.levels)))
+            out.append((chunk.tag, self._machine.feed(chunk.probs, chunk.levels, chunk.reached_ms)))
         self.last_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
         return out
 
