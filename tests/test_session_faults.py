@@ -320,6 +320,21 @@ def test_what_the_handshake_cannot_carry_fails_at_connect_without_echoing_secret
         assert "SECRETVALUE" not in text and "\n" not in text
 
 
+@pytest.mark.parametrize(
+    "bad", [SECRET + "\n", SECRET + " x", "“" + SECRET + "”"], ids=["newline", "space", "quotes"]
+)
+def test_a_malformed_environment_key_fails_at_connect_to_the_openai_api(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPENAI_API_KEY that no Authorization header can carry: a one-line error naming the variable (not the
+    key) when connecting to the real API; other servers do not need it, and connect as before."""
+    monkeypatch.setenv("OPENAI_API_KEY", bad)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY has a") as info:
+        voicelab.connect(None, url="wss://api.openai.com/v1/realtime", record_dir=False)
+    assert "SECRETVALUE" not in str(info.value) and "\n" not in str(info.value)
+    assert "not opened" in repr(voicelab.connect(None, url=_URL, record_dir=False))
+
+
 def test_valid_keys_headers_and_timeouts_still_connect_lazily() -> None:
     session = voicelab.connect(
         None,

@@ -10,7 +10,8 @@ mistake fails there and not at connect or run time:
 - `path_arg`, `input_file`, `input_folder`, `output_file`, `output_folder`: paths of the wrong type, files
   that are folders, folders that are files (or inside one);
 - `takes_args`: a callback that cannot be called with the arguments voicelab passes;
-- `sequence_of`: a list given as one item, or items of the wrong kind.
+- `sequence_of`: a list given as one item, or items of the wrong kind;
+- `api_key_text`: an API key no Authorization header can carry (the key is never shown).
 """
 
 from __future__ import annotations
@@ -369,3 +370,17 @@ __all__ = [
     "unknown_name",
     "whole",
 ]
+
+
+# -- secrets ----------------------------------------------------------------------------------------------
+def api_key_text(key: str, name: str, *, fix: str) -> None:
+    """ConfigError for a key no server can accept in an Authorization header: a non-ASCII character, a
+    space, tab or line break. `name` says where the key came from (`api_key`, `OPENAI_API_KEY`); the key
+    itself is never shown."""
+    if not key.isascii():
+        raise ConfigError(
+            f"{name} has a non-ASCII character (API keys are ASCII: a smart quote or an accent crept in?); "
+            "copy the key again from where it is kept."
+        )
+    if not key.isprintable() or any(c.isspace() for c in key):
+        raise ConfigError(f"{name} has a space, tab or line break in it (a copy-paste slip?); {fix}.")

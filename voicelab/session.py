@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 import voicelab
 from voicelab.audio.core import Audio
-from voicelab.checks import checked, checked_class, flag, number
+from voicelab.checks import api_key_text, checked, checked_class, flag, number
 from voicelab.config import SessionConfig
 from voicelab.errors import ConfigError, SessionError
 from voicelab.events import AppEvent, Disconnected, Error
@@ -650,7 +650,7 @@ def _check_connect_args(
             "api_key must be a non-empty str, or None to use OPENAI_API_KEY (or no key offline)."
         )
     if api_key is not None:
-        _check_api_key(api_key)
+        api_key_text(api_key, "api_key", fix="pass the key alone, e.g. api_key=key.strip()")
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise ConfigError(
             "model must be a non-empty str such as 'gpt-realtime', or None for the config's model."
@@ -676,20 +676,6 @@ def _check_connect_args(
 
 MAX_TIMEOUT_S = 3600  # open_timeout and response_timeout: an hour is more than any server needs
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110 token)
-
-
-def _check_api_key(api_key: str) -> None:
-    """ConfigError for a key no server can accept in an Authorization header (the key is never shown)."""
-    if not api_key.isascii():
-        raise ConfigError(
-            "api_key has a non-ASCII character (API keys are ASCII: a smart quote or an accent crept in?); "
-            "copy the key again from where it is kept."
-        )
-    if not api_key.isprintable() or any(c.isspace() for c in api_key):
-        raise ConfigError(
-            "api_key has a space, tab or line break in it (a copy-paste slip?); pass the key alone, e.g. "
-            "api_key=key.strip()."
-        )
 
 
 def _check_headers(headers: Any) -> None:

@@ -233,3 +233,31 @@ def test_close_waits_for_the_warm_up_thread(monkeypatch: pytest.MonkeyPatch) -> 
     threading.Timer(0.1, release.set).start()
     server.close()
     assert finished == [True] and not thread.is_alive()
+
+
+async def test_aclose_waits_for_the_warm_up_thread_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve_async(...)`'s aclose() joins the warm-up too, without blocking the loop meanwhile."""
+    release = threading.Event()
+    finished: list[bool] = []
+
+    def slow_warm(self: Any, phrases: list[str], lines: list[str]) -> None:
+        release.wait(30)
+        finished.append(True)
+
+    monkeypatch.setattr(app._Handler, "_warm", slow_warm)
+    server = await serve_async(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES)
+    thread = server._handler._warming
+    assert thread is not None and thread.is_alive()
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        while not finished:
+            ticks.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    threading.Timer(0.2, release.set).start()
+    await server.aclose()
+    await ticker
+    assert finished == [True] and not thread.is_alive()
+    assert len(ticks) >= 5  # the loop ran while aclose() waited

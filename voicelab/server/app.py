@@ -499,8 +499,11 @@ class AsyncServer:
         return self._handler.connections
 
     async def aclose(self) -> None:
+        """Stop listening, let the work threads end, and wait (at most WARM_UP_JOIN_S, off the loop) for the
+        warm-up thread, as `Server.close()` does."""
         await self._listening.stop()
         self._handler.close_work()
+        await asyncio.get_running_loop().run_in_executor(None, self._handler.join_warm_up)
 
     async def __aenter__(self) -> AsyncServer:
         return self

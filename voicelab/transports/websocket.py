@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.uri import parse_uri
 
+from voicelab.checks import api_key_text
 from voicelab.errors import SessionError
 from voicelab.redact import SECRET_HEADERS, SECRET_QUERY_KEYS, redact_text, redact_url
 
@@ -66,6 +67,8 @@ def auth_headers(url: str, api_key: str | None, headers: Mapping[str, str] | Non
     out = {k: v for k, v in (headers or {}).items() if k.lower() != "openai-beta"}
     if not any(k.lower() in ("authorization", "api-key") for k in out):
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if key and api_key is None and is_openai_url(url):  # a key from the environment, for the real API
+            api_key_text(key, "OPENAI_API_KEY", fix="set it to the key alone (export OPENAI_API_KEY=sk-...)")
         if key:
             out["Authorization"] = f"Bearer {key}"
         elif is_openai_url(url):
