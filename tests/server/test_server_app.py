@@ -213,9 +213,9 @@ def test_the_warm_up_starts_only_once_the_server_listens(monkeypatch: pytest.Mon
         assert started == [True]
 
 
-def test_close_waits_for_the_warm_up_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A script that starts a server, closes it and exits must not exit while the warm-up runs native code
-    (SIGABRT, "terminate called without an active exception"): Server.close() joins it, with a bound."""
+@pytest.fixture
+def slow_warm_up(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[bool]]:
+    """The server's warm-up waits for the returned event, then appends True to the returned list."""
     release = threading.Event()
     finished: list[bool] = []
 
@@ -224,6 +224,13 @@ def test_close_waits_for_the_warm_up_thread(monkeypatch: pytest.MonkeyPatch) -> 
         finished.append(True)
 
     monkeypatch.setattr(app._Handler, "_warm", slow_warm)
+    return release, finished
+
+
+def test_close_waits_for_the_warm_up_thread(slow_warm_up: tuple[threading.Event, list[bool]]) -> None:
+    """A script that starts a server, closes it and exits must not exit while the warm-up runs native code
+    (SIGABRT, "terminate called without an active exception"): Server.close() joins it, with a bound."""
+    release, finished = slow_warm_up
     server = Server(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES)
     handler = server._inner._handler  # type: ignore[union-attr]
     thread = handler._warming
@@ -235,16 +242,11 @@ def test_close_waits_for_the_warm_up_thread(monkeypatch: pytest.MonkeyPatch) -> 
     assert finished == [True] and not thread.is_alive()
 
 
-async def test_aclose_waits_for_the_warm_up_thread_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_aclose_waits_for_the_warm_up_thread_off_the_loop(
+    slow_warm_up: tuple[threading.Event, list[bool]],
+) -> None:
     """`serve_async(...)`'s aclose() joins the warm-up too, without blocking the loop meanwhile."""
-    release = threading.Event()
-    finished: list[bool] = []
-
-    def slow_warm(self: Any, phrases: list[str], lines: list[str]) -> None:
-        release.wait(30)
-        finished.append(True)
-
-    monkeypatch.setattr(app._Handler, "_warm", slow_warm)
+    release, finished = slow_warm_up
     server = await serve_async(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES)
     thread = server._handler._warming
     assert thread is not None and thread.is_alive()
