@@ -269,11 +269,28 @@ def test_refinement_over_digital_silence() -> None:
     assert analysis.turns == [Turn(724, 2500, 1024, 2000)]
 
 
-def test_no_refinement_before_a_noise_floor_is_known() -> None:
-    # the tone starts after 224 ms of noise only (< 256 ms): the offset stays at the frame end
+def test_the_offset_is_refined_once_a_noise_floor_is_known() -> None:
+    # the tone starts after 224 ms of noise only (< 256 ms): at the drop (1280 ms) no floor is known yet; one
+    # quiet frame later it is, and the offset moves back to where the energy ends (the stop with it)
     samples = burst_in_noise()[800 * 16 :]
     turns = detect_turns(Audio.from_array(samples, 16000), TurnDetection(), HangoverEngine(2)).turns
-    assert turns == [Turn(0, 1280 + 500, 224, 1280)]
+    assert turns == [Turn(0, 1200 + 500, 224, 1200)]
+    # speech from the first sample: the floor is known 256 ms after the drop, still before the stop
+    samples = burst_in_noise()[1024 * 16 :]
+    detector = TurnDetector(TurnDetection(), engine=HangoverEngine(2), input_rate=16000)
+    events = [e for i in range(0, len(samples), 160) for e in detector.push(samples[i : i + 160])]
+    events += detector.flush()
+    assert turns_from_events(events) == [Turn(0, 976 + 500, 0, 976)]
+    offline = detect_turns(Audio.from_array(samples, 16000), TurnDetection(), HangoverEngine(2)).turns
+    assert offline == turns_from_events(events)
+
+
+def test_without_a_noise_floor_before_the_stop_the_offset_stays() -> None:
+    # a 200 ms silence ends the turn before 256 ms of quiet frames after the drop have set a floor
+    samples = burst_in_noise()[1024 * 16 :]
+    config = TurnDetection(silence_duration_ms=200)
+    turns = detect_turns(Audio.from_array(samples, 16000), config, HangoverEngine(2)).turns
+    assert turns == [Turn(0, 1056 + 200, 0, 1056)]
 
 
 def test_hand_made_tracks_and_the_energy_engine_are_not_refined() -> None:

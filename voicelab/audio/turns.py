@@ -32,12 +32,14 @@ engines with ``lags_offsets``, not for ``energy`` nor for hand-made tracks), the
 floor, the median level of the blocks of the last ``NOISE_WINDOW_MS`` (1024 ms) of frames below the
 threshold. When the probability first drops below the threshold after speech, the offset (the end of the
 last frame ``>= threshold``) moves back over the trailing blocks whose level is at most
-``REFINE_MARGIN_DB`` (3 dB) above that floor: at most ``REFINE_MAX_MS`` (96 ms), never back to the onset,
-and not at all before ``NOISE_MIN_MS`` (256 ms) of non-speech frames have set a floor. The
+``REFINE_MARGIN_DB`` (3 dB) above that floor: at most ``REFINE_MAX_MS`` (96 ms), never back to the onset.
+The floor needs ``NOISE_MIN_MS`` (256 ms) of non-speech frames: when fewer were seen at the drop (speech from
+the start of the stream), the offset is refined with the frames before the drop as soon as the quiet frames
+after it complete the floor, if the turn has not stopped by then. The
 ``silence_duration_ms`` countdown runs from the refined offset: ``speech_stopped`` fires once the stream
 reaches ``refined offset + silence_duration_ms``, provided every frame that ends by then stayed below the
 threshold (a frame ``>= threshold`` continues the turn as before, and the next drop is refined again).
-The refinement only looks at frames already seen when the drop happens, so streaming still equals offline.
+The refinement only looks at frames already seen when it happens, so streaming still equals offline.
 The constants were chosen on conversations of ``make_corpus(seed=1000)`` (bench/bench_vad.py reports on
 seed 0).
 
@@ -153,6 +155,8 @@ class _TurnMachine:
         self.onset_ms: int | None = None
         self.offset_ms = 0
         self._quiet = False  # in a turn, after its offset: every frame since was below the threshold
+        # the level frames up to the offset, kept while the noise floor needed to refine it is not known yet
+        self._unrefined: list[list[float]] | None = None
         self._blocks = 0  # level blocks per frame, known from the first levels fed
         self._recent: deque[list[float]] = deque(maxlen=-(-REFINE_MAX_MS // frame_ms))
         self._noise: deque[float] = deque()
@@ -194,11 +198,16 @@ class _TurnMachine:
                     events.append(SpeechStarted(audio_start_ms=padded, speech_start_ms=self.onset_ms))
                 self.offset_ms = end
                 self._quiet = False
+                self._unrefined = None
             elif self.onset_ms is not None:
                 if not self._quiet:  # the first quiet frame after speech: the offset is refined once
                     self._quiet = True
                     if levels is not None and self.config.refine_offset:
-                        self.offset_ms = self._refined_offset()
+                        self._unrefined = list(self._recent)
+                if self._unrefined is not None and self._floor_known():
+                    # refined with the frames before the drop, as soon as the noise floor is known
+                    self.offset_ms = self._refined_offset(self._unrefined)
+                    self._unrefined = None
                 if end >= self.offset_ms + self.config.silence_duration_ms:
                     events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
             if levels is not None:
@@ -220,16 +229,20 @@ class _TurnMachine:
             return [self._stop(end)]
         return []
 
-    def _refined_offset(self) -> int:
-        """The offset moved back over the trailing blocks at the noise floor (see the module docstring)."""
+    def _floor_known(self) -> bool:
+        return len(self._noise) * self.frame_ms >= NOISE_MIN_MS * self._blocks
+
+    def _refined_offset(self, recent: list[list[float]]) -> int:
+        """The offset moved back over the trailing blocks of `recent` (the frames up to the offset) at the
+        noise floor (see the module docstring)."""
         offset = self.offset_ms
-        if len(self._noise) * self.frame_ms < NOISE_MIN_MS * self._blocks or self.onset_ms is None:
+        if self.onset_ms is None:
             return offset
         limit = statistics.median(self._noise) + REFINE_MARGIN_DB
         block_ms = self.frame_ms / self._blocks
         earliest = max(self.onset_ms + block_ms, offset - REFINE_MAX_MS)
         moved = 0
-        for frame in reversed(self._recent):
+        for frame in reversed(recent):
             for level in reversed(frame):
                 if level > limit or offset - (moved + 1) * block_ms < earliest:
                     return offset - round(moved * block_ms)
@@ -240,6 +253,7 @@ class _TurnMachine:
         event = SpeechStopped(audio_end_ms=audio_end_ms, speech_end_ms=self.offset_ms)
         self.onset_ms = None
         self._quiet = False
+        self._unrefined = None
         self.buffer_start_ms = audio_end_ms
         return event
 
@@ -252,6 +266,7 @@ class _TurnMachine:
     def clear(self, now_ms: int) -> None:
         self.onset_ms = None
         self._quiet = False
+        self._unrefined = None
         self.buffer_start_ms = now_ms
 
 
