@@ -242,6 +242,19 @@ def test_close_waits_for_the_warm_up_thread(slow_warm_up: tuple[threading.Event,
     assert finished == [True] and not thread.is_alive()
 
 
+def test_close_waits_for_a_warm_up_longer_than_its_loop_timeout(
+    slow_warm_up: tuple[threading.Event, list[bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() stops the server within its loop timeout and joins the warm-up itself, for as long as that
+    takes (up to WARM_UP_JOIN_S): a warm-up that outlasts the loop timeout is no TimeoutError."""
+    release, finished = slow_warm_up
+    monkeypatch.setattr(app, "STOP_TIMEOUT_S", 0.3)
+    server = Server(brain=ScriptedBrain(SCRIPT), services=FAKE_SERVICES)
+    threading.Timer(1.0, release.set).start()
+    server.close()
+    assert finished == [True] and server.closed
+
+
 async def test_aclose_waits_for_the_warm_up_thread_off_the_loop(
     slow_warm_up: tuple[threading.Event, list[bool]],
 ) -> None:

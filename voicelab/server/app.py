@@ -95,6 +95,7 @@ DEFAULT_VOICE = "alloy"  # the engine's voice when neither the session nor the r
 MAX_WARM_LINES = 128  # the fixed replies synthesized ahead (the synthesizer's cache holds 256)
 MAX_WARM_CHARS = 1200  # longer replies are cut by the engine before synthesis (its MAX_REPLY_CHARS)
 WARM_UP_JOIN_S = 30.0  # Server.close() waits at most this long for the warm-up thread
+STOP_TIMEOUT_S = 15.0  # Server.close() waits at most this long for the server's loop to stop serving
 
 
 def _static_lines(brain: BrainSource) -> list[str]:
@@ -501,9 +502,13 @@ class AsyncServer:
     async def aclose(self) -> None:
         """Stop listening, let the work threads end, and wait (at most WARM_UP_JOIN_S, off the loop) for the
         warm-up thread, as `Server.close()` does."""
+        await self.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._handler.join_warm_up)
+
+    async def stop(self) -> None:
+        """Stop listening and let the work threads end (`Server.close()` then joins the warm-up itself)."""
         await self._listening.stop()
         self._handler.close_work()
-        await asyncio.get_running_loop().run_in_executor(None, self._handler.join_warm_up)
 
     async def __aenter__(self) -> AsyncServer:
         return self
@@ -689,9 +694,9 @@ class Server:
             return
         inner = self._inner
         with contextlib.suppress(RuntimeError):
-            asyncio.run_coroutine_threadsafe(inner.aclose(), self._loop).result(timeout=15)
+            asyncio.run_coroutine_threadsafe(inner.stop(), self._loop).result(timeout=STOP_TIMEOUT_S)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=15)
+        self._thread.join(timeout=STOP_TIMEOUT_S)
         self._loop.close()
         inner._handler.join_warm_up()
 
