@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from voicelab.recording import _ENCODER, BUFFERED_TYPES, RecordingWriter, encode_line, read_events
@@ -301,3 +302,26 @@ def test_orjson_writes_the_one_piece_floats_as_repr() -> None:
     counts = [2 * rng.randint(0, 2**35) for _ in range(50_000)] + list(range(0, 40_000, 2))
     for value in [k / 1000 for k in thousandths] + [n / 48.0 for n in counts]:
         assert orjson.dumps(value) == repr(value).encode(), value
+
+
+TIMES = [5, 0, np.float64(1.0005), np.float64(0.0), np.float32(2.5), np.float64(12.25)]
+
+
+@pytest.mark.parametrize("t_ms", TIMES, ids=repr)
+@pytest.mark.parametrize("through", ["record_wire", "record_delta"])
+def test_int_and_numpy_times_are_written_as_the_stdlib_writes_round_of_them(
+    tmp_path: Path, t_ms: object, through: str
+) -> None:
+    """A time that is no Python float (an int, a numpy float) is written as the stdlib encoder writes
+    round(t_ms, 3): valid JSON, never a numpy repr."""
+    writer = RecordingWriter(tmp_path / "r", flush_ms=50)
+    event = {"type": "response.output_audio_transcript.delta", "item_id": "i", "delta": "x"}
+    if through == "record_wire":
+        writer.record_wire("server", event, t_ms=t_ms)  # type: ignore[arg-type]
+    else:
+        writer.record_delta(event, t_ms)  # type: ignore[arg-type]
+    writer.close()
+    (line,) = (tmp_path / "r" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    rounded = round(t_ms, 3)  # type: ignore[call-overload]
+    assert line == _ENCODER.encode({"t_ms": rounded, "dir": "server", "type": event["type"], "event": event})
+    json.loads(line)

@@ -92,6 +92,8 @@ def _round_ms(t: float) -> float:
     thousandths, which is what ``round(t, 3)`` computes (on the exact binary value) before returning the float
     nearest k / 1000, and the true division of two ints below 2**53 is that same correctly rounded float.
     Anything else (near a tie, beyond the bound, 0, negative, NaN, infinite) takes ``round`` itself."""
+    if type(t) is not float:  # an int stays an int, a numpy float a numpy float, as round() gives them
+        return round(t, 3)
     x = t * 1000.0
     if 0.0 < x < _EXACT_THOUSANDTHS:
         k = round(x)
@@ -116,6 +118,8 @@ def _hot_line(t_ms: float, direction: str, event_type: str, event: dict[str, Any
     """The line of a high-rate wire event, byte for byte the stdlib encoder's, built around orjson's
     encoding of the event; None when that cannot be vouched for."""
     if direction not in _HOT_DIRECTIONS or event_type not in BUFFERED_TYPES or orjson is None:
+        return None
+    if type(t_ms) is not float and type(t_ms) is not int:  # e.g. a numpy float: its repr is not JSON
         return None
     if t_ms != t_ms or t_ms in (math.inf, -math.inf):  # the stdlib writes NaN/Infinity
         return None
@@ -438,6 +442,8 @@ class RecordingWriter:
             return self._record_general(direction, event, pcm, t_ms)
         # round(t_ms, 3) in _round_ms's exact case only (0 < t_ms < ~1.1e9 ms, not within 0.001 of a tie):
         # then it is k / 1000, 0 or from 0.001 to below 1e15, which both encoders write alike (repr)
+        if type(t_ms) is not float:  # an int or a numpy time: the general path rounds it as round() does
+            return self._record_general(direction, event, pcm, t_ms)
         x = t_ms * 1000.0
         if not 0.0 < x < _EXACT_THOUSANDTHS:
             return self._record_general(direction, event, pcm, t_ms)
