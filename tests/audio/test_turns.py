@@ -231,9 +231,11 @@ def burst_in_noise(floor: float | None = 0.001, rate: int = 16000) -> np.ndarray
 @pytest.mark.parametrize(
     ("hangover", "refine", "speech_end_ms", "heard_ms"),
     [
-        # the frame holding the tone's end (1984-2016 ms) + 2 hangover frames; the stop is known once the
-        # stream reaches 2080 + 500 ms (the frame 2560-2592 that straddles it is not waited for)
-        (2, False, 2080, 2580),
+        # the frame holding the tone's end (1984-2016 ms) + 2 hangover frames; without refinement the levels
+        # are not used, so the frame 2560-2592 that straddles 2080 + 500 ms decides: known at 2600 ms
+        (2, False, 2080, 2600),
+        # refined: known when the stream reaches offset + 500 ms (the straddling frame's blocks up to there,
+        # none or some at the noise floor, are evidence enough)
         (2, True, 2000, 2500),  # back over 2 noise frames and the 2 noise blocks of 1984-2016: the tone's end
         (
             4,
@@ -340,53 +342,61 @@ def test_turn_detection_bounds_its_durations(field: str) -> None:
 # --- the stop is known when the stream reaches it -------------------------------------------------
 
 
-class _ListScorer(FrameScorer):
-    """Probabilities read from a list, one per frame, in stream order."""
-
-    def __init__(self, probs: list[float]) -> None:
-        self.probs = iter(probs)
-
-    def score(self, frames: np.ndarray) -> np.ndarray:
-        return np.array([next(self.probs) for _ in frames], dtype=np.float32)
-
-
-class ListEngine(VadEngine):
-    name = "list"
-    frame_ms = 32
-
-    def __init__(self, probs: list[float]) -> None:
-        self.probs = probs
-
-    def scorer(self) -> FrameScorer:
-        return _ListScorer(self.probs)
-
-
 # speech 320-960 ms; 15 quiet frames to 1440 ms; frame 1440-1472 is loud: it straddles 960 + 500 = 1460
 STRADDLING = [0.0] * 10 + [1.0] * 20 + [0.0] * 15 + [1.0] * 20 + [0.0] * 30
 
 
-def test_a_loud_frame_straddling_the_turns_end_starts_the_next_turn() -> None:
-    """Silence from the offset to offset + silence_duration_ms ends the turn; the frame that straddles that
-    end belongs to what follows: it starts a turn from there (never before the last turn's end)."""
-    first, second = turns(track(*[(p, 1) for p in STRADDLING]))
-    assert first == Turn(20, 1460, 320, 960)
-    assert second == Turn(1460, 2580, 1460, 2080)
+def test_without_levels_a_loud_frame_straddling_the_turns_end_continues_the_turn() -> None:
+    """A 480 ms gap of quiet frames then a loud frame that straddles offset + 500 ms: nothing says the speech
+    resumed after the silence was complete, so the turn goes on (hand-made tracks have no levels)."""
+    assert turns(track(*[(p, 1) for p in STRADDLING])) == [Turn(20, 2580, 320, 2080)]
+
+
+def two_bursts(resume_ms: float) -> np.ndarray:
+    """burst_in_noise's tone (1024-2000 ms), and another from `resume_ms` to 2800 ms, at 16 kHz."""
+    samples = burst_in_noise()
+    t = np.arange(int(resume_ms * 16), 2800 * 16)
+    samples[t] += 0.5 * np.sin(2 * np.pi * 440 * t / 16000)
+    return samples
+
+
+# refined offset 2000 ms (the tone's end), silence 510 ms: the turn ends at 2510, inside frame 2496-2528
+SPLIT_CONFIG = TurnDetection(silence_duration_ms=510)
+
+
+@pytest.mark.parametrize(
+    ("resume_ms", "expected"),
+    [
+        # the speech resumes after 2510: the straddling frame's block 2496-2504 is at the noise floor, so
+        # the silence was complete; the turn stops at 2510 and the frame starts the next one there
+        (2512, [Turn(724, 2510, 1024, 2000), Turn(2510, 3000, 2510, 2800)]),  # open at the 3 s end
+        # the speech resumes at 2500, inside that block: one turn, as before
+        (2500, [Turn(724, 3000, 1024, 2800)]),
+    ],
+)
+def test_a_loud_frame_straddling_the_turns_end_splits_only_on_evidence(
+    resume_ms: float, expected: list[Turn]
+) -> None:
+    samples = two_bursts(resume_ms)
+    offline = detect_turns(Audio.from_array(samples, 16000), SPLIT_CONFIG, HangoverEngine(0)).turns
+    assert offline == expected
 
 
 @pytest.mark.parametrize("chunk_ms", [1, 7, 10, 20, 32, 40, 100, 3000])
-def test_the_stop_is_known_when_the_stream_reaches_it(chunk_ms: int) -> None:
-    """Streaming: speech_stopped comes with the chunk that reaches audio_end_ms (and completes the frames
-    that end by then), not with the frame that straddles it; the events equal the offline ones."""
-    samples = np.full(len(STRADDLING) * 32 * 16, 0.01, dtype=np.float32)  # above the silence gate
-    config = TurnDetection(refine_offset=False)  # a constant level: no offset to refine
-    detector = TurnDetector(config, engine=ListEngine(STRADDLING), input_rate=16000)
+@pytest.mark.parametrize("resume_ms", [2512, 2500])
+def test_the_stop_is_known_when_the_stream_reaches_it(chunk_ms: int, resume_ms: float) -> None:
+    """Streaming equals offline for any chunking, and a stop the levels vouch for comes with the chunk that
+    reaches audio_end_ms, before the straddling frame is complete."""
+    samples = two_bursts(resume_ms)
+    detector = TurnDetector(SPLIT_CONFIG, engine=HangoverEngine(0), input_rate=16000)
     events_at: list[tuple[float, object]] = []
     step = chunk_ms * 16
     for i in range(0, len(samples), step):
         events_at += [(detector.reached_ms, e) for e in detector.push(samples[i : i + step])]
     events_at += [(detector.reached_ms, e) for e in detector.flush()]
-    events = [e for _, e in events_at]
-    assert turns_from_events(events) == turns(track(*[(p, 1) for p in STRADDLING]))
-    stops = [(at, e) for at, e in events_at if isinstance(e, SpeechStopped)]
-    for at, stop in stops:
-        assert stop.audio_end_ms <= at < stop.audio_end_ms + chunk_ms  # the chunk that reached it
+    offline = detect_turns(Audio.from_array(samples, 16000), SPLIT_CONFIG, HangoverEngine(0)).turns
+    assert turns_from_events([e for _, e in events_at]) == offline
+    first_stop = next((at, e) for at, e in events_at if isinstance(e, SpeechStopped))
+    if resume_ms == 2512:
+        assert first_stop[1].audio_end_ms == 2510
+        assert 2510 <= first_stop[0] < 2510 + chunk_ms  # the chunk that reached it

@@ -5,10 +5,11 @@ Frame ``i`` of a VAD track covers ``[i * frame_ms, (i + 1) * frame_ms)`` ms from
 - Speech starts at the first frame whose probability is ``>= threshold``; its start is the onset
   (``speech_start_ms``).
 - Speech goes on while frames are ``>= threshold``; the offset (``speech_end_ms``) is the end of the last
-  such frame. It stops at ``offset + silence_duration_ms`` when every frame that ends by then stayed below
-  the threshold (gaps shorter than that do not split a turn). A frame that straddles that point belongs to
-  what follows: a streaming detector decides as soon as the stream reaches it (the frame is not waited
-  for), and a loud straddling frame starts the next turn there.
+  such frame. It stops at ``offset + silence_duration_ms`` once the frames after the offset have stayed
+  below the threshold that long (gaps shorter than that do not split a turn): every frame that ends by then,
+  and the frame that straddles that point too, unless its level blocks up to there are at the noise floor
+  (see below). With that evidence a streaming detector decides as soon as the stream reaches the point,
+  without waiting for the straddling frame, and a loud straddling frame starts the next turn there.
 - The openai types define the event fields (``openai.types.realtime``):
   ``InputAudioBufferSpeechStartedEvent.audio_start_ms``: "Milliseconds from the start of all audio written to
   the buffer during the session when speech was first detected. This will correspond to the beginning of audio
@@ -36,9 +37,13 @@ last frame ``>= threshold``) moves back over the trailing blocks whose level is 
 The floor needs ``NOISE_MIN_MS`` (256 ms) of non-speech frames: when fewer were seen at the drop (speech from
 the start of the stream), the offset is refined with the frames before the drop as soon as the quiet frames
 after it complete the floor, if the turn has not stopped by then. The
-``silence_duration_ms`` countdown runs from the refined offset: ``speech_stopped`` fires once the stream
-reaches ``refined offset + silence_duration_ms``, provided every frame that ends by then stayed below the
-threshold (a frame ``>= threshold`` continues the turn as before, and the next drop is refined again).
+``silence_duration_ms`` countdown runs from the refined offset to ``stop = refined offset +
+silence_duration_ms``; a frame ``>= threshold`` before then continues the turn as before (and the next drop
+is refined again). The frame that straddles ``stop`` is not needed when its level blocks that end by
+``stop`` are all within ``REFINE_MARGIN_DB`` of the floor (less than a block is left unjudged): then
+``speech_stopped`` fires once the stream reaches ``stop`` (streaming) and a loud straddling frame starts the
+next turn at ``stop``; otherwise that frame decides as before, once scored. Without levels (hand-made tracks,
+the energy engine), without a floor or with ``refine_offset=False`` the straddling frame always decides.
 The refinement only looks at frames already seen when it happens, so streaming still equals offline.
 The constants were chosen on conversations of ``make_corpus(seed=1000)`` (bench/bench_vad.py reports on
 seed 0).
@@ -52,7 +57,7 @@ import math
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -166,10 +171,15 @@ class _TurnMachine:
         return self.onset_ms is not None
 
     def feed(
-        self, probs: np.ndarray, levels_db: np.ndarray | None = None, reached_ms: float | None = None
+        self,
+        probs: np.ndarray,
+        levels_db: np.ndarray | None = None,
+        reached_ms: float | None = None,
+        tail_levels_db: np.ndarray | None = None,
     ) -> list[TurnEvent]:
         """The next frames' probabilities (and block levels); `reached_ms`: where the stream is once they
-        are scored (a turn stops as soon as the stream reaches its end, see `reach`)."""
+        are scored, and `tail_levels_db` the levels of the complete blocks of the next, unfinished frame (a
+        turn may stop before that frame is scored, see `reach`)."""
         events: list[TurnEvent] = []
         threshold = self.config.threshold
         probs_list = np.asarray(probs, dtype=np.float64).tolist()
@@ -183,13 +193,17 @@ class _TurnMachine:
             start = self.frames * self.frame_ms
             end = start + self.frame_ms
             self.frames += 1
+            stop_at = self.offset_ms + self.config.silence_duration_ms
             if (
                 self.onset_ms is not None
                 and self._quiet
-                and end > self.offset_ms + self.config.silence_duration_ms
+                and start < stop_at < end
+                and p >= threshold
+                and self._quiet_before(levels[i] if levels is not None else None, start, stop_at)
             ):
-                # every frame that ends by the turn's end was quiet: it stopped there, whatever this one is
-                events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
+                # a loud frame straddles the turn's end, but its blocks up to there are at the noise floor:
+                # the speech resumed after the silence was complete; the turn stopped, this frame starts one
+                events.append(self._stop(stop_at))
             if p >= threshold:
                 if self.onset_ms is None:
                     # a frame that began before the last turn's end (or a clear) speaks from there on
@@ -215,19 +229,44 @@ class _TurnMachine:
                 if p < threshold:
                     self._noise.extend(levels[i])
         if reached_ms is not None:
-            events.extend(self.reach(reached_ms))
+            events.extend(self.reach(reached_ms, tail_levels_db))
         return events
 
-    def reach(self, stream_ms: float) -> list[TurnEvent]:
-        """The stream has reached `stream_ms`: a turn in its silence stops once the stream reaches the
-        silence's end, provided every frame that ends by then has been scored (quiet, or it would have
-        continued the turn). Frames that straddle that end are not waited for."""
+    def reach(self, stream_ms: float, tail_levels_db: np.ndarray | None = None) -> list[TurnEvent]:
+        """The stream has reached `stream_ms`: a turn in its silence stops there once the stream reaches the
+        silence's end, when every frame that ends by then was scored (quiet, or it would have continued the
+        turn) and the frame that straddles it, not finished yet, is at the noise floor in its complete
+        blocks up to there (`tail_levels_db`, see `_quiet_before`). Otherwise the straddling frame decides
+        once scored, in `feed`."""
         if self.onset_ms is None or not self._quiet:
             return []
-        end = self.offset_ms + self.config.silence_duration_ms
-        if stream_ms >= end and self.frames >= end // self.frame_ms:
-            return [self._stop(end)]
+        stop_at = self.offset_ms + self.config.silence_duration_ms
+        boundary = stop_at // self.frame_ms  # the frames that end by stop_at are those before this one
+        if stream_ms < stop_at or self.frames != boundary:
+            return []  # not there yet, or the straddling frame was scored (feed decided)
+        if stop_at % self.frame_ms == 0 or self._quiet_before(
+            tail_levels_db, boundary * self.frame_ms, stop_at
+        ):
+            return [self._stop(stop_at)]
         return []
+
+    def _quiet_before(self, frame_levels: Any, start: int, stop_at: int) -> bool:
+        """True when the blocks of the frame starting at `start` that end by `stop_at` are all at most
+        REFINE_MARGIN_DB above the noise floor: evidence that the silence lasted to `stop_at` (what is left
+        before it is less than a block). Needs block levels, a known floor and `refine_offset` on."""
+        if (
+            frame_levels is None
+            or not self.config.refine_offset
+            or not self._blocks
+            or not self._floor_known()
+        ):
+            return False
+        block_ms = self.frame_ms / self._blocks
+        n = int((stop_at - start) // block_ms)
+        if len(frame_levels) < n:
+            return False  # those blocks are not all in yet
+        limit = statistics.median(self._noise) + REFINE_MARGIN_DB
+        return all(level <= limit for level in list(frame_levels)[:n])
 
     def _floor_known(self) -> bool:
         return len(self._noise) * self.frame_ms >= NOISE_MIN_MS * self._blocks
@@ -308,7 +347,9 @@ class TurnDetector:
 
     def push(self, samples: np.ndarray) -> list[TurnEvent]:
         self.last_probs = self.vad.push(samples)
-        return self._machine.feed(self.last_probs, self.vad.levels_db, self.reached_ms)
+        return self._machine.feed(
+            self.last_probs, self.vad.levels_db, self.reached_ms, self.vad.pending_levels_db
+        )
 
     @property
     def reached_ms(self) -> float:

@@ -378,6 +378,16 @@ def level_blocks(frame_ms: int, frame_samples: int) -> int:
     return 1
 
 
+def partial_levels_db(samples: np.ndarray, frame_samples: int, blocks: int) -> np.ndarray:
+    """The levels of the complete blocks at the start of an unfinished frame (`samples`, fewer than
+    `frame_samples`): the values ``frame_levels_db`` gives those blocks once the frame is complete."""
+    size = frame_samples // blocks
+    n = len(samples) // size
+    if n == 0:
+        return np.zeros(0)
+    return frame_levels_db(np.asarray(samples[: n * size]).reshape(1, n * size), n)[0]
+
+
 def frame_levels_db(frames: np.ndarray, blocks: int) -> np.ndarray:
     """RMS dBFS of ``blocks`` equal blocks of each frame, shape ``(k, blocks)`` (a full-scale sine is 0)."""
     frames = np.asarray(frames, dtype=np.float64)
@@ -433,6 +443,14 @@ class StreamingVad:
     @property
     def frame_ms(self) -> int:
         return self.engine.frame_ms
+
+    @property
+    def pending_levels_db(self) -> np.ndarray | None:
+        """The levels of the complete blocks of the frame not finished yet (None when the engine does not
+        lag): what `levels_db` will hold for them once the frame is scored."""
+        if not self.engine.lags_offsets:
+            return None
+        return partial_levels_db(self._pending, self._frame_samples, self.blocks)
 
     def _new_resampler(self) -> VadResampler | None:
         if self.input_rate == self.rate:
@@ -516,4 +534,5 @@ __all__ = [
     "frame_probabilities",
     "get_engine",
     "level_blocks",
+    "partial_levels_db",
 ]

@@ -44,6 +44,7 @@ from voicelab.audio.vad import (
     _as_float_samples,
     frame_levels_db,
     level_blocks,
+    partial_levels_db,
     silero_session,
 )
 from voicelab.errors import AudioError
@@ -64,6 +65,7 @@ class _Chunk:
     frames: np.ndarray  # the frames the model scores (the loud ones), in stream order
     loud: np.ndarray  # their indices in `probs`
     reached_ms: float = 0.0  # where the stream is once this chunk is in
+    tail_levels: np.ndarray | None = None  # the complete blocks of the frame it leaves unfinished
     done: bool = False
 
 
@@ -320,6 +322,7 @@ class BatchedTurnDetector:
         loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
         levels = frame_levels_db(frames, self._blocks)
         chunk = _Chunk(tag, probs, levels, frames[loud], loud, self.samples_in * 1000 / self.input_rate)
+        chunk.tail_levels = partial_levels_db(self._pending, FRAME, self._blocks)
         self._chunks.append(chunk)
         if len(loud):
             self._batcher.submit(self._slot, chunk, self._wakeup)
@@ -332,7 +335,8 @@ class BatchedTurnDetector:
         while self._chunks and self._chunks[0].done:
             chunk = self._chunks.popleft()
             probs.append(chunk.probs)
-            out.append((chunk.tag, self._machine.feed(chunk.probs, chunk.levels, chunk.reached_ms)))
+            events = self._machine.feed(chunk.probs, chunk.levels, chunk.reached_ms, chunk.tail_levels)
+            out.append((chunk.tag, events))
         self.last_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
         return out
 
