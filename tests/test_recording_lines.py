@@ -230,7 +230,8 @@ def test_start_ms_is_round_of_the_track_position() -> None:
 @pytest.mark.parametrize("tie_times", [False, True])
 def test_record_delta_writes_what_record_wire_writes(tmp_path: Path, tie_times: bool) -> None:
     """record_delta (the Session's path for its checked deltas) writes the same lines and the same audio as
-    record_wire, whatever the times and the text, and returns the same recorded events."""
+    an unbuffered writer's record_wire (the general path, line by line through the stdlib-checked encoders),
+    whatever the times and the text, and returns the same recorded events."""
     rng = random.Random(17)
     times = sorted(
         _near_ties(rng, 300, top=10**7)
@@ -240,7 +241,8 @@ def test_record_delta_writes_what_record_wire_writes(tmp_path: Path, tie_times: 
     texts = ["word ", "wörd", "\x7f", "\u2028", 'tab\t"q"', "😀", "\ud800", "e5 1e5", ""]
     returned: list[list[dict[str, object]]] = [[], []]
     for shortcut in (False, True):
-        writer = RecordingWriter(tmp_path / f"r{shortcut}", clock=lambda: 0.0, flush_ms=50)
+        flush_ms = 50 if shortcut else 0  # unbuffered, record_wire never takes the one-piece path
+        writer = RecordingWriter(tmp_path / f"r{shortcut}", clock=lambda: 0.0, flush_ms=flush_ms)
         audio_rng = random.Random(23)  # the same audio in both
         for i, t in enumerate(times):
             base = {
@@ -262,8 +264,11 @@ def test_record_delta_writes_what_record_wire_writes(tmp_path: Path, tie_times: 
     assert returned[0] == returned[1]
     for name in ("events.jsonl", "output.wav", "input.wav"):
         assert (tmp_path / "rFalse" / name).read_bytes() == (tmp_path / "rTrue" / name).read_bytes()
-    for line in (tmp_path / "rTrue" / "events.jsonl").read_text(encoding="utf-8").splitlines():
+    lines = (tmp_path / "rTrue" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    for line in lines:
         assert line == _ENCODER.encode(json.loads(line))
+    written = [json.loads(line)["t_ms"] for line in lines[:-1]]
+    assert written == [round(t, 3) for t in times for _ in range(2 if t < 1e5 else 1)]
 
 
 def test_record_delta_after_close_or_unbuffered_is_record_wire(tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def is_openai_url(url: str) -> bool:
 
 
 def auth_headers(url: str, api_key: str | None, headers: Mapping[str, str] | None) -> dict[str, str]:
-    """Bearer auth (never an OpenAI-Beta header). Raises SessionError when the OpenAI API needs a key."""
+    """Bearer auth (never an OpenAI-Beta header). Raises SessionError when the OpenAI API needs a key, and
+    ConfigError when the key it would use from OPENAI_API_KEY cannot be carried in a header."""
     out = {k: v for k, v in (headers or {}).items() if k.lower() != "openai-beta"}
     if not any(k.lower() in ("authorization", "api-key") for k in out):
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
