@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import bisect
 import json
 import os
 import re
@@ -204,6 +205,7 @@ class Client:
         self.decided: list[float] = []  # speech_stopped arrival after the chunk that triggered it was sent
         self.triggers: dict[int, int] = {}
         self.sent_at: list[float] = []  # when each chunk was sent
+        self.chunk_ends_ms: list[float] = []  # where each chunk ends in the stream (each block is cut alone)
         self.speech_ends: list[float] = []
         # per turn: the least any server could answer in (its speech end -> the send of the chunk that
         # reaches speech end + silence_duration_ms: a perfect VAD and no server time)
@@ -228,10 +230,10 @@ class Client:
                 if sent is not None and self.counted(sent):
                     self.rtts.append((now - sent) * 1000)
             elif kind == "input_audio_buffer.speech_stopped":
-                # the chunk holding audio_end_ms went out once it had been spoken, at the end of its 40 ms
-                chunk_sent = self.start + (event["audio_end_ms"] // CHUNK_MS + 1) * CHUNK_MS / 1000
-                if self.counted(chunk_sent):
-                    self.stopped.append((now - chunk_sent) * 1000)
+                # the chunk holding audio_end_ms (the first that ends at or after it) and when it went out
+                held = bisect.bisect_left(self.chunk_ends_ms, event["audio_end_ms"])
+                if held < len(self.sent_at) and self.counted(self.sent_at[held]):
+                    self.stopped.append((now - self.sent_at[held]) * 1000)
                 trigger = self.triggers.get(int(event["audio_end_ms"]))
                 sent_at = None
                 if trigger is not None and trigger < len(self.sent_at):
@@ -280,6 +282,7 @@ class Client:
                             self.late_send_ms = max(self.late_send_ms, -delay * 1000)
                         audio = base64.b64encode(piece).decode()
                         self.sent_at.append(time.perf_counter())
+                        self.chunk_ends_ms.append(sent_ms)
                         await self.ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
                 self.floors.append(floor if floor is not None else float("nan"))
                 if time.perf_counter() >= until:
