@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -175,11 +176,11 @@ class _TurnMachine:
         probs: np.ndarray,
         levels_db: np.ndarray | None = None,
         reached_ms: float | None = None,
-        tail_levels_db: np.ndarray | None = None,
+        tail_levels_db: Callable[[], np.ndarray | None] | None = None,
     ) -> list[TurnEvent]:
         """The next frames' probabilities (and block levels); `reached_ms`: where the stream is once they
-        are scored, and `tail_levels_db` the levels of the complete blocks of the next, unfinished frame (a
-        turn may stop before that frame is scored, see `reach`)."""
+        are scored, and `tail_levels_db()` gives the levels of the complete blocks of the next, unfinished
+        frame (a turn may stop before that frame is scored, see `reach`; called only then)."""
         events: list[TurnEvent] = []
         threshold = self.config.threshold
         probs_list = np.asarray(probs, dtype=np.float64).tolist()
@@ -232,7 +233,9 @@ class _TurnMachine:
             events.extend(self.reach(reached_ms, tail_levels_db))
         return events
 
-    def reach(self, stream_ms: float, tail_levels_db: np.ndarray | None = None) -> list[TurnEvent]:
+    def reach(
+        self, stream_ms: float, tail_levels_db: Callable[[], np.ndarray | None] | None = None
+    ) -> list[TurnEvent]:
         """The stream has reached `stream_ms`: a turn in its silence stops there once the stream reaches the
         silence's end, when every frame that ends by then was scored (quiet, or it would have continued the
         turn) and the frame that straddles it, not finished yet, is at the noise floor in its complete
@@ -244,8 +247,9 @@ class _TurnMachine:
         boundary = stop_at // self.frame_ms  # the frames that end by stop_at are those before this one
         if stream_ms < stop_at or self.frames != boundary:
             return []  # not there yet, or the straddling frame was scored (feed decided)
-        if stop_at % self.frame_ms == 0 or self._quiet_before(
-            tail_levels_db, boundary * self.frame_ms, stop_at
+        straddling = boundary * self.frame_ms
+        if stop_at == straddling or (
+            tail_levels_db is not None and self._quiet_before(tail_levels_db(), straddling, stop_at)
         ):
             return [self._stop(stop_at)]
         return []
@@ -347,9 +351,10 @@ class TurnDetector:
 
     def push(self, samples: np.ndarray) -> list[TurnEvent]:
         self.last_probs = self.vad.push(samples)
-        return self._machine.feed(
-            self.last_probs, self.vad.levels_db, self.reached_ms, self.vad.pending_levels_db
-        )
+        return self._machine.feed(self.last_probs, self.vad.levels_db, self.reached_ms, self._pending_levels)
+
+    def _pending_levels(self) -> np.ndarray | None:
+        return self.vad.pending_levels_db
 
     @property
     def reached_ms(self) -> float:

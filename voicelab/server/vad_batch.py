@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import inspect
 import threading
 import time
@@ -65,7 +66,7 @@ class _Chunk:
     frames: np.ndarray  # the frames the model scores (the loud ones), in stream order
     loud: np.ndarray  # their indices in `probs`
     reached_ms: float = 0.0  # where the stream is once this chunk is in
-    tail_levels: np.ndarray | None = None  # the complete blocks of the frame it leaves unfinished
+    tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # its unfinished frame
     done: bool = False
 
 
@@ -322,7 +323,7 @@ class BatchedTurnDetector:
         loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
         levels = frame_levels_db(frames, self._blocks)
         chunk = _Chunk(tag, probs, levels, frames[loud], loud, self.samples_in * 1000 / self.input_rate)
-        chunk.tail_levels = partial_levels_db(self._pending, FRAME, self._blocks)
+        chunk.tail = self._pending  # a new array at every submit: its levels are computed if needed
         self._chunks.append(chunk)
         if len(loud):
             self._batcher.submit(self._slot, chunk, self._wakeup)
@@ -335,7 +336,8 @@ class BatchedTurnDetector:
         while self._chunks and self._chunks[0].done:
             chunk = self._chunks.popleft()
             probs.append(chunk.probs)
-            events = self._machine.feed(chunk.probs, chunk.levels, chunk.reached_ms, chunk.tail_levels)
+            tail = functools.partial(partial_levels_db, chunk.tail, FRAME, self._blocks)
+            events = self._machine.feed(chunk.probs, chunk.levels, chunk.reached_ms, tail)
             out.append((chunk.tag, events))
         self.last_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
         return out
