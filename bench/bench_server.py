@@ -335,6 +335,25 @@ def p(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def emit_reply_latency(label: str, gaps: list[float], over: list[float], **extra: Any) -> None:
+    """The reply-latency line: end of speech -> first audio delta over `gaps` (ms), its targets, and the
+    time `over` each turn's floor; `label` ends the metric's name ("_before": the other code's)."""
+    emit(
+        "server",
+        "speech_end_to_first_audio_delta_p50_ms" + label,
+        statistics.median(gaps) if gaps else float("nan"),
+        "ms",
+        target=520,
+        p95=round(p(gaps, 95), 3),
+        p95_target=560,
+        silence_duration_ms=SILENCE_MS,
+        turns=len(gaps),
+        over_floor_p50_ms=round(p(over, 50), 3),
+        over_floor_p95_ms=round(p(over, 95), 3),
+        **extra,
+    )
+
+
 async def reply_latency(turns: int) -> None:
     """One caller says the fixture lines in turn (each ends at another point of the 40 ms chunking, as real
     speech does), `turns` of them, 1.5 s apart."""
@@ -346,19 +365,11 @@ async def reply_latency(turns: int) -> None:
         pairs = client.reply_gaps()
         gaps = [gap for gap, _ in pairs]
         over = [gap - floor for gap, floor in pairs]
-        emit(
-            "server",
-            "speech_end_to_first_audio_delta_p50_ms",
-            statistics.median(gaps) if gaps else float("nan"),
-            "ms",
-            target=520,
-            p95=round(p(gaps, 95), 3),
-            p95_target=560,
-            silence_duration_ms=SILENCE_MS,
-            turns=len(gaps),
+        emit_reply_latency(
+            "",
+            gaps,
+            over,
             floor_p50_ms=round(p([floor for _, floor in pairs], 50), 3),
-            over_floor_p50_ms=round(p(over, 50), 3),
-            over_floor_p95_ms=round(p(over, 95), 3),
             speech_stopped_after_its_audio_p50_ms=round(p(client.stopped, 50), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(p(client.decided, 50), 3),
             speech_stopped_to_first_delta_p50_ms=round(p(client.stopped_to_delta, 50), 3),
@@ -764,22 +775,14 @@ def latency_rounds(rounds: int, before_src: str | None, turns: int) -> None:
         gaps = [g for line in lines for g in line["gaps_ms"]]
         over = [o for line in lines for o in line["over_floor_ms"]]
         first = lines[0]
-        emit(
-            "server",
-            "speech_end_to_first_audio_delta_p50_ms" + label,
-            statistics.median(gaps) if gaps else float("nan"),
-            "ms",
-            target=520,
-            p95=round(p(gaps, 95), 3),
-            p95_target=560,
-            silence_duration_ms=SILENCE_MS,
-            turns=len(gaps),
+        emit_reply_latency(
+            label,
+            gaps,
+            over,
             rounds=len(lines),
             round_p50s=sorted(round(line["value"], 1) for line in lines),
             round_p95s=sorted(round(line["p95"], 1) for line in lines),
             floor_p50_ms=round(statistics.median(line["floor_p50_ms"] for line in lines), 3),
-            over_floor_p50_ms=round(p(over, 50), 3),
-            over_floor_p95_ms=round(p(over, 95), 3),
             speech_stopped_after_trigger_chunk_p50_ms=round(
                 statistics.median(line["speech_stopped_after_trigger_chunk_p50_ms"] for line in lines), 3
             ),
