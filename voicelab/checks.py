@@ -78,6 +78,16 @@ def unknown_keywords(given: Iterable[str], allowed: Iterable[str], where: str) -
             raise ArgumentError(f"{where} has no argument {key!r}; {hint}it takes: {', '.join(names)}.")
 
 
+def unknown_fields(given: Iterable[str], fields: Sequence[str], subject: str) -> None:
+    """ConfigError for the first key of `given` that is none of `fields` (a dataclass's), with the closest
+    field; `subject` starts the message, e.g. "SessionConfig.replace(): SessionConfig"."""
+    for key in given:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{subject} has no field {key!r}; {hint}fields: {', '.join(fields)}.")
+
+
 def unknown_name(owner: str, name: str, names: Iterable[str]) -> UnknownNameError:
     """The UnknownNameError for `owner.name`, naming the closest of `names` (raise it from __getattr__)."""
     public = sorted(n for n in names if not n.startswith("_"))

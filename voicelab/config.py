@@ -13,7 +13,7 @@ from typing import Any
 from openai.types.realtime import RealtimeSessionCreateRequest
 from pydantic import ValidationError
 
-from voicelab.checks import checked, checked_class, text
+from voicelab.checks import checked, checked_class, text, unknown_fields
 from voicelab.errors import ConfigError
 from voicelab.protocol.events import client_event
 
@@ -132,14 +132,7 @@ _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 def check_field_names(changes: Mapping[str, Any], where: str) -> None:
     """ConfigError for a key that is not a SessionConfig field, with the closest field name."""
-    known = [f.name for f in fields(SessionConfig)]
-    for key in changes:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"{where}: SessionConfig has no field {key!r}; {hint}fields: {', '.join(known)}."
-            )
+    unknown_fields(changes, [f.name for f in fields(SessionConfig)], f"{where}: SessionConfig")
 
 
 def _check_transcription(value: Any) -> None:

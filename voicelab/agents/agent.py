@@ -14,7 +14,7 @@ from voicelab.agents.guardrails import DEFAULT_DEBOUNCE_TEXT_LENGTH, OutputGuard
 from voicelab.agents.handoffs import Handoff, HandoffLike, TransferAgents
 from voicelab.agents.stubs import Stubs
 from voicelab.agents.tools import FunctionTool, function_tool
-from voicelab.checks import checked, checked_class, takes_args
+from voicelab.checks import checked, checked_class, takes_args, unknown_fields
 from voicelab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -283,14 +283,7 @@ class Agent:
     @checked
     def clone(self, **changes: Any) -> Agent:
         """A copy with `changes` applied; list fields are copied so the two agents do not share them."""
-        known = [f.name for f in dataclasses.fields(self)]
-        for key in changes:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ConfigError(
-                    f"Agent.clone: an Agent has no field {key!r}; {hint}fields: {', '.join(known)}"
-                )
+        unknown_fields(changes, [f.name for f in dataclasses.fields(self)], "Agent.clone: an Agent")
         for name in ("tools", "handoffs", "output_guardrails"):
             changes.setdefault(name, list(getattr(self, name)))
         try:
