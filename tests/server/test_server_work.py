@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -207,7 +208,9 @@ class SpyStream:
         pass
 
 
-def test_a_turn_transcript_decoded_elsewhere_is_handed_out_not_polled() -> None:
+def spy_transcribers(whole: str) -> tuple[list[SpyStream], Callable[[Any], StreamingTranscriber]]:
+    """A transcriber factory whose streams are SpyStreams (kept in the returned list, in order) and whose
+    whole-turn decode answers `whole`."""
     streams: list[SpyStream] = []
 
     def factory(phrases: Any) -> StreamingTranscriber:
@@ -215,8 +218,13 @@ def test_a_turn_transcript_decoded_elsewhere_is_handed_out_not_polled() -> None:
             streams.append(SpyStream())
             return streams[-1]
 
-        return StreamingTranscriber(lambda pcm16: "whole", stream)
+        return StreamingTranscriber(lambda pcm16: whole, stream)
 
+    return streams, factory
+
+
+def test_a_turn_transcript_decoded_elsewhere_is_handed_out_not_polled() -> None:
+    streams, factory = spy_transcribers("whole")
     services = EngineServices(fake_tts, EnergyDetector, factory)
     engine = Engine(ScriptedBrain(SCRIPT), pace="fast", services=services, seed=1, hand_out_work=True)
     engine.start(0.0)
@@ -512,15 +520,7 @@ def test_a_reply_that_is_no_say_or_call_fails_the_response_with_the_fix() -> Non
 
 
 def test_a_failed_stream_transcript_is_decoded_whole_in_a_worker() -> None:
-    streams: list[SpyStream] = []
-
-    def factory(phrases: Any) -> StreamingTranscriber:
-        def stream() -> SpyStream:
-            streams.append(SpyStream())
-            return streams[-1]
-
-        return StreamingTranscriber(lambda pcm16: "decoded whole", stream)
-
+    streams, factory = spy_transcribers("decoded whole")
     engine = Engine(
         ScriptedBrain(SCRIPT),
         pace="fast",
