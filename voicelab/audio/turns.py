@@ -194,7 +194,7 @@ class _TurnMachine:
             start = self.frames * self.frame_ms
             end = start + self.frame_ms
             self.frames += 1
-            stop_at = self.offset_ms + self.config.silence_duration_ms
+            stop_at = self._stop_at
             if (
                 self.onset_ms is not None
                 and self._quiet
@@ -223,8 +223,8 @@ class _TurnMachine:
                     # refined with the frames before the drop, as soon as the noise floor is known
                     self.offset_ms = self._refined_offset(self._unrefined)
                     self._unrefined = None
-                if end >= self.offset_ms + self.config.silence_duration_ms:
-                    events.append(self._stop(self.offset_ms + self.config.silence_duration_ms))
+                if end >= self._stop_at:
+                    events.append(self._stop(self._stop_at))
             if levels is not None:
                 self._recent.append(levels[i])
                 if p < threshold:
@@ -243,7 +243,7 @@ class _TurnMachine:
         once scored, in `feed`."""
         if self.onset_ms is None or not self._quiet:
             return []
-        stop_at = self.offset_ms + self.config.silence_duration_ms
+        stop_at = self._stop_at
         boundary = stop_at // self.frame_ms  # the frames that end by stop_at are those before this one
         if stream_ms < stop_at or self.frames != boundary:
             return []  # not there yet, or the straddling frame was scored (feed decided)
@@ -269,11 +269,20 @@ class _TurnMachine:
         n = int((stop_at - start) // block_ms)
         if len(frame_levels) < n:
             return False  # those blocks are not all in yet
-        limit = statistics.median(self._noise) + REFINE_MARGIN_DB
+        limit = self._noise_limit()
         return all(level <= limit for level in list(frame_levels)[:n])
+
+    @property
+    def _stop_at(self) -> int:
+        """Where the open turn stops once silent: the (refined) offset + silence_duration_ms."""
+        return self.offset_ms + self.config.silence_duration_ms
 
     def _floor_known(self) -> bool:
         return len(self._noise) * self.frame_ms >= NOISE_MIN_MS * self._blocks
+
+    def _noise_limit(self) -> float:
+        """The level (dBFS) a block may have and still count as the noise floor."""
+        return statistics.median(self._noise) + REFINE_MARGIN_DB
 
     def _refined_offset(self, recent: list[list[float]]) -> int:
         """The offset moved back over the trailing blocks of `recent` (the frames up to the offset) at the
@@ -281,7 +290,7 @@ class _TurnMachine:
         offset = self.offset_ms
         if self.onset_ms is None:
             return offset
-        limit = statistics.median(self._noise) + REFINE_MARGIN_DB
+        limit = self._noise_limit()
         block_ms = self.frame_ms / self._blocks
         earliest = max(self.onset_ms + block_ms, offset - REFINE_MAX_MS)
         moved = 0

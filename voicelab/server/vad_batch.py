@@ -305,6 +305,11 @@ class BatchedTurnDetector:
         return self.samples_in * 1000 // self.input_rate
 
     @property
+    def reached_ms(self) -> float:
+        """Where the stream is, exactly (`now_ms` is it in whole ms)."""
+        return self.samples_in * 1000 / self.input_rate
+
+    @property
     def busy(self) -> bool:
         """True while a submitted chunk has not been handed back by ``completed``."""
         return bool(self._chunks)
@@ -322,8 +327,8 @@ class BatchedTurnDetector:
         probs = np.zeros(len(frames), dtype=np.float32)
         loud = np.flatnonzero(np.abs(frames).max(axis=1, initial=0.0) >= SILENCE_GATE)
         levels = frame_levels_db(frames, self._blocks)
-        chunk = _Chunk(tag, probs, levels, frames[loud], loud, self.samples_in * 1000 / self.input_rate)
-        chunk.tail = self._pending  # a new array at every submit: its levels are computed if needed
+        # the unfinished frame's samples: a new array at every submit, its levels computed only if needed
+        chunk = _Chunk(tag, probs, levels, frames[loud], loud, self.reached_ms, self._pending)
         self._chunks.append(chunk)
         if len(loud):
             self._batcher.submit(self._slot, chunk, self._wakeup)
